@@ -1,0 +1,59 @@
+"""ModelCache: the claim's size and protection, and the pre-warm Job the Deployment waits on."""
+
+from __future__ import annotations
+
+import math
+
+from tests.plans import plan_config, single_model_config
+
+
+def test_claim_is_sized_from_the_weights_with_headroom(tmp_path):
+    plan = plan_config(tmp_path, single_model_config(weightsGib=140, cache={"storageClass": "gp3"}))
+    claim = plan.one("kubernetes:core/v1:PersistentVolumeClaim")
+    assert claim.inputs["spec"]["resources"]["requests"]["storage"] == f"{math.ceil(140 * 1.25 + 10)}Gi"
+    assert claim.inputs["spec"]["storageClassName"] == "gp3"
+    assert claim.inputs["spec"]["accessModes"] == ["ReadWriteOnce"]
+
+
+def test_claim_size_and_class_can_be_set(tmp_path):
+    plan = plan_config(tmp_path, single_model_config(cache={"sizeGib": 500}))
+    claim = plan.one("kubernetes:core/v1:PersistentVolumeClaim")
+    assert claim.inputs["spec"]["resources"]["requests"]["storage"] == "500Gi"
+    assert "storageClassName" not in claim.inputs["spec"], "None means the cluster's default class"
+
+
+def test_claim_is_protected_from_accidental_deletion(tmp_path):
+    assert plan_config(tmp_path, single_model_config()).one("kubernetes:core/v1:PersistentVolumeClaim").protect
+    unprotected = plan_config(tmp_path, single_model_config(cache={"protect": False}))
+    assert not unprotected.one("kubernetes:core/v1:PersistentVolumeClaim").protect
+
+
+def test_prewarm_job_downloads_the_pinned_revision_with_the_token_from_the_secret(tmp_path):
+    plan = plan_config(tmp_path, single_model_config())
+    job = plan.one("kubernetes:batch/v1:Job")
+    pod = job.inputs["spec"]["template"]["spec"]
+    env = {e["name"]: e for e in pod["containers"][0]["env"]}
+    assert env["MODEL_ID"]["value"] == "meta-llama/Llama-3.1-8B-Instruct"
+    assert env["MODEL_REVISION"]["value"] == "0e9e39f249a16976918f6564b8830bc894c89659"
+    token_secret = plan.one("kubernetes:core/v1:Secret", "secrets-hf-token")
+    assert env["HF_TOKEN"]["valueFrom"]["secretKeyRef"]["name"] == token_secret.inputs["metadata"]["name"]
+    claim = plan.one("kubernetes:core/v1:PersistentVolumeClaim")
+    volume = pod["volumes"][0]["persistentVolumeClaim"]["claimName"]
+    assert volume == claim.inputs["metadata"]["name"]
+    assert job.custom_timeouts["create"]
+
+
+def test_deployment_waits_for_the_prewarm_job(tmp_path):
+    plan = plan_config(tmp_path, single_model_config())
+    job = plan.one("kubernetes:batch/v1:Job")
+    component = plan.one("vllm-infra:vllm:VllmDeployment")
+    assert job.urn in component.depends_on
+
+
+def test_without_prewarm_there_is_no_job_and_pods_download_with_the_token(tmp_path):
+    plan = plan_config(tmp_path, single_model_config(cache={"prewarm": False}))
+    assert plan.by_type("kubernetes:batch/v1:Job") == []
+    deployment = plan.one("kubernetes:apps/v1:Deployment").inputs
+    env = {e["name"]: e for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert "HF_HUB_OFFLINE" not in env
+    assert env["HF_TOKEN"]["valueFrom"]["secretKeyRef"]["key"] == "token"

@@ -1,0 +1,45 @@
+"""The offline plan a new user runs first: `vllm-infra plan single` and `render`."""
+
+from __future__ import annotations
+
+import json
+
+import yaml
+
+from tests.offline.test_secret_leak import run_cli
+
+
+def test_plan_prints_the_resource_tree_with_a_summary():
+    result = run_cli("plan", "single")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert any("pulumi:pulumi:Stack" in line and "vllm-infra-single" in line for line in lines)
+    deployment_line = next(line for line in lines if "kubernetes:apps/v1:Deployment" in line)
+    assert "└─" in deployment_line or "├─" in deployment_line
+    created = sum(1 for line in lines if line.startswith(" +   "))
+    assert f"+ {created} to create" in result.stdout
+
+
+def test_plan_json_lists_every_resource_with_its_parent():
+    plan = json.loads(run_cli("plan", "single", "--json").stdout)
+    assert plan["stack"] == "single"
+    urns = {r["urn"] for r in plan["resources"]}
+    for resource in plan["resources"]:
+        assert set(resource) >= {"urn", "type", "name", "parent", "inputs"}
+        assert resource["parent"] is None or resource["parent"] in urns
+    assert sum(r["parent"] is None for r in plan["resources"]) == 1
+
+
+def test_render_writes_one_yaml_file_per_kubernetes_object(tmp_path):
+    result = run_cli("render", "single", "--out", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    kinds = sorted(yaml.safe_load(p.read_text())["kind"] for p in tmp_path.glob("*.yaml"))
+    assert kinds == sorted(
+        ["Namespace", "Secret", "Secret", "PersistentVolumeClaim", "Job", "Deployment", "Service", "PodDisruptionBudget"]
+    )
+
+
+def test_unknown_stack_names_the_known_ones():
+    result = run_cli("plan", "no-such-stack")
+    assert result.returncode == 2
+    assert "known stacks:" in result.stderr and "single" in result.stderr

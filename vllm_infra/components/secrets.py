@@ -1,0 +1,86 @@
+"""``InferenceSecrets``: the Kubernetes Secrets that carry the API key and the Hugging Face token."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from vllm_infra.components.kube import object_meta, standard_labels
+
+
+@dataclass(frozen=True)
+class SecretKeyRef:
+    """A reference to one key of a Kubernetes Secret; pods read the value through ``secretKeyRef``, never inline."""
+
+    name: pulumi.Input[str]
+    key: str
+
+    def env(self, variable: str) -> dict:
+        """An ``env`` entry that reads this key into ``variable``."""
+        return {"name": variable, "valueFrom": {"secretKeyRef": {"name": self.name, "key": self.key}}}
+
+
+@dataclass
+class InferenceSecretsArgs:
+    """Inputs of ``InferenceSecrets``.
+
+    ``api_key`` and ``hf_token`` should be Pulumi secrets (``Config.require_secret``); they are stored in Secret
+    objects only and never appear in plain text in the state or the preview.
+    """
+
+    namespace: pulumi.Input[str]
+    api_key: pulumi.Input[str]
+    hf_token: pulumi.Input[str] | None = None
+    name_prefix: str = "vllm"
+
+
+class InferenceSecrets(pulumi.ComponentResource):
+    """Kubernetes Secrets for inference: ``<prefix>-api-key`` (key ``api-key``) and ``<prefix>-hf-token``
+    (key ``token``, only when a token is given).
+
+    They are separate objects so that each workload mounts only what it needs: vLLM pods the API key, the cache
+    pre-warm Job the Hub token.
+
+    Example::
+
+        secrets = InferenceSecrets("secrets", InferenceSecretsArgs(
+            namespace="vllm", api_key=config.require_secret("apiKey"), hf_token=config.get_secret("hfToken")))
+        secrets.api_key  # SecretKeyRef(name=..., key="api-key")
+    """
+
+    api_key: SecretKeyRef
+    hf_token: SecretKeyRef | None
+
+    def __init__(self, name: str, args: InferenceSecretsArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("vllm-infra:secrets:InferenceSecrets", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        labels = standard_labels("secrets", args.name_prefix)
+
+        api_key_secret = k8s.core.v1.Secret(
+            f"{name}-api-key",
+            metadata=object_meta(f"{args.name_prefix}-api-key", args.namespace, labels),
+            type="Opaque",
+            string_data={"api-key": pulumi.Output.secret(args.api_key)},
+            opts=child,
+        )
+        self.api_key = SecretKeyRef(name=api_key_secret.metadata.name, key="api-key")
+
+        self.hf_token = None
+        if args.hf_token is not None:
+            hf_token_secret = k8s.core.v1.Secret(
+                f"{name}-hf-token",
+                metadata=object_meta(f"{args.name_prefix}-hf-token", args.namespace, labels),
+                type="Opaque",
+                string_data={"token": pulumi.Output.secret(args.hf_token)},
+                opts=child,
+            )
+            self.hf_token = SecretKeyRef(name=hf_token_secret.metadata.name, key="token")
+
+        self.register_outputs(
+            {
+                "api_key_secret_name": self.api_key.name,
+                "hf_token_secret_name": self.hf_token.name if self.hf_token else None,
+            }
+        )

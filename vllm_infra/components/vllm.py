@@ -1,0 +1,248 @@
+"""``VllmDeployment``: the serving unit — a vLLM Deployment, its Service and PodDisruptionBudget."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from vllm_infra import vllm_release
+from vllm_infra.components.kube import (
+    GPU_RESOURCE,
+    MODEL_LABEL,
+    gpu_tolerations,
+    http_probe,
+    minutes,
+    object_meta,
+    selector_labels,
+    standard_labels,
+    startup_probe,
+)
+from vllm_infra.components.model_cache import HF_HOME
+from vllm_infra.components.secrets import SecretKeyRef
+from vllm_infra.config import ModelSpec
+
+HTTP_PORT_NAME = "http"
+# The vLLM image is ~10 GiB; the first pull on a fresh GPU node takes minutes and counts against `pulumi up`'s wait.
+IMAGE_PULL_ALLOWANCE_SECONDS = 600
+
+
+def vllm_serve_args(model: ModelSpec, port: int = vllm_release.VLLM_PORT) -> list[str]:
+    """The container args of ``vllm serve`` (the image's entrypoint) for ``model``: the repository id first
+    (positional), then one flag per typed setting, then ``engine.extraArgs``.
+
+    Every flag exists in the pinned vLLM release (``tests/components/test_vllm.py`` proves it against the release's
+    own argument definitions). The API key is not here: vLLM reads ``VLLM_API_KEY`` from the environment.
+
+    >>> vllm_serve_args(ModelSpec(name="m", model="org/m"))[:3]
+    ['org/m', '--host', '0.0.0.0']
+    """
+    engine = model.engine
+    args = [
+        model.model,
+        "--host", "0.0.0.0",
+        "--port", str(port),
+        "--served-model-name", model.served_name,
+        "--tensor-parallel-size", str(engine.tensor_parallel_size),
+        "--gpu-memory-utilization", f"{engine.gpu_memory_utilization:g}",
+        "--max-num-seqs", str(engine.max_num_seqs),
+        "--enable-prefix-caching" if engine.enable_prefix_caching else "--no-enable-prefix-caching",
+        "--enable-chunked-prefill" if engine.enable_chunked_prefill else "--no-enable-chunked-prefill",
+        "--dtype", engine.dtype,
+        "--kv-cache-dtype", engine.kv_cache_dtype,
+        "--shutdown-timeout", str(model.lifecycle.drain_seconds),
+    ]  # fmt: skip
+    if model.revision is not None:
+        args += ["--revision", model.revision]
+    if engine.max_model_len is not None:
+        args += ["--max-model-len", str(engine.max_model_len)]
+    if engine.max_num_batched_tokens is not None:
+        args += ["--max-num-batched-tokens", str(engine.max_num_batched_tokens)]
+    if engine.quantization is not None:
+        args += ["--quantization", engine.quantization]
+    if engine.trust_remote_code:
+        args.append("--trust-remote-code")
+    if engine.otlp_traces_endpoint is not None:
+        args += ["--otlp-traces-endpoint", str(engine.otlp_traces_endpoint)]
+    if engine.enable_log_requests:
+        args.append("--enable-log-requests")
+    args += list(engine.extra_args)
+    return args
+
+
+@dataclass
+class VllmDeploymentArgs:
+    """Inputs of ``VllmDeployment``.
+
+    - ``model``: what to serve and how (engine, resources, lifecycle, node selector).
+    - ``api_key``: the Secret key vLLM reads as ``VLLM_API_KEY``; every ``/v1`` route then requires it.
+    - ``cache_claim_name``: the ``ModelCache`` claim mounted as the Hugging Face cache; with ``pre_warmed`` the pods
+      run offline (``HF_HUB_OFFLINE=1``) and never call the Hub, so a scale-out cannot be rate-limited.
+    - ``hf_token``: only used when the cache is not pre-warmed (each pod then downloads the weights itself).
+    - ``autoscaled``: an autoscaler owns ``spec.replicas``; it is left out so ``pulumi up`` never resets it.
+    """
+
+    namespace: pulumi.Input[str]
+    model: ModelSpec
+    image: str
+    api_key: SecretKeyRef
+    cache_claim_name: pulumi.Input[str]
+    pre_warmed: bool = True
+    hf_token: SecretKeyRef | None = None
+    autoscaled: bool = False
+    extra_labels: dict[str, str] = field(default_factory=dict)
+
+
+class VllmDeployment(pulumi.ComponentResource):
+    """A vLLM Deployment ``<model>``, a ClusterIP Service ``<model>`` on port 8000 and a PodDisruptionBudget.
+
+    Production behaviour, each from a lesson of the field:
+    - startup probe budget derived from the model's size, so a 70B model is not killed while loading; liveness only
+      starts after it; ``pulumi up`` waits as long (custom timeouts) and the rollout deadline is as long;
+    - GPU limit = tensor-parallel size, the ``nvidia.com/gpu`` toleration, a memory-backed ``/dev/shm``;
+    - rolling updates surge one replica and never take one away first (``maxUnavailable: 0``) when the cache is
+      ReadWriteMany; with a ReadWriteOnce cache the single replica is recreated, since a second pod cannot attach it;
+    - termination: preStop waits for endpoint removal, then vLLM drains in-flight requests (``--shutdown-timeout``)
+      within a grace period long enough for both.
+
+    Example::
+
+        VllmDeployment("llama-8b", VllmDeploymentArgs(namespace="vllm", model=spec, image=VLLM_IMAGE,
+                       api_key=secrets.api_key, cache_claim_name=cache.claim_name),
+                       opts=pulumi.ResourceOptions(depends_on=[cache.ready]))
+    """
+
+    deployment_name: pulumi.Output[str]
+    service_name: pulumi.Output[str]
+    url: pulumi.Output[str]
+
+    def __init__(self, name: str, args: VllmDeploymentArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("vllm-infra:vllm:VllmDeployment", name, None, opts)
+        model = args.model
+        selector = selector_labels("inference", model.name)
+        labels = standard_labels("inference", model.name, {MODEL_LABEL: model.name, **args.extra_labels})
+        budget = model.startup_budget_seconds
+        grace = model.lifecycle.pre_stop_seconds + model.lifecycle.drain_seconds + 30
+
+        deployment_spec: dict = {
+            "selector": {"matchLabels": selector},
+            "strategy": self._strategy(model),
+            # The default (600 s) marks a large model's healthy rollout as failed while it is still loading.
+            "progressDeadlineSeconds": budget + IMAGE_PULL_ALLOWANCE_SECONDS,
+            "revisionHistoryLimit": 5,
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": self._pod_spec(args, budget, grace),
+            },
+        }
+        if not args.autoscaled:
+            deployment_spec["replicas"] = model.replicas
+
+        wait = minutes(budget + IMAGE_PULL_ALLOWANCE_SECONDS + 300)
+        deployment = k8s.apps.v1.Deployment(
+            name,
+            metadata=object_meta(model.name, args.namespace, labels),
+            spec=deployment_spec,
+            opts=pulumi.ResourceOptions(
+                parent=self, custom_timeouts=pulumi.CustomTimeouts(create=wait, update=wait)
+            ),
+        )
+        service = k8s.core.v1.Service(
+            f"{name}-service",
+            metadata=object_meta(model.name, args.namespace, labels),
+            spec={
+                "type": "ClusterIP",
+                "selector": selector,
+                "ports": [{"name": HTTP_PORT_NAME, "port": vllm_release.VLLM_PORT, "targetPort": HTTP_PORT_NAME}],
+            },
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        k8s.policy.v1.PodDisruptionBudget(
+            f"{name}-pdb",
+            metadata=object_meta(f"{model.name}-pdb", args.namespace, labels),
+            spec={
+                "selector": {"matchLabels": selector},
+                # One at a time: a node drain never takes several replicas of a model down together, and a single
+                # replica can still be evicted (minAvailable: 1 would block drains forever).
+                "maxUnavailable": 1,
+                # A pod that never became ready serves nothing; let drains evict it.
+                "unhealthyPodEvictionPolicy": "AlwaysAllow",
+            },
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+        self.deployment_name = deployment.metadata.name
+        self.service_name = service.metadata.name
+        self.url = pulumi.Output.concat(
+            "http://", service.metadata.name, ".", service.metadata.namespace, ".svc.cluster.local:",
+            str(vllm_release.VLLM_PORT),
+        )  # fmt: skip
+        self.register_outputs(
+            {
+                "deployment_name": self.deployment_name,
+                "service_name": self.service_name,
+                "url": self.url,
+                "served_model_name": model.served_name,
+            }
+        )
+
+    @staticmethod
+    def _strategy(model: ModelSpec) -> dict:
+        if model.cache.access_mode == "ReadWriteOnce":
+            return {"type": "Recreate"}
+        return {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}}
+
+    @staticmethod
+    def _pod_spec(args: VllmDeploymentArgs, budget: int, grace: int) -> dict:
+        model = args.model
+        gpus = str(model.engine.tensor_parallel_size)
+        env = [
+            args.api_key.env("VLLM_API_KEY"),
+            {"name": "HF_HOME", "value": HF_HOME},
+            # vLLM's own engine-start timeout (600 s by default) would abort a large model before the probe budget.
+            {"name": "VLLM_ENGINE_READY_TIMEOUT_S", "value": str(budget)},
+            {"name": "VLLM_NO_USAGE_STATS", "value": "1"},
+        ]
+        if args.pre_warmed:
+            env.append({"name": "HF_HUB_OFFLINE", "value": "1"})
+        elif args.hf_token is not None:
+            env.append(args.hf_token.env("HF_TOKEN"))
+
+        container = {
+            "name": "vllm",
+            "image": args.image,
+            "imagePullPolicy": "IfNotPresent",
+            "args": vllm_serve_args(model),
+            "env": env,
+            "ports": [{"name": HTTP_PORT_NAME, "containerPort": vllm_release.VLLM_PORT, "protocol": "TCP"}],
+            "resources": {
+                "requests": {"cpu": model.resources.cpu, "memory": model.resources.memory, GPU_RESOURCE: gpus},
+                "limits": {"memory": model.resources.memory, GPU_RESOURCE: gpus},
+            },
+            "startupProbe": startup_probe("/health", HTTP_PORT_NAME, budget),
+            "readinessProbe": http_probe(
+                "/health", HTTP_PORT_NAME, period_seconds=5, timeout_seconds=5, failure_threshold=3
+            ),
+            # Generous: /health queues behind a saturated engine, and a restart costs a full model load.
+            "livenessProbe": http_probe(
+                "/health", HTTP_PORT_NAME, period_seconds=15, timeout_seconds=10, failure_threshold=6
+            ),
+            "lifecycle": {"preStop": {"exec": {"command": ["sleep", str(model.lifecycle.pre_stop_seconds)]}}},
+            "volumeMounts": [
+                {"name": "model-cache", "mountPath": HF_HOME},
+                {"name": "dshm", "mountPath": "/dev/shm"},
+            ],
+        }
+        pod_spec: dict = {
+            "containers": [container],
+            "terminationGracePeriodSeconds": grace,
+            "tolerations": gpu_tolerations(),
+            "volumes": [
+                {"name": "model-cache", "persistentVolumeClaim": {"claimName": args.cache_claim_name}},
+                {"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": f"{model.resources.shm_size_gib}Gi"}},
+            ],
+        }
+        if model.node_selector:
+            pod_spec["nodeSelector"] = dict(model.node_selector)
+        return pod_spec

@@ -1,0 +1,23 @@
+"""Typed stack configuration (pydantic v2): read once by the stack program, validated, handed down.
+
+Top-down: ``StackConfig`` ▸ ``ModelSpec`` ▸ ``EngineSpec`` / ``CacheSpec`` / ``ResourceSpec`` / ``LifecycleSpec``.
+"""
+
+from vllm_infra.config.engine import EngineSpec
+from vllm_infra.config.errors import ConfigError, config_key, validate_config
+from vllm_infra.config.model import CacheSpec, LifecycleSpec, ModelSpec, ResourceSpec, quantity_gib
+from vllm_infra.config.stack import StackConfig, Topology
+
+__all__ = [
+    "CacheSpec",
+    "ConfigError",
+    "EngineSpec",
+    "LifecycleSpec",
+    "ModelSpec",
+    "ResourceSpec",
+    "StackConfig",
+    "Topology",
+    "config_key",
+    "quantity_gib",
+    "validate_config",
+]

@@ -1,0 +1,194 @@
+"""Typed description of one served model: what to serve, on what, how it is cached, started and drained."""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Annotated, Literal
+
+from pydantic import Field, PrivateAttr, StringConstraints, field_validator, model_validator
+
+from vllm_infra.config.base import ConfigModel
+from vllm_infra.config.engine import EngineSpec
+
+# Kubernetes object names derived from a model name get suffixes ("-cache", "-prewarm", "-pdb"); 40 characters
+# keeps every derived name under the 63-character DNS label limit.
+ResourceName = Annotated[
+    str,
+    StringConstraints(pattern=r"^[a-z]([-a-z0-9]{0,38}[a-z0-9])?$"),
+]
+Quantity = Annotated[str, StringConstraints(pattern=r"^[0-9]+(\.[0-9]+)?(m|Ki|Mi|Gi|Ti|k|M|G|T)?$")]
+
+_GIB_PER_UNIT = {"Ki": 1 / 1024**2, "Mi": 1 / 1024, "Gi": 1, "Ti": 1024, "k": 1e3 / 1024**3, "M": 1e6 / 1024**3,
+                 "G": 1e9 / 1024**3, "T": 1e12 / 1024**3, "": 1 / 1024**3}
+
+
+def quantity_gib(quantity: str) -> float:
+    """Convert a Kubernetes memory quantity to GiB.
+
+    >>> quantity_gib("12Gi"), quantity_gib("512Mi")
+    (12.0, 0.5)
+    """
+    number, unit = re.fullmatch(r"([0-9.]+)([A-Za-z]*)", quantity).groups()  # type: ignore[union-attr]
+    return float(number) * _GIB_PER_UNIT[unit]
+
+
+class CacheSpec(ConfigModel):
+    """The model-weight cache: one PersistentVolumeClaim per model, filled once by a pre-warm Job.
+
+    Every replica reads weights from it instead of downloading them from the Hugging Face Hub, which is slow and is
+    rate-limited (HTTP 429) exactly when many replicas scale out at once.
+
+    Example::
+
+        cache:
+          storageClass: efs-sc
+          accessMode: ReadWriteMany
+    """
+
+    storage_class: str | None = Field(None, description="StorageClass of the claim; None = the cluster's default.")
+    access_mode: Literal["ReadWriteOnce", "ReadWriteMany"] = Field(
+        "ReadWriteOnce", description="ReadWriteMany (e.g. EFS) is needed for more than one replica."
+    )
+    size_gib: int | None = Field(None, ge=1, le=65536, description="Claim size; None = weights × 1.25 + 10 GiB.")
+    prewarm: bool = Field(True, description="Download the pinned revision once, before any replica starts.")
+    prewarm_timeout_minutes: int = Field(120, ge=5, le=1440, description="How long `pulumi up` waits for it.")
+    protect: bool = Field(True, description="Pulumi refuses to delete the claim (and its weights) until unset.")
+
+
+class ResourceSpec(ConfigModel):
+    """CPU, memory and shared memory of one vLLM replica (GPUs follow from tensorParallelSize).
+
+    Defaults fit the smallest single-GPU nodes (g5/g6.xlarge: 4 vCPU, 16 GiB); raise them on larger instances.
+    """
+
+    cpu: Quantity = Field("3", description="CPU request; no CPU limit is set, so the tokenizer is never throttled.")
+    memory: Quantity = Field("12Gi", description="Memory request and limit (includes /dev/shm).")
+    shm_size_gib: int = Field(
+        2, ge=1, le=512, description="Size of the memory-backed /dev/shm (NCCL and tensor-parallel workers use it)."
+    )
+
+    @model_validator(mode="after")
+    def _shm_fits_in_memory(self) -> ResourceSpec:
+        if quantity_gib(self.memory) <= self.shm_size_gib:
+            raise ValueError(
+                f"memory ({self.memory}) must exceed shmSizeGib ({self.shm_size_gib} GiB): /dev/shm counts against "
+                "the container's memory limit"
+            )
+        return self
+
+
+class LifecycleSpec(ConfigModel):
+    """How a replica starts and stops.
+
+    Stopping: the pod is removed from Service endpoints, waits ``preStopSeconds`` so every balancer has noticed, then
+    vLLM drains in-flight requests for up to ``drainSeconds`` (``--shutdown-timeout``) before exiting. The grace period
+    is the sum plus a margin, so a rolling update never cuts a stream shorter than ``drainSeconds``.
+    """
+
+    startup_budget_seconds: int | None = Field(
+        None, ge=60, le=14400, description="How long a replica may take to serve; None = derived from model size."
+    )
+    pre_stop_seconds: int = Field(15, ge=0, le=120, description="Wait for endpoint removal to propagate.")
+    drain_seconds: int = Field(300, ge=0, le=3600, description="Longest in-flight request allowed to finish.")
+
+
+class ModelSpec(ConfigModel):
+    """One model served by vLLM: its Hub id and pinned revision, replicas, engine settings, cache and resources.
+
+    Example (stack file)::
+
+        models:
+          - name: llama-8b
+            model: meta-llama/Llama-3.1-8B-Instruct
+            revision: 0e9e39f249a16976918f6564b8830bc894c89659
+            engine:
+              maxModelLen: 8192
+    """
+
+    name: ResourceName = Field(description="Kubernetes name of this model's objects (DNS label, <= 40 chars).")
+    model: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")] = (
+        Field(description="Hugging Face repository id, e.g. meta-llama/Llama-3.1-8B-Instruct.")
+    )
+    revision: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._/-]{1,100}$")] | None = Field(
+        None, description="Commit (or tag) of the repository; pin a commit so every replica serves the same weights."
+    )
+    served_model_name: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = Field(
+        None, description="The `model` clients send; None = the repository id."
+    )
+    weights_gib: float | None = Field(
+        None, gt=0, le=4096, description="Size of the weights on disk; None = computed from the model catalog."
+    )
+    replicas: int = Field(1, ge=1, le=512, description="Replicas when no autoscaler owns the count.")
+    engine: EngineSpec = Field(default_factory=EngineSpec)
+    cache: CacheSpec = Field(default_factory=CacheSpec)
+    resources: ResourceSpec = Field(default_factory=ResourceSpec)
+    lifecycle: LifecycleSpec = Field(default_factory=LifecycleSpec)
+    node_selector: dict[str, str] = Field(default_factory=dict, description="Extra node labels the pods require.")
+
+    _catalog_weights_gib: float | None = PrivateAttr(None)
+
+    @field_validator("revision")
+    @classmethod
+    def _no_floating_revision(cls, value: str | None) -> str | None:
+        if value in {"main", "master", "latest"}:
+            raise ValueError(f"{value!r} moves; pin a commit hash so every replica serves the same weights")
+        return value
+
+    @model_validator(mode="after")
+    def _cache_can_be_shared(self) -> ModelSpec:
+        if self.cache.access_mode == "ReadWriteOnce" and self.replicas > 1:
+            raise ValueError(
+                f"cache.accessMode ReadWriteOnce cannot be shared by {self.replicas} replicas (pods on other nodes "
+                "hang on Multi-Attach): set cache.accessMode: ReadWriteMany with an RWX storage class (e.g. EFS), "
+                "or replicas: 1"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _weights_known(self) -> ModelSpec:
+        if self.weights_gib is None:
+            from vllm_infra.sizing import GIB, UnknownCatalogEntryError, lookup_model, weight_bytes
+
+            try:
+                self._catalog_weights_gib = weight_bytes(lookup_model(self.model), self.engine.quantization) / GIB
+            except UnknownCatalogEntryError as error:
+                raise ValueError(
+                    f"model: {error}; set weightsGib (the size of the weights on disk) for a model outside the catalog"
+                ) from None
+            except ValueError as error:
+                raise ValueError(f"engine.quantization: {error}; or set weightsGib to skip the estimate") from None
+        return self
+
+    @property
+    def served_name(self) -> str:
+        """The model name clients put in requests."""
+        return self.served_model_name or self.model
+
+    @property
+    def weight_size_gib(self) -> float:
+        """Weights on disk in GiB: the configured value, else the model catalog's estimate."""
+        if self.weights_gib is not None:
+            return self.weights_gib
+        assert self._catalog_weights_gib is not None  # set by _weights_known
+        return self._catalog_weights_gib
+
+    @property
+    def cache_size_gib(self) -> int:
+        """Claim size: the configured value, else the weights with 25% headroom (tokenizer, revisions) plus 10 GiB."""
+        if self.cache.size_gib is not None:
+            return self.cache.size_gib
+        return math.ceil(self.weight_size_gib * 1.25 + 10)
+
+    @property
+    def startup_budget_seconds(self) -> int:
+        """Seconds a replica may take from start to serving.
+
+        300 s covers engine start, torch.compile and CUDA-graph capture; weights stream from the cache volume at a
+        conservative ~100 MiB/s (network storage, cold page cache) → ~10 s per GiB; without a pre-warmed cache each
+        replica also downloads them (another ~10 s per GiB).
+        """
+        if self.lifecycle.startup_budget_seconds is not None:
+            return self.lifecycle.startup_budget_seconds
+        per_gib = 10 if self.cache.prewarm else 20
+        return int(math.ceil((300 + per_gib * self.weight_size_gib) / 60) * 60)

@@ -1,0 +1,46 @@
+"""Secret redaction for everything the offline tools print or write."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pulumi.runtime import rpc
+
+REDACTED = "[secret]"
+
+
+def redact(value: Any) -> Any:
+    """Return ``value`` with every Pulumi secret value replaced by ``"[secret]"`` (recursively, in dicts and lists);
+    a secret map keeps its keys.
+
+    >>> redact({"a": rpc.wrap_rpc_secret("hunter2"), "b": [1], "c": rpc.wrap_rpc_secret({"k": "v"})})
+    {'a': '[secret]', 'b': [1], 'c': {'k': '[secret]'}}
+    """
+    if rpc.is_rpc_secret(value):
+        return _blank(rpc.unwrap_rpc_secret(value))
+    if isinstance(value, dict):
+        return {key: redact(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [redact(item) for item in value]
+    return value
+
+
+def _blank(value: Any) -> Any:
+    # Keep the shape of a secret map (its keys name what is inside, not the values) so rendered objects stay
+    # schema-valid; every leaf value becomes the marker.
+    if isinstance(value, dict):
+        return {key: _blank(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_blank(item) for item in value]
+    return REDACTED
+
+
+def redact_kubernetes_secret(manifest: dict[str, Any]) -> dict[str, Any]:
+    """Blank every value of a Secret's ``data``/``stringData``, whether or not it was marked secret upstream."""
+    if manifest.get("kind") != "Secret":
+        return manifest
+    redacted = dict(manifest)
+    for field_name in ("data", "stringData"):
+        if isinstance(redacted.get(field_name), dict):
+            redacted[field_name] = {key: REDACTED for key in redacted[field_name]}
+    return redacted

@@ -1,0 +1,69 @@
+"""Kubernetes manifests from a plan: what ``vllm-infra render`` writes for review or ``kubectl apply --dry-run``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from vllm_infra.offline.redact import redact, redact_kubernetes_secret
+from vllm_infra.offline.runner import Plan, PlannedResource
+
+_CORE_GROUP = "core"
+
+
+def _api_version_and_kind(type_token: str) -> tuple[str, str] | None:
+    # "kubernetes:apps/v1:Deployment" -> ("apps/v1", "Deployment"); the core group has no prefix ("v1").
+    package, module, kind = type_token.split(":", 2)
+    if package != "kubernetes" or "/" not in module:
+        return None
+    group, version = module.split("/", 1)
+    return (version if group == _CORE_GROUP else f"{group}/{version}"), kind
+
+
+def manifest(resource: PlannedResource) -> dict[str, Any] | None:
+    """The Kubernetes object a resource would create (secrets redacted), or None if it is not a Kubernetes object.
+
+    Typed resources carry apiVersion/kind in their inputs; custom resources too. Helm charts and providers are not
+    objects and are skipped.
+    """
+    if resource.type.startswith("kubernetes:helm") or resource.type.startswith("pulumi:providers:"):
+        return None
+    api_version_kind = _api_version_and_kind(resource.type)
+    if api_version_kind is None and "apiVersion" not in resource.inputs:
+        return None
+    body = redact(resource.inputs)
+    api_version, kind = api_version_kind or (body["apiVersion"], body["kind"])
+    ordered = {"apiVersion": body.get("apiVersion", api_version), "kind": body.get("kind", kind)}
+    ordered.update({key: value for key, value in body.items() if key not in ordered})
+    return redact_kubernetes_secret(_ints(ordered))
+
+
+def _ints(value: Any) -> Any:
+    # The engine receives every number as a float (3.0); Kubernetes schemas want integers where they are whole.
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {key: _ints(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_ints(item) for item in value]
+    return value
+
+
+def manifests(plan: Plan) -> list[dict[str, Any]]:
+    """Every Kubernetes object of the plan, in registration order."""
+    return [m for m in (manifest(r) for r in plan.resources) if m is not None]
+
+
+def write_manifests(plan: Plan, out_dir: Path) -> list[Path]:
+    """Write one YAML file per object, named ``NN-<kind>-<namespace>-<name>.yaml`` so the apply order is kept."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for index, obj in enumerate(manifests(plan)):
+        metadata = obj.get("metadata", {})
+        parts = [f"{index:03d}", obj["kind"].lower(), metadata.get("namespace"), metadata.get("name")]
+        path = out_dir / ("-".join(str(part) for part in parts if part) + ".yaml")
+        path.write_text(yaml.safe_dump(obj, sort_keys=False))
+        written.append(path)
+    return written

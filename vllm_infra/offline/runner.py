@@ -1,0 +1,216 @@
+"""Run the real stack program under Pulumi's mock runtime and capture every resource registration.
+
+Nothing here talks to a Pulumi service, a cloud or a cluster: the ``MockMonitor`` plays the engine. What is captured
+is what the engine would receive — type, name, parent, provider, inputs (secrets still marked) and resource options —
+which is what ``pulumi preview`` shows and what the policy checks and renderers read.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import rpc
+from pulumi.runtime.settings import reset_options
+from pulumi.runtime.sync_await import _sync_await
+
+from vllm_infra.offline.stackfile import StackFile, load_stack_file
+
+STACK_TYPE = "pulumi:pulumi:Stack"
+
+
+@dataclass
+class PlannedResource:
+    """One resource as the engine would receive it. ``inputs`` keep Pulumi's secret markers; use ``redact``."""
+
+    urn: str
+    type: str
+    name: str
+    parent: str | None
+    provider: str | None
+    custom: bool
+    inputs: dict[str, Any]
+    protect: bool = False
+    depends_on: list[str] = field(default_factory=list)
+    custom_timeouts: dict[str, str] = field(default_factory=dict)
+    ignore_changes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Plan:
+    """The result of running a stack program offline: resources in registration order, outputs and warnings."""
+
+    stack: str
+    project: str
+    resources: list[PlannedResource]
+    outputs: dict[str, Any]
+    warnings: list[str]
+
+    def by_type(self, type_token: str) -> list[PlannedResource]:
+        """Every resource of one type, e.g. ``kubernetes:apps/v1:Deployment``."""
+        return [r for r in self.resources if r.type == type_token]
+
+    def one(self, type_token: str, name: str | None = None) -> PlannedResource:
+        """The single resource of ``type_token`` (and ``name``, if given); raises if there is not exactly one."""
+        matches = [r for r in self.by_type(type_token) if name is None or r.name == name]
+        if len(matches) != 1:
+            raise LookupError(f"expected one {type_token} {name or ''}, found {len(matches)}")
+        return matches[0]
+
+
+class InvokeResults:
+    """Answers to data-source invokes (``aws.get_*``) under mocks, keyed by token; a callable gets the arguments."""
+
+    def __init__(self, answers: Mapping[str, Callable[[dict], dict]] | None = None):
+        self.answers = dict(answers or {})
+
+    def __call__(self, token: str, args: dict) -> dict:
+        if token not in self.answers:
+            raise KeyError(f"the offline runner has no answer for the invoke {token}")
+        return self.answers[token](args)
+
+
+class _CaptureMocks(pulumi.runtime.Mocks):
+    """Resource state = inputs (what a real create would echo back), ids and names derived from logical names."""
+
+    def __init__(self, invokes: InvokeResults):
+        self.invokes = invokes
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict]:
+        state = dict(args.inputs)
+        if args.typ.startswith("kubernetes:") and isinstance(state.get("metadata"), dict):
+            state["metadata"] = {"name": args.name, **state["metadata"]}
+        return (f"{args.name}-id" if args.custom else None), state
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, list | None]:
+        return self.invokes(args.token, dict(args.args)), None
+
+
+class _CaptureMonitor(pulumi_mocks.MockMonitor):
+    """A MockMonitor that also records what the engine is told about each resource (parent, options)."""
+
+    def __init__(self, mocks: pulumi.runtime.Mocks):
+        super().__init__(mocks)
+        self.captured: list[PlannedResource] = []
+
+    def RegisterResource(self, request):  # noqa: N802 (gRPC method name)
+        response = super().RegisterResource(request)
+        timeouts = request.customTimeouts
+        self.captured.append(
+            PlannedResource(
+                urn=response.urn,
+                type=request.type,
+                name=request.name,
+                parent=(request.parent or None) if request.type != STACK_TYPE else None,
+                provider=request.provider or None,
+                custom=bool(request.custom),
+                inputs=rpc.deserialize_properties(request.object) if request.type != STACK_TYPE else {},
+                protect=bool(request.protect),
+                depends_on=list(request.dependencies),
+                custom_timeouts={
+                    op: value
+                    for op, value in (("create", timeouts.create), ("update", timeouts.update), ("delete", timeouts.delete))
+                    if value
+                },
+                ignore_changes=list(request.ignoreChanges),
+            )
+        )
+        return response
+
+
+class _WarningCollector(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(level=logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+def run_program(
+    program: Callable[[], None],
+    stack_file: StackFile,
+    *,
+    invokes: InvokeResults | None = None,
+) -> Plan:
+    """Run ``program`` under the mock runtime with ``stack_file``'s config; return what it registered.
+
+    Each run gets a fresh context and event loop, so runs do not leak state into each other (tests run many).
+    """
+
+    def run() -> Plan:
+        reset_options(project=stack_file.project, stack=stack_file.stack, preview=True)
+        pulumi.runtime.set_all_config(dict(stack_file.config), list(stack_file.secret_keys))
+        collector = _WarningCollector()
+        logger = logging.getLogger(f"vllm_infra.offline.{id(collector)}")
+        logger.propagate = False
+        logger.addHandler(collector)
+        monitor = _CaptureMonitor(_CaptureMocks(invokes or InvokeResults()))
+        pulumi.runtime.set_mocks(
+            monitor.mocks,
+            project=stack_file.project,
+            stack=stack_file.stack,
+            preview=True,
+            logger=logger,
+            monitor=monitor,
+        )
+        stack_resource = pulumi.runtime.settings.get_root_resource()
+        _sync_await(pulumi.runtime.stack.run_pulumi_func(program))
+        outputs = _sync_await(_stack_outputs(stack_resource))
+        # Registration order depends on when Outputs resolve; URN order is stable from run to run.
+        resources = sorted(monitor.captured, key=lambda r: (r.type != STACK_TYPE, r.urn))
+        return Plan(
+            stack=stack_file.stack,
+            project=stack_file.project,
+            resources=resources,
+            outputs=outputs,
+            warnings=[*stack_file.warnings, *collector.messages],
+        )
+
+    import asyncio
+
+    loop = asyncio.new_event_loop()
+
+    def in_loop() -> Plan:
+        asyncio.set_event_loop(loop)
+        try:
+            return run()
+        finally:
+            asyncio.set_event_loop(None)
+
+    try:
+        return contextvars.Context().run(in_loop)
+    finally:
+        loop.close()
+
+
+async def _stack_outputs(stack_resource: Any) -> dict[str, Any]:
+    outputs = getattr(stack_resource, "outputs", {}) or {}
+    resolved = {}
+    for key, value in outputs.items():
+        output = pulumi.Output.from_input(value)
+        resolved[key] = (await output.future()) if not await output.is_secret() else rpc.wrap_rpc_secret(None)
+    return resolved
+
+
+def plan_stack(stack: str, project_dir: Path | None = None, *, invokes: InvokeResults | None = None) -> Plan:
+    """Run this library's stack program offline for ``stack`` (a stack name or a stack file path).
+
+    Raises ``ConfigError`` (with every bad key) when the stack's config is invalid.
+
+    Example::
+
+        plan = plan_stack("single")
+        plan.one("kubernetes:apps/v1:Deployment").inputs["spec"]["template"]
+    """
+    from vllm_infra.offline.cloud import default_invokes
+    from vllm_infra.program import main
+
+    stack_file = load_stack_file(stack, project_dir)
+    return run_program(main, stack_file, invokes=invokes or default_invokes())

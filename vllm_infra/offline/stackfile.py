@@ -1,0 +1,99 @@
+"""Finding and reading Pulumi stack files (``stacks/Pulumi.<stack>.yaml``) without the Pulumi CLI."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from vllm_infra.config.errors import NAMESPACE, ConfigError
+
+# Offline there is no passphrase or KMS key to decrypt `secure:` values with; they become this opaque stand-in,
+# marked secret like the real value, so the plan shows where secrets flow without ever holding one.
+OFFLINE_SECRET = "offline-placeholder-secret"
+SECRET_CONFIG_KEYS = ("apiKey", "hfToken")
+
+
+@dataclass
+class StackFile:
+    """A stack's config as the Pulumi runtime receives it: flat ``namespace:key`` strings plus the secret keys."""
+
+    stack: str
+    path: Path
+    project: str
+    config: dict[str, str]
+    secret_keys: list[str]
+    warnings: list[str] = field(default_factory=list)
+
+
+def find_project_dir(start: Path | None = None) -> Path:
+    """The nearest directory at or above ``start`` (default: the working directory) holding ``Pulumi.yaml``."""
+    here = (start or Path.cwd()).resolve()
+    for directory in (here, *here.parents):
+        if (directory / "Pulumi.yaml").is_file():
+            return directory
+    raise ConfigError([f"no Pulumi.yaml found in {here} or above; run from the project or pass a stack file path"])
+
+
+def _project_settings(project_dir: Path) -> dict[str, Any]:
+    return yaml.safe_load((project_dir / "Pulumi.yaml").read_text()) or {}
+
+
+def resolve_stack(stack: str, project_dir: Path | None = None) -> tuple[str, Path, str]:
+    """Resolve ``stack`` — a stack name or a path to a stack file — to ``(stack name, file path, project name)``.
+
+    >>> resolve_stack("single")  # doctest: +SKIP
+    ('single', PosixPath('.../stacks/Pulumi.single.yaml'), 'vllm-infra')
+    """
+    candidate = Path(stack)
+    if candidate.suffix in {".yaml", ".yml"} and candidate.is_file():
+        name = candidate.stem.removeprefix("Pulumi.")
+        try:
+            project = _project_settings(find_project_dir(candidate.parent)).get("name", NAMESPACE)
+        except ConfigError:
+            project = NAMESPACE
+        return name, candidate, project
+    project_dir = project_dir or find_project_dir()
+    settings = _project_settings(project_dir)
+    config_dir = project_dir / settings.get("stackConfigDir", ".")
+    path = config_dir / f"Pulumi.{stack}.yaml"
+    if not path.is_file():
+        known = sorted(p.stem.removeprefix("Pulumi.") for p in config_dir.glob("Pulumi.*.yaml"))
+        raise ConfigError([f"stack {stack!r}: no {path}; known stacks: {', '.join(known) or 'none'}"])
+    return stack, path, settings.get("name", NAMESPACE)
+
+
+def load_stack_file(stack: str, project_dir: Path | None = None) -> StackFile:
+    """Read a stack file into the flat config the Pulumi runtime expects.
+
+    Structured values become JSON text (as the CLI passes them). ``secure:`` values become an opaque offline stand-in
+    marked secret. A plaintext value for a secret key is accepted with a warning — and still treated as a secret.
+    """
+    name, path, project = resolve_stack(stack, project_dir)
+    try:
+        document = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as error:
+        raise ConfigError([f"{path}: not valid YAML: {error}"]) from None
+    entries = document.get("config") or {}
+    if not isinstance(entries, dict):
+        raise ConfigError([f"{path}: `config` must be a mapping of keys to values"])
+    config: dict[str, str] = {}
+    secret_keys: list[str] = []
+    warnings: list[str] = []
+    for key, value in entries.items():
+        full_key = key if ":" in key else f"{project}:{key}"
+        if isinstance(value, dict) and set(value) == {"secure"}:
+            config[full_key] = OFFLINE_SECRET
+            secret_keys.append(full_key)
+            continue
+        short = full_key.split(":", 1)[1] if full_key.startswith(f"{NAMESPACE}:") else None
+        if short in SECRET_CONFIG_KEYS:
+            warnings.append(
+                f"{full_key} is stored in plain text in {path.name}; use `pulumi config set --secret {full_key} ...`"
+            )
+            secret_keys.append(full_key)
+        config[full_key] = value if isinstance(value, str) else json.dumps(value)
+    return StackFile(stack=name, path=path, project=project, config=config, secret_keys=secret_keys, warnings=warnings)

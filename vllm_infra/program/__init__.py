@@ -1,0 +1,104 @@
+"""The stack program that ``pulumi up`` runs — the only code that reads Pulumi config.
+
+It reads every key of the ``vllm-infra`` namespace once, validates them into a ``StackConfig`` (a bad value stops the
+program before any resource is registered, with a message naming the key), reads the secrets as Pulumi secret Outputs,
+and hands both to the topology the config names.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+from pulumi.runtime import config as runtime_config
+
+from vllm_infra.config import ConfigError, StackConfig, validate_config
+from vllm_infra.config.errors import NAMESPACE
+
+API_KEY = "apiKey"
+HF_TOKEN = "hfToken"
+SECRET_KEYS = (API_KEY, HF_TOKEN)
+
+
+class InvalidStackConfig(pulumi.RunError):
+    """Raised by the stack program for invalid config: Pulumi prints the message alone, without a traceback."""
+
+    def __init__(self, error: ConfigError):
+        super().__init__(str(error))
+        self.problems = error.problems
+
+
+@dataclass(frozen=True)
+class StackSecrets:
+    """The stack's secrets as Pulumi secret Outputs; their values never leave Secret objects."""
+
+    api_key: pulumi.Output[str]
+    hf_token: pulumi.Output[str] | None
+
+
+def _namespace_keys() -> set[str]:
+    # The CLI passes config in the PULUMI_CONFIG environment variable; the Automation API and the offline runner set
+    # it in the runtime instead. Listing both lets unknown keys (typos) be rejected rather than ignored.
+    keys = set(runtime_config.get_config_env()) | set(runtime_config.CONFIG.get())
+    return {key.split(":", 1)[1] for key in keys if key.startswith(f"{NAMESPACE}:")}
+
+
+def _decode(raw: str) -> Any:
+    # Pulumi hands structured values (lists, maps) over as JSON text and scalars as plain text; pydantic converts
+    # scalar text ("3", "true") itself, so only JSON documents are decoded here.
+    if raw[:1] in "[{":
+        try:
+            return json.loads(raw)
+        except json.JSONDecodeError:
+            return raw
+    return raw
+
+
+def read_stack_config(config: pulumi.Config | None = None) -> tuple[StackConfig, StackSecrets]:
+    """Read and validate the whole ``vllm-infra`` config namespace.
+
+    Raises ``ConfigError`` naming every bad key. ``apiKey`` is required (every ``/v1`` route is authenticated);
+    ``hfToken`` is optional (needed for gated repositories). A non-secret key stored as a secret is rejected, since
+    its value would end up in plain text in Kubernetes objects.
+
+    Example::
+
+        stack_config, secrets = read_stack_config()
+    """
+    config = config or pulumi.Config(NAMESPACE)
+    problems: list[str] = []
+    data: dict[str, Any] = {}
+    for key in sorted(_namespace_keys() - set(SECRET_KEYS)):
+        if runtime_config.is_config_secret(f"{NAMESPACE}:{key}"):
+            problems.append(f"{NAMESPACE}:{key}: is stored as a secret but is not one; set it without --secret")
+            continue
+        data[key] = _decode(config.require(key))
+
+    api_key = config.get_secret(API_KEY)
+    if api_key is None:
+        problems.append(
+            f"{NAMESPACE}:{API_KEY}: required but not set; run `pulumi config set --secret {NAMESPACE}:{API_KEY} "
+            "<key>` (clients send it as `Authorization: Bearer <key>`)"
+        )
+    try:
+        stack_config = validate_config(StackConfig, data)
+    except ConfigError as error:
+        problems.extend(error.problems)
+    if problems:
+        raise ConfigError(problems)
+    return stack_config, StackSecrets(api_key=api_key, hf_token=config.get_secret(HF_TOKEN))
+
+
+def main() -> None:
+    """Entry point of the Pulumi program: validate the config, then build the topology it names."""
+    from vllm_infra.topologies import build_topology
+
+    try:
+        stack_config, secrets = read_stack_config()
+    except ConfigError as error:
+        raise InvalidStackConfig(error) from None
+    for warning in stack_config.warnings():
+        pulumi.log.warn(warning)
+    build_topology(stack_config, secrets)

@@ -1,0 +1,17 @@
+"""Topologies: wiring of components for each shape of deployment. No logic of their own beyond composition."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from vllm_infra.config import StackConfig
+from vllm_infra.topologies.single import build_single
+
+
+def build_topology(stack_config: StackConfig, secrets) -> None:
+    """Build the topology named by ``stack_config.topology`` and export its outputs."""
+    builders: dict[str, Callable] = {"single": build_single}
+    builder = builders.get(stack_config.topology)
+    if builder is None:
+        raise NotImplementedError(f"topology {stack_config.topology!r} is not available yet")
+    builder(stack_config, secrets)
