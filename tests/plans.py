@@ -12,18 +12,20 @@ from vllm_infra.offline.runner import Plan, plan_stack
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 KNOWN_API_KEY = "sk-test-4f1c2b9e7d-DO-NOT-LEAK"
 KNOWN_HF_TOKEN = "hf_test_9c8b7a6f5e4d3c2b1a-DO-NOT-LEAK"
+REGION = "us-east-1"
+EXISTING_CLUSTER = [{"name": REGION, "cluster": {"existing": {"name": "ml-platform"}}}]
 
 
 def single_model_config(**model_overrides: Any) -> dict[str, Any]:
-    """A minimal valid ``single`` stack config (camelCase keys, as in a stack file)."""
+    """A minimal valid ``single`` stack config (camelCase keys, as in a stack file), in us-east-1 on an existing
+    cluster; the model's logical resource names are ``us-east-1-llama-8b...``."""
     model = {
         "name": "llama-8b",
         "model": "meta-llama/Llama-3.1-8B-Instruct",
         "revision": "0e9e39f249a16976918f6564b8830bc894c89659",
-        "weightsGib": 15.0,
     }
     model.update(model_overrides)
-    return {"vllm-infra:topology": "single", "vllm-infra:models": [model]}
+    return {"vllm-infra:topology": "single", "vllm-infra:regions": EXISTING_CLUSTER, "vllm-infra:models": [model]}
 
 
 def write_stack(tmp_path: Path, config: dict[str, Any], *, name: str = "test", secrets: str = "plain") -> Path:

@@ -7,13 +7,26 @@ Import the components into your own Pulumi program::
 Everything is documented where it is declared; ``vllm_infra.config`` holds the typed settings.
 """
 
+from vllm_infra.components.cluster import RegionalCluster, RegionalClusterArgs
+from vllm_infra.components.device_plugin import NvidiaDevicePlugin
+from vllm_infra.components.gpu_node_group import GpuNodeGroup, GpuNodeGroupArgs
 from vllm_infra.components.model_cache import ModelCache, ModelCacheArgs
 from vllm_infra.components.secrets import InferenceSecrets, InferenceSecretsArgs, SecretKeyRef
 from vllm_infra.components.vllm import VllmDeployment, VllmDeploymentArgs, vllm_serve_args
 from vllm_infra.config import CacheSpec, EngineSpec, LifecycleSpec, ModelSpec, ResourceSpec, StackConfig
+from vllm_infra.config.capacity import GpuPlacement, GpuSpec, place_model, replica_resources
 
 __all__ = [
     "CacheSpec",
+    "GpuNodeGroup",
+    "GpuNodeGroupArgs",
+    "GpuPlacement",
+    "GpuSpec",
+    "NvidiaDevicePlugin",
+    "RegionalCluster",
+    "RegionalClusterArgs",
+    "place_model",
+    "replica_resources",
     "EngineSpec",
     "InferenceSecrets",
     "InferenceSecretsArgs",

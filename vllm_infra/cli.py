@@ -6,6 +6,7 @@ Pulumi program that imports the components.
     vllm-infra plan single            # the resource tree `pulumi preview` would show
     vllm-infra plan single --json     # machine-readable, secrets as "[secret]"
     vllm-infra render single --out k8s/   # every Kubernetes object as YAML
+    vllm-infra size meta-llama/Llama-3.1-70B-Instruct --quantization awq   # which GPU instance, how much TP
 """
 
 from __future__ import annotations
@@ -47,6 +48,26 @@ def _cmd_render(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_size(args: argparse.Namespace) -> int:
+    from vllm_infra.sizing import UnknownCatalogEntryError, lookup_model, render_json, render_text, size_model
+
+    try:
+        result = size_model(
+            lookup_model(args.model),
+            quantization=args.quantization,
+            max_model_len=args.max_model_len,
+            max_num_seqs=args.max_num_seqs,
+            gpu_memory_utilization=args.gpu_memory_utilization,
+            kv_cache_dtype=args.kv_cache_dtype,
+            region=args.region,
+        )
+    except (UnknownCatalogEntryError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_BAD_CONFIG
+    print(json.dumps(render_json(result), indent=2) if args.json else render_text(result))
+    return 0 if result.feasible else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``vllm-infra`` argument parser."""
     parser = argparse.ArgumentParser(prog="vllm-infra", description=__doc__.split("\n\n")[0])
@@ -62,6 +83,17 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("stack", help="stack name or path to a stack file")
     render.add_argument("--out", required=True, help="directory to write the YAML files to")
     render.set_defaults(handler=_cmd_render)
+
+    size = commands.add_parser("size", help="rank the GPU instance types that can serve a model, cheapest first")
+    size.add_argument("model", help="Hugging Face id from the model catalog, e.g. meta-llama/Llama-3.1-70B-Instruct")
+    size.add_argument("--quantization", help="fp8, awq, gptq, mxfp4 (default: the checkpoint's own format)")
+    size.add_argument("--max-model-len", type=int, default=8192, help="context length to fit (default 8192)")
+    size.add_argument("--max-num-seqs", type=int, default=256, help="vLLM --max-num-seqs (default 256)")
+    size.add_argument("--gpu-memory-utilization", type=float, default=0.9, help="vLLM's share of GPU memory (0.9)")
+    size.add_argument("--kv-cache-dtype", default="auto", help="auto or fp8 (default auto)")
+    size.add_argument("--region", help="only instance types offered in this AWS region")
+    size.add_argument("--json", action="store_true", help="print the ranked options as JSON")
+    size.set_defaults(handler=_cmd_size)
     return parser
 
 
@@ -76,7 +108,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         problems = error.problems
         print("error: invalid stack configuration", file=sys.stderr)
         for problem in problems:
-            print(f"  - {problem}", file=sys.stderr)
+            print("  - " + problem.replace("\n", "\n    "), file=sys.stderr)
         return EXIT_BAD_CONFIG
 
 

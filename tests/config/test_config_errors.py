@@ -78,7 +78,8 @@ def test_moving_image_tags_and_revisions_are_rejected(tmp_path):
 def test_single_topology_serves_one_replica_of_one_model(tmp_path):
     config = single_model_config(replicas=2, cache={"accessMode": "ReadWriteMany"})
     (problem,) = problems_of(tmp_path, config)
-    assert "topology single" in problem and "load-balanced" in problem
+    assert problem.startswith("vllm-infra:topology: single serves one model with one replica")
+    assert "load-balanced" in problem
 
 
 def test_non_secret_key_stored_as_secret_is_rejected(tmp_path):

@@ -43,3 +43,35 @@ def test_unknown_stack_names_the_known_ones():
     result = run_cli("plan", "no-such-stack")
     assert result.returncode == 2
     assert "known stacks:" in result.stderr and "single" in result.stderr
+
+
+def test_plan_shows_the_estimated_gpu_cost():
+    result = run_cli("plan", "single")
+    assert "Estimated GPU cost: $0.80/h" in result.stdout  # one g6.xlarge, us-east-1 on-demand
+    plan = json.loads(run_cli("plan", "single", "--json").stdout)
+    assert plan["estimated_gpu_cost_per_hour"] == 0.8
+    kubernetes = [r for r in plan["resources"] if r["type"].startswith("kubernetes:")]
+    assert all(r["provider"] and "pulumi:providers:kubernetes" in r["provider"] for r in kubernetes)
+
+
+def test_size_ranks_options_with_the_choice_first():
+    result = run_cli("size", "meta-llama/Llama-3.1-8B-Instruct", "--json")
+    assert result.returncode == 0, result.stderr
+    answer = json.loads(result.stdout)
+    assert answer["model"] == "meta-llama/Llama-3.1-8B-Instruct"
+    first = answer["options"][0]
+    assert first["instance_type"] == "g6.xlarge" and first["tensor_parallel_size"] == 1
+    prices = [option["price_per_hour"] for option in answer["options"]]
+    assert prices == sorted(prices)
+
+
+def test_size_with_quantization_and_context():
+    result = run_cli("size", "meta-llama/Llama-3.1-70B-Instruct", "--quantization", "awq", "--max-model-len", "16384")
+    assert result.returncode == 0, result.stderr
+    assert "choice:" in result.stdout
+
+
+def test_size_of_an_unknown_model_suggests_catalog_ids():
+    result = run_cli("size", "meta-llama/Llama-3.1-8B")
+    assert result.returncode == 2
+    assert "did you mean: meta-llama/Llama-3.1-8B-Instruct" in result.stderr

@@ -57,6 +57,6 @@ def test_the_secret_does_reach_the_secret_object(tmp_path):
     from pulumi.runtime import rpc
 
     plan = plan_config(tmp_path, single_model_config(), secrets="plain")
-    string_data = plan.one("kubernetes:core/v1:Secret", "secrets-api-key").inputs["stringData"]
+    string_data = plan.one("kubernetes:core/v1:Secret", "us-east-1-secrets-api-key").inputs["stringData"]
     assert rpc.is_rpc_secret(string_data)
     assert rpc.unwrap_rpc_secret(string_data) == {"api-key": KNOWN_API_KEY}

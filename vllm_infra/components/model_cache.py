@@ -10,6 +10,7 @@ import pulumi_kubernetes as k8s
 from vllm_infra.components.kube import gpu_tolerations, minutes, object_meta, standard_labels
 from vllm_infra.components.secrets import SecretKeyRef
 from vllm_infra.config import ModelSpec
+from vllm_infra.config.capacity import GpuPlacement, pod_node_selector
 
 # Where the claim is mounted, in the pre-warm Job and in vLLM pods alike; HF_HOME points here.
 HF_HOME = "/data/huggingface"
@@ -34,12 +35,14 @@ class ModelCacheArgs:
     """Inputs of ``ModelCache``.
 
     ``model`` gives the repository, revision and the ``cache`` settings (storage class, access mode, size, pre-warm);
+    ``placement`` puts the pre-warm Job on the model's GPU nodes (see below);
     ``image`` runs the download (the vLLM image, so the Hub client matches the server's); ``hf_token`` is needed for
     gated repositories such as meta-llama.
     """
 
     namespace: pulumi.Input[str]
     model: ModelSpec
+    placement: GpuPlacement
     image: str
     hf_token: SecretKeyRef | None = None
 
@@ -53,8 +56,8 @@ class ModelCache(pulumi.ComponentResource):
 
     Example::
 
-        cache = ModelCache("llama-8b", ModelCacheArgs(namespace="vllm", model=spec, image=VLLM_IMAGE,
-                                                      hf_token=secrets.hf_token))
+        cache = ModelCache("llama-8b", ModelCacheArgs(namespace="vllm", model=spec, placement=place_model(spec),
+                                                      image=VLLM_IMAGE, hf_token=secrets.hf_token))
         cache.claim_name  # Output[str] "llama-8b-cache"
     """
 
@@ -113,9 +116,8 @@ class ModelCache(pulumi.ComponentResource):
             # The first pod to mount a WaitForFirstConsumer EBS claim pins its availability zone; landing the Job on
             # the model's GPU nodes keeps the volume where the vLLM pods will run.
             "tolerations": gpu_tolerations(),
+            "nodeSelector": pod_node_selector(model, args.placement),
         }
-        if model.node_selector:
-            pod_spec["nodeSelector"] = dict(model.node_selector)
         return k8s.batch.v1.Job(
             f"{name}-prewarm",
             metadata=object_meta(f"{model.name}-prewarm", args.namespace, labels),

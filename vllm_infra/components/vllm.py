@@ -22,20 +22,22 @@ from vllm_infra.components.kube import (
 from vllm_infra.components.model_cache import HF_HOME
 from vllm_infra.components.secrets import SecretKeyRef
 from vllm_infra.config import ModelSpec
+from vllm_infra.config.capacity import GpuPlacement, ReplicaResources, pod_node_selector
 
 HTTP_PORT_NAME = "http"
 # The vLLM image is ~10 GiB; the first pull on a fresh GPU node takes minutes and counts against `pulumi up`'s wait.
 IMAGE_PULL_ALLOWANCE_SECONDS = 600
 
 
-def vllm_serve_args(model: ModelSpec, port: int = vllm_release.VLLM_PORT) -> list[str]:
+def vllm_serve_args(model: ModelSpec, tensor_parallel_size: int, port: int = vllm_release.VLLM_PORT) -> list[str]:
     """The container args of ``vllm serve`` (the image's entrypoint) for ``model``: the repository id first
-    (positional), then one flag per typed setting, then ``engine.extraArgs``.
+    (positional), then one flag per typed setting, then ``engine.extraArgs``. ``tensor_parallel_size`` is the
+    resolved one (``GpuPlacement.tensor_parallel_size``).
 
     Every flag exists in the pinned vLLM release (``tests/components/test_vllm.py`` proves it against the release's
     own argument definitions). The API key is not here: vLLM reads ``VLLM_API_KEY`` from the environment.
 
-    >>> vllm_serve_args(ModelSpec(name="m", model="org/m"))[:3]
+    >>> vllm_serve_args(ModelSpec(name="m", model="org/m", weights_gib=1), 1)[:3]
     ['org/m', '--host', '0.0.0.0']
     """
     engine = model.engine
@@ -44,7 +46,7 @@ def vllm_serve_args(model: ModelSpec, port: int = vllm_release.VLLM_PORT) -> lis
         "--host", "0.0.0.0",
         "--port", str(port),
         "--served-model-name", model.served_name,
-        "--tensor-parallel-size", str(engine.tensor_parallel_size),
+        "--tensor-parallel-size", str(tensor_parallel_size),
         "--gpu-memory-utilization", f"{engine.gpu_memory_utilization:g}",
         "--max-num-seqs", str(engine.max_num_seqs),
         "--enable-prefix-caching" if engine.enable_prefix_caching else "--no-enable-prefix-caching",
@@ -75,7 +77,10 @@ def vllm_serve_args(model: ModelSpec, port: int = vllm_release.VLLM_PORT) -> lis
 class VllmDeploymentArgs:
     """Inputs of ``VllmDeployment``.
 
-    - ``model``: what to serve and how (engine, resources, lifecycle, node selector).
+    - ``model``: what to serve and how (engine, lifecycle, cache mode).
+    - ``placement`` / ``resources``: where a replica runs (instance type, tensor-parallel size, GPU tier) and what it
+      requests there — from ``StackConfig.placement(model)`` / ``resources(model)``, or ``place_model`` and
+      ``replica_resources`` when composing by hand.
     - ``api_key``: the Secret key vLLM reads as ``VLLM_API_KEY``; every ``/v1`` route then requires it.
     - ``cache_claim_name``: the ``ModelCache`` claim mounted as the Hugging Face cache; with ``pre_warmed`` the pods
       run offline (``HF_HUB_OFFLINE=1``) and never call the Hub, so a scale-out cannot be rate-limited.
@@ -85,6 +90,8 @@ class VllmDeploymentArgs:
 
     namespace: pulumi.Input[str]
     model: ModelSpec
+    placement: GpuPlacement
+    resources: ReplicaResources
     image: str
     api_key: SecretKeyRef
     cache_claim_name: pulumi.Input[str]
@@ -108,7 +115,9 @@ class VllmDeployment(pulumi.ComponentResource):
 
     Example::
 
-        VllmDeployment("llama-8b", VllmDeploymentArgs(namespace="vllm", model=spec, image=VLLM_IMAGE,
+        placement = place_model(spec)
+        VllmDeployment("llama-8b", VllmDeploymentArgs(namespace="vllm", model=spec, placement=placement,
+                       resources=replica_resources(spec, placement), image=VLLM_IMAGE,
                        api_key=secrets.api_key, cache_claim_name=cache.claim_name),
                        opts=pulumi.ResourceOptions(depends_on=[cache.ready]))
     """
@@ -195,8 +204,8 @@ class VllmDeployment(pulumi.ComponentResource):
 
     @staticmethod
     def _pod_spec(args: VllmDeploymentArgs, budget: int, grace: int) -> dict:
-        model = args.model
-        gpus = str(model.engine.tensor_parallel_size)
+        model, resources = args.model, args.resources
+        gpus = str(resources.gpus)
         env = [
             args.api_key.env("VLLM_API_KEY"),
             {"name": "HF_HOME", "value": HF_HOME},
@@ -213,12 +222,12 @@ class VllmDeployment(pulumi.ComponentResource):
             "name": "vllm",
             "image": args.image,
             "imagePullPolicy": "IfNotPresent",
-            "args": vllm_serve_args(model),
+            "args": vllm_serve_args(model, args.placement.tensor_parallel_size),
             "env": env,
             "ports": [{"name": HTTP_PORT_NAME, "containerPort": vllm_release.VLLM_PORT, "protocol": "TCP"}],
             "resources": {
-                "requests": {"cpu": model.resources.cpu, "memory": model.resources.memory, GPU_RESOURCE: gpus},
-                "limits": {"memory": model.resources.memory, GPU_RESOURCE: gpus},
+                "requests": {"cpu": resources.cpu, "memory": resources.memory, GPU_RESOURCE: gpus},
+                "limits": {"memory": resources.memory, GPU_RESOURCE: gpus},
             },
             "startupProbe": startup_probe("/health", HTTP_PORT_NAME, budget),
             "readinessProbe": http_probe(
@@ -240,9 +249,8 @@ class VllmDeployment(pulumi.ComponentResource):
             "tolerations": gpu_tolerations(),
             "volumes": [
                 {"name": "model-cache", "persistentVolumeClaim": {"claimName": args.cache_claim_name}},
-                {"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": f"{model.resources.shm_size_gib}Gi"}},
+                {"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": f"{resources.shm_gib}Gi"}},
             ],
+            "nodeSelector": pod_node_selector(model, args.placement),
         }
-        if model.node_selector:
-            pod_spec["nodeSelector"] = dict(model.node_selector)
         return pod_spec

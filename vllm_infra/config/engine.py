@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import AnyHttpUrl, Field, field_validator, model_validator
 
@@ -70,7 +70,9 @@ class EngineSpec(ConfigModel):
           maxNumSeqs: 256
     """
 
-    tensor_parallel_size: int = Field(1, ge=1, le=16, description="GPUs per replica; the pod's GPU limit.")
+    tensor_parallel_size: Annotated[int, Field(ge=1, le=16)] | Literal["auto"] = Field(
+        "auto", description="GPUs per replica (the pod's GPU limit); auto = the smallest that fits the instance."
+    )
     max_model_len: int | None = Field(
         8192, ge=256, le=1_048_576, description="Longest prompt + completion in tokens; None = the model's own."
     )
@@ -95,8 +97,8 @@ class EngineSpec(ConfigModel):
 
     @field_validator("tensor_parallel_size")
     @classmethod
-    def _power_of_two(cls, value: int) -> int:
-        if value & (value - 1):
+    def _power_of_two(cls, value: int | str) -> int | str:
+        if isinstance(value, int) and value & (value - 1):
             raise ValueError("must be a power of two (1, 2, 4, 8 or 16): GPU nodes carry 1, 2, 4 or 8 GPUs")
         return value
 

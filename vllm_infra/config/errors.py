@@ -71,6 +71,14 @@ def explain(error: ValidationError) -> ConfigError:
             continue  # a list whose items were all invalid: the items' own errors say why
         key = config_key(_location_without_union_tags(item["loc"]))
         message = _clean_message(item["msg"])
+        if not item["loc"]:
+            # Cross-field rules of the whole stack name their own keys, one problem per line.
+            for line in message.splitlines():
+                if line[:1].isspace() and problems:
+                    problems[-1] += "\n" + line  # continuation of the previous problem
+                else:
+                    problems.append(line if line.startswith(f"{NAMESPACE}:") else f"{NAMESPACE}: {line}")
+            continue
         if item["type"] == "missing":
             problems.append(f"{key}: required but not set")
         elif item["type"] == "extra_forbidden":

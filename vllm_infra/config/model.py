@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, PrivateAttr, StringConstraints, field_validator, model_validator
 
 from vllm_infra.config.base import ConfigModel
+from vllm_infra.config.capacity import GpuSpec
 from vllm_infra.config.engine import EngineSpec
+from vllm_infra.sizing import ModelArchitecture
 
 # Kubernetes object names derived from a model name get suffixes ("-cache", "-prewarm", "-pdb"); 40 characters
 # keeps every derived name under the 63-character DNS label limit.
@@ -57,25 +59,18 @@ class CacheSpec(ConfigModel):
 
 
 class ResourceSpec(ConfigModel):
-    """CPU, memory and shared memory of one vLLM replica (GPUs follow from tensorParallelSize).
+    """CPU, memory and shared memory of one vLLM replica (GPUs follow from the tensor-parallel size).
 
-    Defaults fit the smallest single-GPU nodes (g5/g6.xlarge: 4 vCPU, 16 GiB); raise them on larger instances.
+    Unset values are derived from the GPU instance: each replica gets its share of the node (minus what the kubelet
+    and daemonsets keep), so a 70B model with 8 tensor-parallel workers is not squeezed into a small default and a
+    small model does not ask for more than a small node has.
     """
 
-    cpu: Quantity = Field("3", description="CPU request; no CPU limit is set, so the tokenizer is never throttled.")
-    memory: Quantity = Field("12Gi", description="Memory request and limit (includes /dev/shm).")
-    shm_size_gib: int = Field(
-        2, ge=1, le=512, description="Size of the memory-backed /dev/shm (NCCL and tensor-parallel workers use it)."
+    cpu: Quantity | None = Field(None, description="CPU request; no CPU limit is set, so the tokenizer is never throttled.")
+    memory: Quantity | None = Field(None, description="Memory request and limit (includes /dev/shm).")
+    shm_size_gib: int | None = Field(
+        None, ge=1, le=512, description="Memory-backed /dev/shm (NCCL, tensor-parallel workers); None = 2 GiB per GPU."
     )
-
-    @model_validator(mode="after")
-    def _shm_fits_in_memory(self) -> ResourceSpec:
-        if quantity_gib(self.memory) <= self.shm_size_gib:
-            raise ValueError(
-                f"memory ({self.memory}) must exceed shmSizeGib ({self.shm_size_gib} GiB): /dev/shm counts against "
-                "the container's memory limit"
-            )
-        return self
 
 
 class LifecycleSpec(ConfigModel):
@@ -120,13 +115,26 @@ class ModelSpec(ConfigModel):
         None, gt=0, le=4096, description="Size of the weights on disk; None = computed from the model catalog."
     )
     replicas: int = Field(1, ge=1, le=512, description="Replicas when no autoscaler owns the count.")
+    architecture: ModelArchitecture | None = Field(
+        None, description="For a model outside the catalog: the numbers of its config.json (snake_case, as there)."
+    )
     engine: EngineSpec = Field(default_factory=EngineSpec)
+    gpu: GpuSpec = Field(default_factory=GpuSpec)
     cache: CacheSpec = Field(default_factory=CacheSpec)
     resources: ResourceSpec = Field(default_factory=ResourceSpec)
     lifecycle: LifecycleSpec = Field(default_factory=LifecycleSpec)
     node_selector: dict[str, str] = Field(default_factory=dict, description="Extra node labels the pods require.")
 
     _catalog_weights_gib: float | None = PrivateAttr(None)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _architecture_names_its_model(cls, data: Any) -> Any:
+        # The architecture block describes this model; its id is the model's, so users need not repeat it.
+        if isinstance(data, dict) and isinstance(data.get("architecture"), dict):
+            model_id = data.get("model")
+            data = {**data, "architecture": {"hf_id": model_id, **data["architecture"]}}
+        return data
 
     @field_validator("revision")
     @classmethod
@@ -148,17 +156,41 @@ class ModelSpec(ConfigModel):
     @model_validator(mode="after")
     def _weights_known(self) -> ModelSpec:
         if self.weights_gib is None:
-            from vllm_infra.sizing import GIB, UnknownCatalogEntryError, lookup_model, weight_bytes
+            from vllm_infra.sizing import GIB, weight_bytes
 
-            try:
-                self._catalog_weights_gib = weight_bytes(lookup_model(self.model), self.engine.quantization) / GIB
-            except UnknownCatalogEntryError as error:
+            architecture = self.architecture_or_none
+            if architecture is None:
                 raise ValueError(
-                    f"model: {error}; set weightsGib (the size of the weights on disk) for a model outside the catalog"
-                ) from None
+                    f"model: {self.model!r} is not in the model catalog ({self._catalog_hint()}); describe it under "
+                    "`architecture`, or set weightsGib (the size of its weights on disk) and pin gpu.instanceType and "
+                    "engine.tensorParallelSize"
+                )
+            try:
+                self._catalog_weights_gib = weight_bytes(architecture, self.engine.quantization) / GIB
             except ValueError as error:
                 raise ValueError(f"engine.quantization: {error}; or set weightsGib to skip the estimate") from None
         return self
+
+    def _catalog_hint(self) -> str:
+        from vllm_infra.sizing import UnknownCatalogEntryError, lookup_model
+
+        try:
+            lookup_model(self.model)
+        except UnknownCatalogEntryError as error:
+            return str(error)
+        return "known"
+
+    @property
+    def architecture_or_none(self) -> ModelArchitecture | None:
+        """The model's architecture: the configured one, else the catalog's, else None."""
+        if self.architecture is not None:
+            return self.architecture
+        from vllm_infra.sizing import UnknownCatalogEntryError, lookup_model
+
+        try:
+            return lookup_model(self.model)
+        except UnknownCatalogEntryError:
+            return None
 
     @property
     def served_name(self) -> str:

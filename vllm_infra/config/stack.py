@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, StringConstraints, field_validator, model_validator
+from pydantic import Field, PrivateAttr, StringConstraints, field_validator, model_validator
 
 from vllm_infra import vllm_release
 from vllm_infra.config.base import ConfigModel
+from vllm_infra.config.capacity import GpuPlacement, ReplicaResources, place_model, replica_resources
 from vllm_infra.config.model import ModelSpec
+from vllm_infra.config.region import RegionSpec
 
 Topology = Literal["single", "load-balanced", "multi-model", "multi-region"]
 Namespace = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")]
@@ -32,7 +34,11 @@ class StackConfig(ConfigModel):
     topology: Topology = Field(description="single | load-balanced | multi-model | multi-region")
     namespace: Namespace = Field("vllm", description="Kubernetes namespace created for the stack's objects.")
     vllm_image: str = Field(vllm_release.VLLM_IMAGE, description="The vLLM server image; pinned to a release.")
+    regions: tuple[RegionSpec, ...] = Field(min_length=1, description="The AWS regions and their EKS clusters.")
     models: tuple[ModelSpec, ...] = Field(min_length=1, description="The models this stack serves.")
+
+    _placements: dict[str, GpuPlacement] = PrivateAttr(default_factory=dict)
+    _resources: dict[str, ReplicaResources] = PrivateAttr(default_factory=dict)
 
     @field_validator("vllm_image")
     @classmethod
@@ -52,17 +58,50 @@ class StackConfig(ConfigModel):
         names = [model.name for model in self.models]
         duplicates = sorted({name for name in names if names.count(name) > 1})
         if duplicates:
-            raise ValueError(f"models: names must be unique; repeated: {', '.join(duplicates)}")
+            raise ValueError(f"vllm-infra:models: names must be unique; repeated: {', '.join(duplicates)}")
         served = [model.served_name for model in self.models]
         if len(set(served)) != len(served):
-            raise ValueError("models: servedModelName must be unique, or requests for one model reach another")
+            raise ValueError("vllm-infra:models: servedModelName must be unique, or requests for one model reach another")
+        region_names = [region.name for region in self.regions]
+        if len(set(region_names)) != len(region_names):
+            raise ValueError("vllm-infra:regions: each region may appear once")
+        if self.topology != "multi-region" and len(self.regions) != 1:
+            raise ValueError(f"vllm-infra:regions: topology {self.topology} runs in one region; use topology multi-region for several")
         if self.topology == "single":
             if len(self.models) != 1 or self.models[0].replicas != 1:
                 raise ValueError(
-                    "topology single serves one model with one replica; use topology load-balanced for more "
+                    "vllm-infra:topology: single serves one model with one replica; use topology load-balanced for more "
                     "replicas, multi-model for more models"
                 )
+        self._place_models(region_names)
         return self
+
+    def _place_models(self, regions: list[str]) -> None:
+        # Sizing happens here, at validation time, so an infeasible or unavailable choice fails before any resource
+        # is registered — and is reported against the model's config key.
+        problems = []
+        for index, model in enumerate(self.models):
+            try:
+                placement = place_model(model, regions)
+                self._placements[model.name] = placement
+                self._resources[model.name] = replica_resources(model, placement)
+            except ValueError as error:
+                problems.append(f"vllm-infra:models[{index}]: {error}")
+        if problems:
+            raise ValueError("\n".join(problems))
+
+    def placement(self, model: ModelSpec) -> GpuPlacement:
+        """Where ``model`` runs: its instance type, tensor-parallel size and replicas per node."""
+        return self._placements[model.name]
+
+    def resources(self, model: ModelSpec) -> ReplicaResources:
+        """The pod resources of one replica of ``model``."""
+        return self._resources[model.name]
+
+    def estimated_gpu_cost_per_hour(self) -> float:
+        """On-demand $/h of the GPU nodes the stack's minimum replicas need, in every region (catalog prices)."""
+        per_region = sum(self.placement(m).cost_per_hour(m.replicas) for m in self.models if m.gpu.create_node_group)
+        return round(per_region * len(self.regions), 2)
 
     def warnings(self) -> list[str]:
         """Risks that are allowed but worth a reviewer's attention (printed by ``vllm-infra plan``)."""

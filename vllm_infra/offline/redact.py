@@ -4,20 +4,25 @@ from __future__ import annotations
 
 from typing import Any
 
+from pulumi.output import Unknown
 from pulumi.runtime import rpc
 
 REDACTED = "[secret]"
+# A value only known once the resource exists (an ARN, a generated name): `pulumi preview` cannot show it either.
+UNKNOWN = "[unknown]"
 
 
 def redact(value: Any) -> Any:
     """Return ``value`` with every Pulumi secret value replaced by ``"[secret]"`` (recursively, in dicts and lists);
-    a secret map keeps its keys.
+    a secret map keeps its keys. Values computed during the update (unknown in a preview) become ``"[unknown]"``.
 
     >>> redact({"a": rpc.wrap_rpc_secret("hunter2"), "b": [1], "c": rpc.wrap_rpc_secret({"k": "v"})})
     {'a': '[secret]', 'b': [1], 'c': {'k': '[secret]'}}
     """
     if rpc.is_rpc_secret(value):
         return _blank(rpc.unwrap_rpc_secret(value))
+    if isinstance(value, Unknown):
+        return UNKNOWN
     if isinstance(value, dict):
         return {key: redact(item) for key, item in value.items()}
     if isinstance(value, (list, tuple)):

@@ -89,7 +89,7 @@ class _CaptureMocks(pulumi.runtime.Mocks):
         return (f"{args.name}-id" if args.custom else None), state
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, list | None]:
-        return self.invokes(args.token, dict(args.args)), None
+        return self.invokes(args.token, dict(args.args)), []
 
 
 class _CaptureMonitor(pulumi_mocks.MockMonitor):

@@ -8,6 +8,9 @@ from collections import defaultdict
 from vllm_infra.offline.redact import redact
 from vllm_infra.offline.runner import Plan, PlannedResource
 
+# The stack output every topology exports with the GPU node cost of its minimum replicas.
+COST_OUTPUT = "estimatedGpuCostPerHour"
+
 
 def _children(plan: Plan) -> dict[str | None, list[PlannedResource]]:
     children: dict[str | None, list[PlannedResource]] = defaultdict(list)
@@ -65,6 +68,9 @@ def render_tree(plan: Plan, *, details: bool = False) -> str:
         for key, value in sorted(redact(plan.outputs).items()):
             lines.append(f"    {key}: {json.dumps(value)}")
     lines += ["", "Resources:", f"    + {len(plan.resources)} to create"]
+    cost = plan.outputs.get(COST_OUTPUT)
+    if isinstance(cost, (int, float)):
+        lines += ["", f"Estimated GPU cost: ${cost:,.2f}/h (on-demand list prices, us-east-1; minimum replicas)"]
     return "\n".join(lines)
 
 
@@ -90,4 +96,5 @@ def plan_json(plan: Plan) -> dict:
         ],
         "outputs": redact(plan.outputs),
         "warnings": plan.warnings,
+        "estimated_gpu_cost_per_hour": plan.outputs.get(COST_OUTPUT),
     }

@@ -1,4 +1,5 @@
-"""The serving unit every topology shares: a namespace, the secrets, and a cache + vLLM Deployment per model."""
+"""The serving unit every topology shares, per region: the cluster and its providers, GPU node groups, the
+namespace, the secrets, and a cache + vLLM Deployment per model."""
 
 from __future__ import annotations
 
@@ -7,59 +8,107 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
+from vllm_infra.components.cluster import RegionalCluster, RegionalClusterArgs
+from vllm_infra.components.device_plugin import NvidiaDevicePlugin
+from vllm_infra.components.gpu_node_group import GpuNodeGroup, GpuNodeGroupArgs
 from vllm_infra.components.kube import object_meta, standard_labels
 from vllm_infra.components.model_cache import ModelCache, ModelCacheArgs
 from vllm_infra.components.secrets import InferenceSecrets, InferenceSecretsArgs
 from vllm_infra.components.vllm import VllmDeployment, VllmDeploymentArgs
-from vllm_infra.config import StackConfig
+from vllm_infra.config import ModelSpec, StackConfig
+from vllm_infra.config.region import RegionSpec
 
 
 @dataclass
-class ServedModels:
-    """What ``serve_models`` created: the namespace name and one ``VllmDeployment`` per model, by model name."""
+class RegionalServing:
+    """What ``serve_region`` created in one region."""
 
+    region: str
+    cluster: RegionalCluster
     namespace: pulumi.Output[str]
     deployments: dict[str, VllmDeployment]
 
 
-def serve_models(
+def _node_bounds(model: ModelSpec, stack_config: StackConfig, max_replicas: int) -> tuple[int, int]:
+    placement = stack_config.placement(model)
+    # A surge rollout (shared cache) briefly runs one replica more than the maximum.
+    surge = 1 if model.cache.access_mode == "ReadWriteMany" else 0
+    min_nodes = placement.nodes_for(model.replicas)
+    max_nodes = model.gpu.max_nodes or placement.nodes_for(max_replicas + surge)
+    return min_nodes, max(min_nodes, max_nodes)
+
+
+def serve_region(
     stack_config: StackConfig,
     secrets,
+    region: RegionSpec,
     *,
+    max_replicas: dict[str, int] | None = None,
     autoscaled: bool = False,
-    opts: pulumi.ResourceOptions | None = None,
-) -> ServedModels:
-    """Create the namespace, ``InferenceSecrets``, and for each model a ``ModelCache`` and a ``VllmDeployment`` that
-    waits for the cache to be filled. ``opts`` (e.g. a region's Kubernetes provider) apply to every resource."""
-    opts = opts or pulumi.ResourceOptions()
+) -> RegionalServing:
+    """Provision one region: ``RegionalCluster``, a ``GpuNodeGroup`` per model, the NVIDIA device plugin where an
+    AL2023 node group needs it, then the namespace, ``InferenceSecrets`` and per model a ``ModelCache`` and a
+    ``VllmDeployment`` that waits for its cache. Every resource gets the region's providers explicitly.
+
+    Logical names start with the region, so adding a region to a stack never renames (replaces) another's resources.
+    """
+    prefix = region.name
+    cluster = RegionalCluster(prefix, RegionalClusterArgs(region=region.name, cluster=region.cluster))
+    aws_opts = pulumi.ResourceOptions(provider=cluster.aws_provider)
+    k8s_opts = pulumi.ResourceOptions(provider=cluster.k8s_provider)
+
+    for model in stack_config.models:
+        if not model.gpu.create_node_group:
+            continue
+        min_nodes, max_nodes = _node_bounds(model, stack_config, (max_replicas or {}).get(model.name, model.replicas))
+        GpuNodeGroup(
+            f"{prefix}-{model.name}",
+            GpuNodeGroupArgs(
+                cluster_name=cluster.cluster_name,
+                node_role_arn=cluster.node_role_arn,
+                subnet_ids=cluster.subnet_ids,
+                placement=stack_config.placement(model),
+                gpu=model.gpu,
+                min_nodes=min_nodes,
+                max_nodes=max_nodes,
+            ),
+            opts=aws_opts,
+        )
+    if any(m.gpu.create_node_group and m.gpu.ami_type.startswith("AL2023") for m in stack_config.models):
+        NvidiaDevicePlugin(f"{prefix}-nvidia-device-plugin", opts=k8s_opts)
+
     namespace = k8s.core.v1.Namespace(
-        stack_config.namespace,
+        f"{prefix}-{stack_config.namespace}",
         metadata=object_meta(stack_config.namespace, None, standard_labels("namespace", stack_config.namespace)),
-        opts=opts,
+        opts=k8s_opts,
     )
     namespace_name = namespace.metadata.name
     inference_secrets = InferenceSecrets(
-        "secrets",
+        f"{prefix}-secrets",
         InferenceSecretsArgs(namespace=namespace_name, api_key=secrets.api_key, hf_token=secrets.hf_token),
-        opts=opts,
+        opts=k8s_opts,
     )
     deployments = {}
     for model in stack_config.models:
+        placement = stack_config.placement(model)
         cache = ModelCache(
-            model.name,
+            f"{prefix}-{model.name}",
             ModelCacheArgs(
                 namespace=namespace_name,
                 model=model,
+                placement=placement,
                 image=stack_config.vllm_image,
                 hf_token=inference_secrets.hf_token,
             ),
-            opts=opts,
+            opts=k8s_opts,
         )
         deployments[model.name] = VllmDeployment(
-            model.name,
+            f"{prefix}-{model.name}",
             VllmDeploymentArgs(
                 namespace=namespace_name,
                 model=model,
+                placement=placement,
+                resources=stack_config.resources(model),
                 image=stack_config.vllm_image,
                 api_key=inference_secrets.api_key,
                 cache_claim_name=cache.claim_name,
@@ -67,6 +116,6 @@ def serve_models(
                 hf_token=inference_secrets.hf_token,
                 autoscaled=autoscaled,
             ),
-            opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[cache.ready])),
+            opts=pulumi.ResourceOptions(provider=cluster.k8s_provider, depends_on=[cache.ready]),
         )
-    return ServedModels(namespace=namespace_name, deployments=deployments)
+    return RegionalServing(region=region.name, cluster=cluster, namespace=namespace_name, deployments=deployments)

@@ -1,0 +1,95 @@
+"""GPU placement at config time: auto choices are sized, pinned ones checked — infeasible ones fail with numbers."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.config.test_config_errors import problems_of
+from tests.plans import container, plan_config, single_model_config
+from vllm_infra.sizing import gpu_instances
+
+GIB = 2**30
+# meta-llama/Llama-3.1-70B-Instruct config.json: 70,553,706,496 parameters, bf16 (2 bytes each).
+LLAMA_70B_WEIGHTS_GIB = 70_553_706_496 * 2 / GIB
+
+
+def test_an_infeasible_pinned_instance_fails_with_the_numbers(tmp_path):
+    config = single_model_config(model="meta-llama/Llama-3.1-70B-Instruct", gpu={"instanceType": "g6.xlarge"})
+    (problem,) = problems_of(tmp_path, config)
+    assert problem.startswith("vllm-infra:models[0]:")
+    assert f"needs ~{LLAMA_70B_WEIGHTS_GIB:.1f} GiB of weights" in problem  # 131.4
+    assert "g6.xlarge has 1× L4" in problem and f"({22.0 * 0.9:.1f} GiB)" in problem
+
+
+def test_a_pinned_tensor_parallel_size_too_small_for_the_model_fails(tmp_path):
+    config = single_model_config(
+        model="meta-llama/Llama-3.1-70B-Instruct", gpu={"instanceType": "p5.48xlarge"}, engine={"tensorParallelSize": 1}
+    )
+    (problem,) = problems_of(tmp_path, config)
+    assert "p5.48xlarge has 8× H100" in problem and "tensor_parallel_size 2" in problem
+
+
+def test_quantization_makes_a_70b_fit_one_80gb_gpu(tmp_path):
+    config = single_model_config(
+        model="hugging-quants/Meta-Llama-3.1-70B-Instruct-AWQ-INT4",
+        gpu={"instanceType": "p5.48xlarge"},
+        engine={"tensorParallelSize": 1},
+        resources={"cpu": "20", "memory": "200Gi"},
+    )
+    args = container(plan_config(tmp_path, config))["args"]
+    assert args[args.index("--tensor-parallel-size") + 1] == "1"
+
+
+def test_an_instance_type_not_offered_in_the_region_is_rejected(tmp_path):
+    config = single_model_config(gpu={"instanceType": "g6e.xlarge"})
+    config["vllm-infra:regions"] = [{"name": "ap-south-1", "cluster": {"existing": {"name": "ml"}}}]
+    (problem,) = problems_of(tmp_path, config)
+    assert "g6e.xlarge is not offered in ap-south-1" in problem
+
+
+def test_auto_sizing_only_considers_instances_offered_in_the_region(tmp_path):
+    config = single_model_config(model="meta-llama/Llama-3.1-70B-Instruct")
+    config["vllm-infra:regions"] = [{"name": "ap-south-1", "cluster": {"existing": {"name": "ml"}}}]
+    group = plan_config(tmp_path, config).one("aws:eks/nodeGroup:NodeGroup").inputs
+    assert gpu_instances()[group["instanceTypes"][0]].offered_in("ap-south-1")
+    assert group["instanceTypes"] != ["g6e.12xlarge"], "the us-east-1 choice is not offered in ap-south-1"
+
+
+def test_resources_that_cannot_fit_on_the_node_are_rejected(tmp_path):
+    (problem,) = problems_of(tmp_path, single_model_config(resources={"memory": "64Gi"}))
+    assert "resources.memory 64Gi exceeds" in problem and "g6.xlarge" in problem
+
+
+def test_default_resources_are_the_replicas_share_of_the_node(tmp_path):
+    vllm = container(plan_config(tmp_path, single_model_config()))
+    g6 = gpu_instances()["g6.xlarge"]
+    memory_gib = int(vllm["resources"]["limits"]["memory"].removesuffix("Gi"))
+    assert 8 <= memory_gib < g6.memory_gib
+    assert int(vllm["resources"]["requests"]["cpu"]) < g6.vcpus
+
+
+def test_a_model_outside_the_catalog_is_sized_from_its_described_architecture(tmp_path):
+    # Numbers of a small Llama-architecture model's config.json (TinyLlama-1.1B): 22 layers, 4 KV heads of 64.
+    architecture = {
+        "total_params": 1_100_048_384, "num_hidden_layers": 22, "num_attention_heads": 32,
+        "num_key_value_heads": 4, "head_dim": 64, "hidden_size": 2048, "vocab_size": 32000,
+        "max_position_embeddings": 2048,
+    }  # fmt: skip
+    config = single_model_config(model="acme/tiny-llama", architecture=architecture, engine={"maxModelLen": 2048})
+    plan = plan_config(tmp_path, config)
+    assert plan.one("aws:eks/nodeGroup:NodeGroup").inputs["instanceTypes"] == ["g6.xlarge"]
+
+
+def test_a_model_outside_the_catalog_without_architecture_names_the_fix(tmp_path):
+    (problem,) = problems_of(tmp_path, single_model_config(model="acme/unknown-model"))
+    assert "not in the model catalog" in problem and "architecture" in problem and "weightsGib" in problem
+
+
+@pytest.mark.parametrize(
+    ("model", "expected_type"),
+    [("meta-llama/Llama-3.1-8B-Instruct", "g6.xlarge"), ("meta-llama/Llama-3.1-70B-Instruct", "g6e.12xlarge")],
+)
+def test_plan_exports_the_gpu_cost_of_the_chosen_nodes(tmp_path, model, expected_type):
+    plan = plan_config(tmp_path, single_model_config(model=model))
+    assert plan.one("aws:eks/nodeGroup:NodeGroup").inputs["instanceTypes"] == [expected_type]
+    assert plan.outputs["estimatedGpuCostPerHour"] == round(gpu_instances()[expected_type].price_per_hour, 2)

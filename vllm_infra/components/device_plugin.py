@@ -1,0 +1,38 @@
+"""``NvidiaDevicePlugin``: advertises ``nvidia.com/gpu`` on AL2023 NVIDIA nodes (Bottlerocket ships it built in)."""
+
+from __future__ import annotations
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from vllm_infra.components.kube import gpu_tolerations
+
+CHART = "nvidia-device-plugin"
+CHART_VERSION = "0.17.4"
+CHART_REPOSITORY = "https://nvidia.github.io/k8s-device-plugin"
+
+
+class NvidiaDevicePlugin(pulumi.ComponentResource):
+    """The NVIDIA Kubernetes device plugin, from its Helm chart pinned to ``CHART_VERSION``, in ``kube-system``.
+
+    Without it, AL2023 GPU nodes report no ``nvidia.com/gpu`` capacity and vLLM pods stay Pending — one of the
+    field's "GPU nodes that never arrive" failures. The DaemonSet tolerates the GPU taint; it selects nodes labelled
+    ``nvidia.com/gpu.present=true``, which ``GpuNodeGroup`` sets.
+
+    Example::
+
+        NvidiaDevicePlugin("device-plugin", opts=pulumi.ResourceOptions(provider=cluster.k8s_provider))
+    """
+
+    def __init__(self, name: str, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("vllm-infra:device_plugin:NvidiaDevicePlugin", name, None, opts)
+        k8s.helm.v4.Chart(
+            f"{name}-chart",
+            chart=CHART,
+            version=CHART_VERSION,
+            repository_opts={"repo": CHART_REPOSITORY},
+            namespace="kube-system",
+            values={"tolerations": gpu_tolerations(), "priorityClassName": "system-node-critical"},
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.register_outputs({"chart_version": CHART_VERSION})
