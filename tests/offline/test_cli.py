@@ -39,6 +39,16 @@ def test_render_writes_one_yaml_file_per_kubernetes_object(tmp_path):
     )
 
 
+def test_every_rendered_object_is_named_and_references_resolve(tmp_path):
+    assert run_cli("render", "load-balanced", "--out", str(tmp_path)).returncode == 0
+    objects = [yaml.safe_load(p.read_text()) for p in sorted(tmp_path.glob("*.yaml"))]
+    names = {(o["kind"], o["metadata"]["name"]) for o in objects}
+    gateway = next(o for o in objects if o["kind"] == "Deployment" and o["metadata"]["name"] == "vllm-gateway")
+    for volume in gateway["spec"]["template"]["spec"]["volumes"]:
+        if "configMap" in volume:
+            assert ("ConfigMap", volume["configMap"]["name"]) in names
+
+
 def test_unknown_stack_names_the_known_ones():
     result = run_cli("plan", "no-such-stack")
     assert result.returncode == 2

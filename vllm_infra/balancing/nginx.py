@@ -32,6 +32,7 @@ and changes what matters for LLM traffic:
 from __future__ import annotations
 
 import ipaddress
+import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -317,8 +318,13 @@ def render_nginx_conf(
     *,
     resolver: str | None,
     api_key_check: bool,
+    served_models: Sequence[str] | None = None,
 ) -> str:
     """Return a complete ``nginx.conf`` (``events`` + ``http``) for the given upstream servers.
+
+    ``served_models``: answer ``GET /v1/models`` here, in the OpenAI list shape, with these model ids (the
+    multi-model gateway: vllm-router 0.1.17 answers that path with ``{"models": [...]}``, which OpenAI clients cannot
+    read). The list is the stack's configuration, so it is known when the config is rendered.
 
     ``resolver`` is the DNS server nginx asks at run time (in EKS ``kube-dns.kube-system.svc.cluster.local``,
     resolved once at start, or the kube-dns ClusterIP); it is required when any server has ``resolve=True`` and
@@ -457,6 +463,23 @@ def render_nginx_conf(
     add("            return 404;")
     add("        }")
     add("")
+    if served_models is not None:
+        listing = json.dumps(
+            {"object": "list", "data": [{"id": m, "object": "model", "owned_by": "vllm"} for m in served_models]},
+            separators=(",", ":"),
+        )
+        add("        # The OpenAI model list, from the stack's configuration.")
+        add("        location = /v1/models {")
+        add("            default_type application/json;")
+        if api_key_check:
+            add("            if ($http_authorization != $vllm_expected_authorization) {")
+            add('                add_header WWW-Authenticate "Bearer" always;')
+            add("                return 401 '{\"error\":{\"message\":\"Invalid or missing API key\","
+                "\"type\":\"invalid_request_error\",\"code\":\"invalid_api_key\"}}';")
+            add("            }")
+        add("            return 200 '" + listing.replace("\\", "\\\\").replace("'", "\\'") + "';")
+        add("        }")
+        add("")
     add("        location / {")
     if api_key_check:
         add("            default_type application/json;")
@@ -500,6 +523,7 @@ def nginx_kubernetes_spec(
     config_map_name: str = "vllm-nginx",
     container_name: str = "nginx",
     resources: dict[str, Any] | None = None,
+    served_models: Sequence[str] | None = None,
 ) -> NginxKubernetesSpec:
     """Build the nginx container for Kubernetes from the same settings as :func:`render_nginx_conf`.
 
@@ -510,7 +534,9 @@ def nginx_kubernetes_spec(
     emptyDirs at ``temp_dir`` and ``runtime_conf_dir``, and is probed on nginx's own ``/healthz``.
     """
     api_key_check = api_key_secret is not None
-    conf = render_nginx_conf(settings, upstream_servers, resolver=resolver, api_key_check=api_key_check)
+    conf = render_nginx_conf(
+        settings, upstream_servers, resolver=resolver, api_key_check=api_key_check, served_models=served_models
+    )
     data = {"nginx.conf": conf}
     templates_dir = "/etc/nginx/templates"
     mounts: list[dict[str, Any]] = [

@@ -30,6 +30,13 @@ def selector_labels(component: str, instance: str) -> dict[str, str]:
     }
 
 
+def inference_pods_selector() -> dict[str, str]:
+    """Labels every vLLM pod carries, whatever its model (the multi-model router and monitoring select on them)."""
+    labels = selector_labels("inference", "")
+    del labels["app.kubernetes.io/instance"]
+    return labels
+
+
 def standard_labels(component: str, instance: str, extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """Selector labels plus the recommended descriptive ones (part-of, managed-by) and any ``extra``."""
     labels = {

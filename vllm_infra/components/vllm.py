@@ -147,6 +147,7 @@ class VllmDeployment(pulumi.ComponentResource):
         }
         if not args.autoscaled:
             deployment_spec["replicas"] = model.replicas
+        # else: the autoscaler owns spec.replicas; leaving it out keeps server-side apply from resetting it.
 
         wait = minutes(budget + IMAGE_PULL_ALLOWANCE_SECONDS + 300)
         deployment = k8s.apps.v1.Deployment(

@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, PrivateAttr, StringConstraints, field_validator, model_validator
 
+from vllm_infra.config.autoscaling import AutoscalingSpec
 from vllm_infra.config.base import ConfigModel
 from vllm_infra.config.capacity import GpuSpec
 from vllm_infra.config.engine import EngineSpec
@@ -108,13 +109,14 @@ class ModelSpec(ConfigModel):
     revision: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._/-]{1,100}$")] | None = Field(
         None, description="Commit (or tag) of the repository; pin a commit so every replica serves the same weights."
     )
-    served_model_name: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = Field(
-        None, description="The `model` clients send; None = the repository id."
+    served_model_name: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,199}$")] | None = (
+        Field(None, description="The `model` clients send; None = the repository id. Letters, digits and ._:/@+-.")
     )
     weights_gib: float | None = Field(
         None, gt=0, le=4096, description="Size of the weights on disk; None = computed from the model catalog."
     )
     replicas: int = Field(1, ge=1, le=512, description="Replicas when no autoscaler owns the count.")
+    autoscaling: AutoscalingSpec | None = Field(None, description="Scale on load instead of a fixed replica count.")
     architecture: ModelArchitecture | None = Field(
         None, description="For a model outside the catalog: the numbers of its config.json (snake_case, as there)."
     )
@@ -145,11 +147,11 @@ class ModelSpec(ConfigModel):
 
     @model_validator(mode="after")
     def _cache_can_be_shared(self) -> ModelSpec:
-        if self.cache.access_mode == "ReadWriteOnce" and self.replicas > 1:
+        if self.cache.access_mode == "ReadWriteOnce" and self.max_replicas > 1:
             raise ValueError(
-                f"cache.accessMode ReadWriteOnce cannot be shared by {self.replicas} replicas (pods on other nodes "
-                "hang on Multi-Attach): set cache.accessMode: ReadWriteMany with an RWX storage class (e.g. EFS), "
-                "or replicas: 1"
+                f"cache.accessMode ReadWriteOnce cannot be shared by {self.max_replicas} replicas (pods on other "
+                "nodes hang on Multi-Attach): set cache.accessMode: ReadWriteMany with an RWX storage class (e.g. "
+                "EFS), or at most one replica"
             )
         return self
 
@@ -169,6 +171,24 @@ class ModelSpec(ConfigModel):
                 self._catalog_weights_gib = weight_bytes(architecture, self.engine.quantization) / GIB
             except ValueError as error:
                 raise ValueError(f"engine.quantization: {error}; or set weightsGib to skip the estimate") from None
+        return self
+
+    @model_validator(mode="after")
+    def _scale_down_outlasts_cold_start(self) -> ModelSpec:
+        if self.autoscaling is None:
+            return self
+        if "replicas" in self.model_fields_set:
+            raise ValueError(
+                "replicas: with autoscaling the autoscaler owns the replica count (the Deployment leaves it out so "
+                "`pulumi up` never resets it); remove replicas and set autoscaling.minReplicas, where the fleet starts"
+            )
+        cold_start = self.cold_start_seconds
+        if self.autoscaling.scale_down_window_seconds < cold_start:
+            raise ValueError(
+                f"autoscaling.scaleDownWindowSeconds {self.autoscaling.scale_down_window_seconds} is shorter than "
+                f"the model's cold start (~{cold_start} s for {self.weight_size_gib:.0f} GiB of weights): a replica "
+                f"removed now cannot be back in time for the next burst; set it to at least {cold_start}"
+            )
         return self
 
     def _catalog_hint(self) -> str:
@@ -204,6 +224,25 @@ class ModelSpec(ConfigModel):
             return self.weights_gib
         assert self._catalog_weights_gib is not None  # set by _weights_known
         return self._catalog_weights_gib
+
+    @property
+    def max_replicas(self) -> int:
+        """The most replicas that can run: the autoscaler's maximum, else ``replicas``."""
+        return self.autoscaling.max_replicas if self.autoscaling else self.replicas
+
+    @property
+    def initial_replicas(self) -> int:
+        """Replicas the stack starts with (and sizes its GPU nodes for): the autoscaler's minimum, else ``replicas``."""
+        return self.autoscaling.min_replicas if self.autoscaling else self.replicas
+
+    @property
+    def cold_start_seconds(self) -> int:
+        """Expected seconds from scheduling to serving on a node that has the image: ~120 s of engine start
+        (compile, CUDA graphs) plus weights at ~200 MiB/s from the cache volume (5 s per GiB), or another 10 s per
+        GiB when each replica downloads them. The startup probe budget is more generous: it is a limit, not an
+        estimate."""
+        per_gib = 5 if self.cache.prewarm else 15
+        return int(math.ceil((120 + per_gib * self.weight_size_gib) / 30) * 30)
 
     @property
     def cache_size_gib(self) -> int:

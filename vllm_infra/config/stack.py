@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from pydantic import Field, PrivateAttr, StringConstraints, field_validator, model_validator
 
 from vllm_infra import vllm_release
+from vllm_infra.config.balancer import BalancerSpec
 from vllm_infra.config.base import ConfigModel
 from vllm_infra.config.capacity import GpuPlacement, ReplicaResources, place_model, replica_resources
 from vllm_infra.config.model import ModelSpec
@@ -36,6 +37,9 @@ class StackConfig(ConfigModel):
     vllm_image: str = Field(vllm_release.VLLM_IMAGE, description="The vLLM server image; pinned to a release.")
     regions: tuple[RegionSpec, ...] = Field(min_length=1, description="The AWS regions and their EKS clusters.")
     models: tuple[ModelSpec, ...] = Field(min_length=1, description="The models this stack serves.")
+    balancer: BalancerSpec = Field(
+        default_factory=BalancerSpec, description="The balancer in front of the pods (all topologies but single)."
+    )
 
     _placements: dict[str, GpuPlacement] = PrivateAttr(default_factory=dict)
     _resources: dict[str, ReplicaResources] = PrivateAttr(default_factory=dict)
@@ -68,11 +72,22 @@ class StackConfig(ConfigModel):
         if self.topology != "multi-region" and len(self.regions) != 1:
             raise ValueError(f"vllm-infra:regions: topology {self.topology} runs in one region; use topology multi-region for several")
         if self.topology == "single":
-            if len(self.models) != 1 or self.models[0].replicas != 1:
+            if len(self.models) != 1 or self.models[0].max_replicas != 1:
                 raise ValueError(
                     "vllm-infra:topology: single serves one model with one replica; use topology load-balanced for more "
                     "replicas, multi-model for more models"
                 )
+        if self.topology in {"load-balanced", "multi-region"} and len(self.models) != 1:
+            raise ValueError(
+                f"vllm-infra:models: topology {self.topology} serves one model; use topology multi-model for several"
+            )
+        if len(self.models) > 1 and self.balancer.strategy != "router":
+            raise ValueError(
+                f"vllm-infra:balancer.strategy: {self.balancer.strategy} cannot route by the request's model; "
+                "several models need strategy: router"
+            )
+        if self.topology == "single" and "balancer" in self.model_fields_set:
+            raise ValueError("vllm-infra:balancer: topology single has no balancer; remove the key")
         self._place_models(region_names)
         return self
 
@@ -100,7 +115,9 @@ class StackConfig(ConfigModel):
 
     def estimated_gpu_cost_per_hour(self) -> float:
         """On-demand $/h of the GPU nodes the stack's minimum replicas need, in every region (catalog prices)."""
-        per_region = sum(self.placement(m).cost_per_hour(m.replicas) for m in self.models if m.gpu.create_node_group)
+        per_region = sum(
+            self.placement(m).cost_per_hour(m.initial_replicas) for m in self.models if m.gpu.create_node_group
+        )
         return round(per_region * len(self.regions), 2)
 
     def warnings(self) -> list[str]:

@@ -49,3 +49,15 @@ def redact_kubernetes_secret(manifest: dict[str, Any]) -> dict[str, Any]:
         if isinstance(redacted.get(field_name), dict):
             redacted[field_name] = {key: REDACTED for key in redacted[field_name]}
     return redacted
+
+
+def whole_numbers(value: Any) -> Any:
+    """``value`` with whole floats as ints: the engine receives every number as a float (``3.0``); people and
+    Kubernetes schemas read ``3``."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {key: whole_numbers(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [whole_numbers(item) for item in value]
+    return value

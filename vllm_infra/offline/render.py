@@ -7,7 +7,7 @@ from typing import Any
 
 import yaml
 
-from vllm_infra.offline.redact import redact, redact_kubernetes_secret
+from vllm_infra.offline.redact import redact, redact_kubernetes_secret, whole_numbers
 from vllm_infra.offline.runner import Plan, PlannedResource
 
 _CORE_GROUP = "core"
@@ -37,18 +37,11 @@ def manifest(resource: PlannedResource) -> dict[str, Any] | None:
     api_version, kind = api_version_kind or (body["apiVersion"], body["kind"])
     ordered = {"apiVersion": body.get("apiVersion", api_version), "kind": body.get("kind", kind)}
     ordered.update({key: value for key, value in body.items() if key not in ordered})
-    return redact_kubernetes_secret(_ints(ordered))
-
-
-def _ints(value: Any) -> Any:
-    # The engine receives every number as a float (3.0); Kubernetes schemas want integers where they are whole.
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, dict):
-        return {key: _ints(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_ints(item) for item in value]
-    return value
+    if isinstance(ordered.get("metadata"), dict) and "name" not in ordered["metadata"]:
+        # Auto-named by Pulumi (logical name plus a random suffix at create time); offline, the logical name stands
+        # in for it, as it does wherever other objects reference this one in the plan.
+        ordered["metadata"] = {"name": resource.name, **ordered["metadata"]}
+    return redact_kubernetes_secret(whole_numbers(ordered))
 
 
 def manifests(plan: Plan) -> list[dict[str, Any]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 
-from vllm_infra.offline.redact import redact
+from vllm_infra.offline.redact import redact, whole_numbers
 from vllm_infra.offline.runner import Plan, PlannedResource
 
 # The stack output every topology exports with the GPU node cost of its minimum replicas.
@@ -58,7 +58,7 @@ def render_tree(plan: Plan, *, details: bool = False) -> str:
     for branch, resource in rows:
         lines.append(f" +   {branch + resource.type:<{type_width}}{resource.name:<{name_width}}create  {_info(resource)}".rstrip())
         if details and resource.inputs:
-            body = json.dumps(redact(resource.inputs), indent=2, sort_keys=True)
+            body = json.dumps(whole_numbers(redact(resource.inputs)), indent=2, sort_keys=True)
             lines.extend("         " + line for line in body.splitlines())
     if plan.warnings:
         lines += ["", "Diagnostics:"]

@@ -5,12 +5,17 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from vllm_infra.config import StackConfig
+from vllm_infra.topologies.balanced import build_balanced
 from vllm_infra.topologies.single import build_single
 
 
 def build_topology(stack_config: StackConfig, secrets) -> None:
     """Build the topology named by ``stack_config.topology`` and export its outputs."""
-    builders: dict[str, Callable] = {"single": build_single}
+    builders: dict[str, Callable] = {
+        "single": build_single,
+        "load-balanced": build_balanced,
+        "multi-model": build_balanced,
+    }
     builder = builders.get(stack_config.topology)
     if builder is None:
         raise NotImplementedError(f"topology {stack_config.topology!r} is not available yet")

@@ -11,7 +11,9 @@ import pulumi_kubernetes as k8s
 from vllm_infra.components.cluster import RegionalCluster, RegionalClusterArgs
 from vllm_infra.components.device_plugin import NvidiaDevicePlugin
 from vllm_infra.components.gpu_node_group import GpuNodeGroup, GpuNodeGroupArgs
-from vllm_infra.components.kube import object_meta, standard_labels
+from vllm_infra.components.autoscaler import Autoscaler, AutoscalerArgs
+from vllm_infra.components.kube import object_meta, selector_labels, standard_labels
+from vllm_infra.components.load_balancer import BalancerBackend, LoadBalancer, LoadBalancerArgs
 from vllm_infra.components.model_cache import ModelCache, ModelCacheArgs
 from vllm_infra.components.secrets import InferenceSecrets, InferenceSecretsArgs
 from vllm_infra.components.vllm import VllmDeployment, VllmDeploymentArgs
@@ -27,14 +29,15 @@ class RegionalServing:
     cluster: RegionalCluster
     namespace: pulumi.Output[str]
     deployments: dict[str, VllmDeployment]
+    balancer: LoadBalancer | None
 
 
-def _node_bounds(model: ModelSpec, stack_config: StackConfig, max_replicas: int) -> tuple[int, int]:
+def _node_bounds(model: ModelSpec, stack_config: StackConfig) -> tuple[int, int]:
     placement = stack_config.placement(model)
     # A surge rollout (shared cache) briefly runs one replica more than the maximum.
     surge = 1 if model.cache.access_mode == "ReadWriteMany" else 0
-    min_nodes = placement.nodes_for(model.replicas)
-    max_nodes = model.gpu.max_nodes or placement.nodes_for(max_replicas + surge)
+    min_nodes = placement.nodes_for(model.initial_replicas)
+    max_nodes = model.gpu.max_nodes or placement.nodes_for(model.max_replicas + surge)
     return min_nodes, max(min_nodes, max_nodes)
 
 
@@ -43,12 +46,12 @@ def serve_region(
     secrets,
     region: RegionSpec,
     *,
-    max_replicas: dict[str, int] | None = None,
-    autoscaled: bool = False,
+    with_balancer: bool = False,
 ) -> RegionalServing:
     """Provision one region: ``RegionalCluster``, a ``GpuNodeGroup`` per model, the NVIDIA device plugin where an
     AL2023 node group needs it, then the namespace, ``InferenceSecrets`` and per model a ``ModelCache`` and a
-    ``VllmDeployment`` that waits for its cache. Every resource gets the region's providers explicitly.
+    ``VllmDeployment`` that waits for its cache, an ``Autoscaler`` for each autoscaled model and, ``with_balancer``,
+    the ``LoadBalancer`` in front of them. Every resource gets the region's providers explicitly.
 
     Logical names start with the region, so adding a region to a stack never renames (replaces) another's resources.
     """
@@ -60,7 +63,7 @@ def serve_region(
     for model in stack_config.models:
         if not model.gpu.create_node_group:
             continue
-        min_nodes, max_nodes = _node_bounds(model, stack_config, (max_replicas or {}).get(model.name, model.replicas))
+        min_nodes, max_nodes = _node_bounds(model, stack_config)
         GpuNodeGroup(
             f"{prefix}-{model.name}",
             GpuNodeGroupArgs(
@@ -114,8 +117,36 @@ def serve_region(
                 cache_claim_name=cache.claim_name,
                 pre_warmed=model.cache.prewarm,
                 hf_token=inference_secrets.hf_token,
-                autoscaled=autoscaled,
+                autoscaled=model.autoscaling is not None,
             ),
             opts=pulumi.ResourceOptions(provider=cluster.k8s_provider, depends_on=[cache.ready]),
         )
-    return RegionalServing(region=region.name, cluster=cluster, namespace=namespace_name, deployments=deployments)
+        if model.autoscaling is not None:
+            Autoscaler(
+                f"{prefix}-{model.name}",
+                AutoscalerArgs(
+                    namespace=namespace_name,
+                    deployment_name=deployments[model.name].deployment_name,
+                    model=model,
+                ),
+                opts=k8s_opts,
+            )
+    balancer = None
+    if with_balancer:
+        balancer = LoadBalancer(
+            f"{prefix}-gateway",
+            LoadBalancerArgs(
+                namespace=namespace_name,
+                spec=stack_config.balancer,
+                backends=[
+                    BalancerBackend(m.name, m.served_name, selector_labels("inference", m.name))
+                    for m in stack_config.models
+                ],
+                api_key=inference_secrets.api_key,
+                multi_model=len(stack_config.models) > 1,
+            ),
+            opts=k8s_opts,
+        )
+    return RegionalServing(
+        region=region.name, cluster=cluster, namespace=namespace_name, deployments=deployments, balancer=balancer
+    )

@@ -1,0 +1,203 @@
+"""The balancers exactly as the shipped stacks plan them — nginx.conf from the planned ConfigMap, vllm-router's
+command line from the planned Deployment — run for real in front of stub backends on 127.0.0.1.
+
+Only what binds the config to a cluster is rewritten, and a test checks that nothing else differs: the upstream
+``server`` lines (the headless Service's name → the stubs), the kube-dns resolver, the listen address, the writable
+paths (into a temporary directory) and, for the router, Kubernetes pod discovery (→ the stubs' URLs).
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import PROJECT_DIR
+from vllm_infra.balancing.nginx import API_KEY_INCLUDE_NAME, API_KEY_TEMPLATE_NAME
+from vllm_infra.balancing.router import add_worker_path
+from vllm_infra.offline.runner import plan_stack
+
+from .procs import NginxProcess, chat_body, free_port, render_api_key_include, request, stream, wait_until
+
+pytestmark = pytest.mark.slow
+API_KEY = "sk-loopback-test-key"
+
+# What may differ between the planned file and the one that runs here, line by line.
+ENVIRONMENT_LINES = re.compile(
+    r"^\s*(server \S+ (resolve )?max_fails|resolver |listen |pid |error_log |access_log |include "
+    r"|\w+_temp_path )"
+)
+
+
+@pytest.fixture(scope="module")
+def planned():
+    cwd = os.getcwd()
+    os.chdir(PROJECT_DIR)
+    try:
+        return {stack: plan_stack(stack) for stack in ("load-balanced", "multi-model")}
+    finally:
+        os.chdir(cwd)
+
+
+def planned_nginx(plan) -> dict[str, str]:
+    (config_map,) = [c for c in plan.by_type("kubernetes:core/v1:ConfigMap") if "nginx.conf" in c.inputs["data"]]
+    return config_map.inputs["data"]
+
+
+def start_planned_nginx(data: dict[str, str], nginx_bin: str, workdir: Path, upstream_ports: list[int]):
+    (workdir / "conf.d").mkdir(exist_ok=True)
+    (workdir / "conf.d" / API_KEY_INCLUDE_NAME).write_text(
+        render_api_key_include(data[API_KEY_TEMPLATE_NAME], API_KEY)
+    )
+    port = free_port()
+    conf = bind_to_loopback(data["nginx.conf"], workdir, port, upstream_ports)
+    return NginxProcess(nginx_bin, workdir, conf, port).start(), conf
+
+
+def bind_to_loopback(conf: str, workdir: Path, port: int, stub_ports: list[int]) -> str:
+    """Rewrite the cluster-bound lines of a planned nginx.conf for loopback; everything else is kept."""
+    lines = []
+    for line in conf.splitlines():
+        match = re.match(r"^(\s*)server \S+ (?:resolve )?(max_fails.*)$", line)
+        if match:
+            indent, params = match.groups()
+            lines += [f"{indent}server 127.0.0.1:{p} {params}" for p in stub_ports]
+            continue
+        line = line.replace("/tmp/", f"{workdir}/")
+        line = re.sub(r"^(\s*)resolver \S+", r"\1resolver 127.0.0.1", line)
+        line = re.sub(r"^(\s*)listen \d+;", rf"\1listen 127.0.0.1:{port};", line)
+        line = re.sub(r"^(\s*)access_log /dev/stdout", rf"\1access_log {workdir}/access.log", line)
+        line = re.sub(r"^(\s*include )/etc/nginx/conf\.d/", rf"\g<1>{workdir}/conf.d/", line)
+        lines.append(line)
+    return "\n".join(lines) + "\n"
+
+
+@pytest.fixture
+def planned_nginx_process(planned, nginx_bin, workdir, make_stubs):
+    data = planned_nginx(planned["load-balanced"])
+    stubs = make_stubs(2, model="llama-3.1-8b-instruct")
+    process, conf = start_planned_nginx(data, nginx_bin, workdir, [s.port for s in stubs])
+    yield process, stubs, data["nginx.conf"], conf
+    process.stop()
+
+
+def test_only_cluster_bound_lines_are_rewritten(planned_nginx_process):
+    _, _, original, running = planned_nginx_process
+    changed = [
+        line[1:]
+        for line in difflib.unified_diff(original.splitlines(), running.splitlines(), lineterm="", n=0)
+        if line[:1] in "+-" and not line.startswith(("+++", "---"))
+    ]
+    assert changed, "the planned file names the cluster's Service; something must have been rewritten"
+    assert [line for line in changed if not ENVIRONMENT_LINES.match(line)] == []
+
+
+def test_planned_nginx_serves_with_the_api_key_and_rejects_without(planned_nginx_process):
+    process, stubs, _, _ = planned_nginx_process
+    body = chat_body("llama-3.1-8b-instruct", "hello")
+    assert request("POST", process.url + "/v1/chat/completions", body).status == 401
+    answered = request(
+        "POST", process.url + "/v1/chat/completions", body, {"Authorization": f"Bearer {API_KEY}"}
+    )
+    assert answered.status == 200
+    assert request("GET", process.url + "/health").status == 200, "/health needs no key"
+    assert sum(s.stats()["generation_requests"] for s in stubs) == 1, "the rejected request never reached a pod"
+
+
+def test_planned_nginx_streams_incrementally(planned_nginx_process):
+    process, _, _, _ = planned_nginx_process
+    body = chat_body("llama-3.1-8b-instruct", "stream please", stream=True, stub_chunks=6, stub_chunk_delay_ms=150)
+    result = stream(process.url + "/v1/chat/completions", body, {"Authorization": f"Bearer {API_KEY}"})
+    assert result.status == 200 and result.done
+    first, last = result.events[0][0], result.events[-1][0]
+    # The stub paces 6 chunks 150 ms apart (0.75 s): buffered, they would all arrive within a few ms.
+    assert last - first > 0.5, "chunks arrived together: the response was buffered"
+
+
+def planned_router_args(plan) -> list[str]:
+    (deployment,) = [d for d in plan.by_type("kubernetes:apps/v1:Deployment") if d.name.endswith("-gateway-deployment")]
+    (container,) = [c for c in deployment.inputs["spec"]["template"]["spec"]["containers"] if c["name"] == "router"]
+    return container["args"]
+
+
+def test_planned_multi_model_gateway_lists_and_routes_by_model(planned, router_bin, nginx_bin, workdir, make_stubs):
+    """The multi-model gateway pod as planned: its nginx front door (OpenAI model list from the config, API key)
+    and vllm-router (routing by ``model``), in front of one stub per model."""
+    plan = planned["multi-model"]
+    args = planned_router_args(plan)
+    assert "--enable-igw" in args and "--service-discovery" in args
+    served = ["llama-3.1-8b-instruct", "qwen2.5-32b-instruct"]
+    stubs = [make_stubs(1, model=name, prefix=name)[0] for name in served]
+    port, metrics_port = free_port(), free_port()
+    # Kubernetes discovery is replaced by registering the stubs; the API key comes from the environment as in the pod.
+    local = _without_discovery(args)
+    local = _set(local, "--host", "127.0.0.1")
+    local = _set(local, "--port", str(port))
+    local = _set(local, "--prometheus-host", "127.0.0.1")
+    local = _set(local, "--prometheus-port", str(metrics_port))
+    env = {**os.environ, "VLLM_API_KEY": API_KEY}
+    expanded = [a.replace("$(VLLM_API_KEY)", env["VLLM_API_KEY"]) for a in local]  # what Kubernetes does
+    log = (workdir / "router.log").open("wb")
+    proc = subprocess.Popen([router_bin, *expanded], stdout=log, stderr=subprocess.STDOUT, env=env)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        assert wait_until(lambda: request("GET", url + "/liveness", timeout=1).status == 200, 30)
+        for stub in stubs:
+            added = request("POST", url + add_worker_path(stub.url), timeout=10)
+            assert added.status in (200, 201, 202), added.body
+        front, _ = start_planned_nginx(planned_nginx(plan), nginx_bin, workdir, [port])
+        try:
+            auth = {"Authorization": f"Bearer {API_KEY}"}
+            assert request("GET", front.url + "/v1/models").status == 401
+            listed = request("GET", front.url + "/v1/models", headers=auth)
+            assert listed.status == 200, listed.body
+            configured = [m.served_name for m in _stack_models("multi-model")]
+            assert listed.json()["object"] == "list"
+            assert [m["id"] for m in listed.json()["data"]] == configured
+            for name, stub in zip(served, stubs):
+                before = stub.stats()["generation_requests"]
+                answer = request("POST", front.url + "/v1/chat/completions", chat_body(name, f"to {name}"), auth)
+                assert answer.status == 200, answer.body
+                assert stub.stats()["generation_requests"] == before + 1
+        finally:
+            front.stop()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        log.close()
+
+
+def _without_discovery(args: list[str]) -> list[str]:
+    out, skip = [], False
+    for arg in args:
+        if arg in {"--service-discovery"}:
+            continue
+        if arg in {"--selector", "--service-discovery-port", "--service-discovery-namespace"}:
+            skip = True
+            continue
+        if skip and not arg.startswith("--"):
+            continue
+        skip = False
+        out.append(arg)
+    return out
+
+
+def _set(args: list[str], flag: str, value: str) -> list[str]:
+    index = args.index(flag)
+    return [*args[: index + 1], value, *args[index + 2 :]]
+
+
+def _stack_models(stack: str):
+    import yaml
+
+    from vllm_infra.config import StackConfig
+
+    document = yaml.safe_load((PROJECT_DIR / "stacks" / f"Pulumi.{stack}.yaml").read_text())["config"]
+    return StackConfig.model_validate(
+        {key.split(":", 1)[1]: value for key, value in document.items() if key.split(":", 1)[1] not in
+         ("apiKey", "hfToken")}
+    ).models
