@@ -34,6 +34,11 @@ def multi_model_config():
     }
 
 
+def nginx_config_map(plan):
+    (config_map,) = [c for c in plan.by_type("kubernetes:core/v1:ConfigMap") if "nginx.conf" in c.inputs["data"]]
+    return config_map
+
+
 def gateway(plan):
     return next(d for d in plan.by_type("kubernetes:apps/v1:Deployment") if d.name.endswith("-gateway-deployment"))
 
@@ -43,8 +48,7 @@ def test_nginx_follows_the_pods_through_a_headless_service(tmp_path):
     headless = next(s for s in plan.by_type("kubernetes:core/v1:Service") if s.inputs["spec"].get("clusterIP") == "None")
     vllm = plan.one("kubernetes:apps/v1:Deployment", "us-east-1-llama-8b").inputs
     assert headless.inputs["spec"]["selector"] == vllm["spec"]["selector"]["matchLabels"]
-    (config_map,) = plan.by_type("kubernetes:core/v1:ConfigMap")
-    conf = config_map.inputs["data"]["nginx.conf"]
+    conf = nginx_config_map(plan).inputs["data"]["nginx.conf"]
     assert "least_conn;" in conf
     host = f"{headless.inputs['metadata']['name']}.vllm.svc.cluster.local:8000"
     assert re.search(rf"server {re.escape(host)} resolve max_fails=3 fail_timeout=30s;", conf)
@@ -60,7 +64,7 @@ def test_nginx_pods_roll_when_the_config_changes(tmp_path):
     assert config_hash(base) == config_hash(same)
     assert config_hash(base) != config_hash(tuned)
     # The ConfigMap is auto-named, so a new config is created before the old one goes, and pods mount it by name.
-    (config_map,) = base.by_type("kubernetes:core/v1:ConfigMap")
+    config_map = nginx_config_map(base)
     assert "name" not in config_map.inputs["metadata"]
     volumes = gateway(base).inputs["spec"]["template"]["spec"]["volumes"]
     assert any(v.get("configMap", {}).get("name") == config_map.name for v in volumes)
@@ -129,8 +133,7 @@ def test_multi_model_routes_by_model_behind_an_openai_front_door(tmp_path):
     selector = containers["router"]["args"][containers["router"]["args"].index("--selector") + 1:]
     assert "app.kubernetes.io/component=inference" in selector
     assert not any(s.startswith("app.kubernetes.io/instance") for s in selector if "=" in s)
-    (config_map,) = plan.by_type("kubernetes:core/v1:ConfigMap")
-    conf = config_map.inputs["data"]["nginx.conf"]
+    conf = nginx_config_map(plan).inputs["data"]["nginx.conf"]
     assert '{"id":"llama-8b","object":"model","owned_by":"vllm"},{"id":"qwen-7b"' in conf
     assert "server 127.0.0.1:8000" in conf
 

@@ -146,3 +146,23 @@ def test_every_emitted_flag_exists_in_the_pinned_release(engine):
     unknown = [flag for flag in flags if flag not in vllm_release.known_flags()]
     assert not unknown, f"not flags of vLLM {vllm_release.VLLM_VERSION}: {unknown}"
     assert "--disable-log-requests" not in flags
+
+
+def test_containers_meet_the_restricted_pod_security_standard(tmp_path):
+    plan = plan_config(tmp_path, single_model_config())
+    for kind in ("kubernetes:apps/v1:Deployment", "kubernetes:batch/v1:Job"):
+        pod = plan.one(kind).inputs["spec"]["template"]["spec"]
+        assert pod["automountServiceAccountToken"] is False
+        assert pod["securityContext"]["fsGroupChangePolicy"] == "OnRootMismatch", "no recursive chown of weights"
+        for item in pod["containers"]:
+            context = item["securityContext"]
+            assert context["runAsNonRoot"] is True and context["runAsUser"] == 2000
+            assert context["allowPrivilegeEscalation"] is False
+            assert context["capabilities"] == {"drop": ["ALL"]}
+            assert context["seccompProfile"] == {"type": "RuntimeDefault"}
+            assert context["readOnlyRootFilesystem"] is True
+            # With a read-only root every cache must point into a writable mount.
+            writable = [m["mountPath"] for m in item["volumeMounts"]]
+            env = {e["name"]: e.get("value") for e in item["env"]}
+            for variable in ("HOME", "XDG_CACHE_HOME", "TRITON_CACHE_DIR", "HF_HOME"):
+                assert any(env[variable].startswith(path) for path in writable), variable

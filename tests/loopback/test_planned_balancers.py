@@ -108,6 +108,21 @@ def test_planned_nginx_serves_with_the_api_key_and_rejects_without(planned_nginx
     assert sum(s.stats()["generation_requests"] for s in stubs) == 1, "the rejected request never reached a pod"
 
 
+def test_model_health_probe_proves_the_model_serves(planned_nginx_process):
+    """/healthz/model (what Route 53 checks) needs no key from the checker, sends one authenticated completion to a
+    pod, and fails once no pod can answer — unlike /healthz, which only proves nginx runs."""
+    process, stubs, _, _ = planned_nginx_process
+    probe = request("GET", process.url + "/healthz/model")
+    assert probe.status == 200 and b'"choices"' in probe.body
+    records = [r for s in stubs for r in s.stats()["records"] if r["path"] == "/v1/completions"]
+    assert len(records) == 1 and records[0]["model"] == "llama-3.1-8b-instruct"
+    assert records[0]["headers"].get("authorization") == f"Bearer {API_KEY}"
+    for stub in stubs:
+        stub.kill()
+    assert request("GET", process.url + "/healthz/model", timeout=15).status >= 500
+    assert request("GET", process.url + "/healthz").status == 200
+
+
 def test_planned_nginx_streams_incrementally(planned_nginx_process):
     process, _, _, _ = planned_nginx_process
     body = chat_body("llama-3.1-8b-instruct", "stream please", stream=True, stub_chunks=6, stub_chunk_delay_ms=150)

@@ -35,7 +35,8 @@ def test_render_writes_one_yaml_file_per_kubernetes_object(tmp_path):
     assert result.returncode == 0, result.stderr
     kinds = sorted(yaml.safe_load(p.read_text())["kind"] for p in tmp_path.glob("*.yaml"))
     assert kinds == sorted(
-        ["Namespace", "Secret", "Secret", "PersistentVolumeClaim", "Job", "Deployment", "Service", "PodDisruptionBudget"]
+        ["Namespace", "Secret", "Secret", "PersistentVolumeClaim", "Job", "Deployment", "Service", "PodDisruptionBudget",
+         "PodMonitor", "PrometheusRule", "ConfigMap"]
     )
 
 

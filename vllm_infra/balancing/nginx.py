@@ -319,8 +319,13 @@ def render_nginx_conf(
     resolver: str | None,
     api_key_check: bool,
     served_models: Sequence[str] | None = None,
+    probe_model: str | None = None,
 ) -> str:
     """Return a complete ``nginx.conf`` (``events`` + ``http``) for the given upstream servers.
+
+    ``probe_model``: answer ``GET /healthz/model`` by asking a pod for one token of that model (a POST to
+    ``/v1/completions`` with the API key, which needs ``api_key_check``): 200 with a completion only when the model
+    really serves. Global health checks (Route 53) point here; ``/health`` only proves the server process answers.
 
     ``served_models``: answer ``GET /v1/models`` here, in the OpenAI list shape, with these model ids (the
     multi-model gateway: vllm-router 0.1.17 answers that path with ``{"models": [...]}``, which OpenAI clients cannot
@@ -463,6 +468,23 @@ def render_nginx_conf(
     add("            return 404;")
     add("        }")
     add("")
+    if probe_model is not None:
+        if not api_key_check:
+            raise ValueError("probe_model needs api_key_check: the probe authenticates with the edge's API key")
+        probe = json.dumps(
+            {"model": probe_model, "prompt": "ping", "max_tokens": 1, "temperature": 0}, separators=(",", ":")
+        )
+        add("        # Proves the model serves: one token of a real completion, authenticated with the edge's key.")
+        add("        location = /healthz/model {")
+        add("            access_log off;")
+        add("            proxy_method POST;")
+        add('            proxy_set_header Content-Type "application/json";')
+        add("            proxy_set_header Authorization $vllm_expected_authorization;")
+        add("            proxy_set_body '" + probe.replace("'", "\\'") + "';")
+        add(f"            proxy_read_timeout {s.health_read_timeout_s}s;")
+        add(f"            proxy_pass http://{name}/v1/completions;")
+        add("        }")
+        add("")
     if served_models is not None:
         listing = json.dumps(
             {"object": "list", "data": [{"id": m, "object": "model", "owned_by": "vllm"} for m in served_models]},
@@ -524,6 +546,7 @@ def nginx_kubernetes_spec(
     container_name: str = "nginx",
     resources: dict[str, Any] | None = None,
     served_models: Sequence[str] | None = None,
+    probe_model: str | None = None,
 ) -> NginxKubernetesSpec:
     """Build the nginx container for Kubernetes from the same settings as :func:`render_nginx_conf`.
 
@@ -535,7 +558,8 @@ def nginx_kubernetes_spec(
     """
     api_key_check = api_key_secret is not None
     conf = render_nginx_conf(
-        settings, upstream_servers, resolver=resolver, api_key_check=api_key_check, served_models=served_models
+        settings, upstream_servers, resolver=resolver, api_key_check=api_key_check, served_models=served_models,
+        probe_model=probe_model,
     )
     data = {"nginx.conf": conf}
     templates_dir = "/etc/nginx/templates"

@@ -117,6 +117,7 @@ class LoadBalancer(pulumi.ComponentResource):
         self._labels = standard_labels("balancer", args.object_name, args.extra_labels)
         self._selector = selector_labels("balancer", args.object_name)
         self._name, self._object, self._args = name, args.object_name, args
+        self.object_name = args.object_name
 
         if spec.strategy == "service":
             (backend,) = args.backends
@@ -193,6 +194,8 @@ class LoadBalancer(pulumi.ComponentResource):
                 config_map_name=config_map_name,
                 resources={"requests": {"cpu": "500m", "memory": "256Mi"}, "limits": {"memory": "1Gi"}},
                 served_models=served_models,
+                # /healthz/model: a one-token completion through the balancer, for global health checks.
+                probe_model=args.backends[0].served_model_name if api_key_key else None,
             )
 
         inputs = pulumi.Output.all(upstream_host, args.api_key.name)

@@ -7,7 +7,17 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
-from vllm_infra.components.kube import gpu_tolerations, minutes, object_meta, standard_labels
+from vllm_infra.components.kube import (
+    SCRATCH,
+    gpu_tolerations,
+    minutes,
+    object_meta,
+    pod_security_context,
+    restricted_security_context,
+    scratch_env,
+    scratch_volume,
+    standard_labels,
+)
 from vllm_infra.components.secrets import SecretKeyRef
 from vllm_infra.config import ModelSpec
 from vllm_infra.config.capacity import GpuPlacement, pod_node_selector
@@ -96,6 +106,7 @@ class ModelCache(pulumi.ComponentResource):
             {"name": "MODEL_REVISION", "value": model.revision or ""},
             {"name": "HF_HOME", "value": HF_HOME},
             {"name": "HF_HUB_DISABLE_TELEMETRY", "value": "1"},
+            *scratch_env(),
         ]
         if args.hf_token is not None:
             env.append(args.hf_token.env("HF_TOKEN"))
@@ -109,10 +120,19 @@ class ModelCache(pulumi.ComponentResource):
                     "command": ["python3", "-c", PREWARM_SCRIPT],
                     "env": env,
                     "resources": {"requests": {"cpu": "1", "memory": "2Gi"}, "limits": {"memory": "4Gi"}},
-                    "volumeMounts": [{"name": "model-cache", "mountPath": HF_HOME}],
+                    "securityContext": restricted_security_context(model.security.run_as_user, True),
+                    "volumeMounts": [
+                        {"name": "model-cache", "mountPath": HF_HOME},
+                        {"name": "scratch", "mountPath": SCRATCH},
+                    ],
                 }
             ],
-            "volumes": [{"name": "model-cache", "persistentVolumeClaim": {"claimName": self.claim_name}}],
+            "securityContext": pod_security_context(model.security.run_as_user),
+            "automountServiceAccountToken": False,
+            "volumes": [
+                {"name": "model-cache", "persistentVolumeClaim": {"claimName": self.claim_name}},
+                scratch_volume(2),
+            ],
             # The first pod to mount a WaitForFirstConsumer EBS claim pins its availability zone; landing the Job on
             # the model's GPU nodes keeps the volume where the vLLM pods will run.
             "tolerations": gpu_tolerations(),

@@ -11,10 +11,15 @@ from vllm_infra import vllm_release
 from vllm_infra.components.kube import (
     GPU_RESOURCE,
     MODEL_LABEL,
+    SCRATCH,
     gpu_tolerations,
     http_probe,
     minutes,
     object_meta,
+    pod_security_context,
+    restricted_security_context,
+    scratch_env,
+    scratch_volume,
     selector_labels,
     standard_labels,
     startup_probe,
@@ -213,6 +218,7 @@ class VllmDeployment(pulumi.ComponentResource):
             # vLLM's own engine-start timeout (600 s by default) would abort a large model before the probe budget.
             {"name": "VLLM_ENGINE_READY_TIMEOUT_S", "value": str(budget)},
             {"name": "VLLM_NO_USAGE_STATS", "value": "1"},
+            *scratch_env(),
         ]
         if args.pre_warmed:
             env.append({"name": "HF_HUB_OFFLINE", "value": "1"})
@@ -239,18 +245,26 @@ class VllmDeployment(pulumi.ComponentResource):
                 "/health", HTTP_PORT_NAME, period_seconds=15, timeout_seconds=10, failure_threshold=6
             ),
             "lifecycle": {"preStop": {"exec": {"command": ["sleep", str(model.lifecycle.pre_stop_seconds)]}}},
+            "securityContext": restricted_security_context(
+                model.security.run_as_user, model.security.read_only_root_filesystem
+            ),
             "volumeMounts": [
                 {"name": "model-cache", "mountPath": HF_HOME},
                 {"name": "dshm", "mountPath": "/dev/shm"},
+                {"name": "scratch", "mountPath": SCRATCH},
             ],
         }
         pod_spec: dict = {
             "containers": [container],
             "terminationGracePeriodSeconds": grace,
+            "securityContext": pod_security_context(model.security.run_as_user),
+            # vLLM never talks to the Kubernetes API: no service-account token in the pod.
+            "automountServiceAccountToken": False,
             "tolerations": gpu_tolerations(),
             "volumes": [
                 {"name": "model-cache", "persistentVolumeClaim": {"claimName": args.cache_claim_name}},
                 {"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": f"{resources.shm_gib}Gi"}},
+                scratch_volume(model.security.scratch_size_gib),
             ],
             "nodeSelector": pod_node_selector(model, args.placement),
         }

@@ -89,6 +89,19 @@ class LifecycleSpec(ConfigModel):
     drain_seconds: int = Field(300, ge=0, le=3600, description="Longest in-flight request allowed to finish.")
 
 
+class SecuritySpec(ConfigModel):
+    """How the vLLM and pre-warm containers run: as an unprivileged user, without privilege escalation or Linux
+    capabilities, with the RuntimeDefault seccomp profile and, by default, a read-only root filesystem (every cache
+    vLLM, PyTorch and Triton write goes to a scratch emptyDir).
+    """
+
+    run_as_user: int = Field(2000, ge=1, le=2**31 - 1, description="UID (the vLLM image's `vllm` user is 2000).")
+    read_only_root_filesystem: bool = Field(
+        True, description="false if a model's custom code writes outside the redirected cache directories."
+    )
+    scratch_size_gib: int = Field(20, ge=1, le=1024, description="Size of /tmp (compile and kernel caches).")
+
+
 class ModelSpec(ConfigModel):
     """One model served by vLLM: its Hub id and pinned revision, replicas, engine settings, cache and resources.
 
@@ -125,6 +138,7 @@ class ModelSpec(ConfigModel):
     cache: CacheSpec = Field(default_factory=CacheSpec)
     resources: ResourceSpec = Field(default_factory=ResourceSpec)
     lifecycle: LifecycleSpec = Field(default_factory=LifecycleSpec)
+    security: SecuritySpec = Field(default_factory=SecuritySpec)
     node_selector: dict[str, str] = Field(default_factory=dict, description="Extra node labels the pods require.")
 
     _catalog_weights_gib: float | None = PrivateAttr(None)

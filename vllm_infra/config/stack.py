@@ -11,6 +11,7 @@ from vllm_infra.config.balancer import BalancerSpec
 from vllm_infra.config.base import ConfigModel
 from vllm_infra.config.capacity import GpuPlacement, ReplicaResources, place_model, replica_resources
 from vllm_infra.config.model import ModelSpec
+from vllm_infra.config.observability import ObservabilitySpec
 from vllm_infra.config.region import RegionSpec
 
 Topology = Literal["single", "load-balanced", "multi-model", "multi-region"]
@@ -39,6 +40,9 @@ class StackConfig(ConfigModel):
     models: tuple[ModelSpec, ...] = Field(min_length=1, description="The models this stack serves.")
     balancer: BalancerSpec = Field(
         default_factory=BalancerSpec, description="The balancer in front of the pods (all topologies but single)."
+    )
+    observability: ObservabilitySpec = Field(
+        default_factory=ObservabilitySpec, description="PodMonitors, SLO alerts and the Grafana dashboard."
     )
 
     _placements: dict[str, GpuPlacement] = PrivateAttr(default_factory=dict)
@@ -88,6 +92,10 @@ class StackConfig(ConfigModel):
             )
         if self.topology == "single" and "balancer" in self.model_fields_set:
             raise ValueError("vllm-infra:balancer: topology single has no balancer; remove the key")
+        try:
+            self.observability.check_model_names(model.name for model in self.models)
+        except ValueError as error:
+            raise ValueError(f"vllm-infra:{error}") from None
         self._place_models(region_names)
         return self
 

@@ -15,10 +15,12 @@ from vllm_infra.components.autoscaler import Autoscaler, AutoscalerArgs
 from vllm_infra.components.kube import object_meta, selector_labels, standard_labels
 from vllm_infra.components.load_balancer import BalancerBackend, LoadBalancer, LoadBalancerArgs
 from vllm_infra.components.model_cache import ModelCache, ModelCacheArgs
+from vllm_infra.components.observability import Observability, ObservabilityArgs
 from vllm_infra.components.secrets import InferenceSecrets, InferenceSecretsArgs
 from vllm_infra.components.vllm import VllmDeployment, VllmDeploymentArgs
 from vllm_infra.config import ModelSpec, StackConfig
 from vllm_infra.config.region import RegionSpec
+from vllm_infra.observability import ScrapeTarget, monitored_models
 
 
 @dataclass
@@ -146,6 +148,20 @@ def serve_region(
                 multi_model=len(stack_config.models) > 1,
             ),
             opts=k8s_opts,
+        )
+    if stack_config.observability.enabled:
+        router_metrics = None
+        if balancer is not None and stack_config.balancer.strategy == "router":
+            router_metrics = ScrapeTarget(selector_labels("balancer", balancer.object_name), port="metrics")
+        Observability(
+            f"{prefix}-observability",
+            ObservabilityArgs(
+                namespace=stack_config.namespace,
+                models=monitored_models(stack_config.models, stack_config.observability),
+                spec=stack_config.observability,
+                balancer=router_metrics,
+            ),
+            opts=pulumi.ResourceOptions(provider=cluster.k8s_provider, depends_on=[namespace]),
         )
     return RegionalServing(
         region=region.name, cluster=cluster, namespace=namespace_name, deployments=deployments, balancer=balancer
