@@ -9,6 +9,7 @@ from tests.plans import plan_config, single_model_config
 NEW_CLUSTER = [
     {
         "name": "eu-west-1",
+        "vpcCidr": "10.1.0.0/16",
         "cluster": {
             "create": {
                 "name": "vllm-euw1",

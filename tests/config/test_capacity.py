@@ -42,14 +42,14 @@ def test_quantization_makes_a_70b_fit_one_80gb_gpu(tmp_path):
 
 def test_an_instance_type_not_offered_in_the_region_is_rejected(tmp_path):
     config = single_model_config(gpu={"instanceType": "g6e.xlarge"})
-    config["vllm-infra:regions"] = [{"name": "ap-south-1", "cluster": {"existing": {"name": "ml"}}}]
+    config["vllm-infra:regions"] = [{"name": "ap-south-1", "cluster": {"existing": {"name": "ml"}}, "vpcCidr": "10.2.0.0/16"}]
     (problem,) = problems_of(tmp_path, config)
     assert "g6e.xlarge is not offered in ap-south-1" in problem
 
 
 def test_auto_sizing_only_considers_instances_offered_in_the_region(tmp_path):
     config = single_model_config(model="meta-llama/Llama-3.1-70B-Instruct")
-    config["vllm-infra:regions"] = [{"name": "ap-south-1", "cluster": {"existing": {"name": "ml"}}}]
+    config["vllm-infra:regions"] = [{"name": "ap-south-1", "cluster": {"existing": {"name": "ml"}}, "vpcCidr": "10.2.0.0/16"}]
     group = plan_config(tmp_path, config).one("aws:eks/nodeGroup:NodeGroup").inputs
     assert gpu_instances()[group["instanceTypes"][0]].offered_in("ap-south-1")
     assert group["instanceTypes"] != ["g6e.12xlarge"], "the us-east-1 choice is not offered in ap-south-1"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ipaddress import IPv4Network
 from typing import Annotated
 
 from pydantic import Field, StringConstraints, model_validator
@@ -81,3 +82,6 @@ class RegionSpec(ConfigModel):
     name: AwsRegion
     cluster: ClusterSpec
     primary: bool = Field(False, description="multi-region: the region that serves while healthy (failover policy).")
+    vpc_cidr: IPv4Network | None = Field(
+        None, description="The cluster VPC's CIDR: NetworkPolicies allow the API server and model storage there."
+    )

@@ -11,6 +11,7 @@ from vllm_infra.config.balancer import BalancerSpec
 from vllm_infra.config.base import ConfigModel
 from vllm_infra.config.capacity import GpuPlacement, ReplicaResources, place_model, replica_resources
 from vllm_infra.config.model import ModelSpec
+from vllm_infra.config.network import NetworkPolicySpec
 from vllm_infra.config.observability import ObservabilitySpec
 from vllm_infra.config.region import RegionSpec
 
@@ -43,6 +44,9 @@ class StackConfig(ConfigModel):
     )
     observability: ObservabilitySpec = Field(
         default_factory=ObservabilitySpec, description="PodMonitors, SLO alerts and the Grafana dashboard."
+    )
+    network_policies: NetworkPolicySpec = Field(
+        default_factory=NetworkPolicySpec, description="Default-deny NetworkPolicies and the allowed flows."
     )
 
     _placements: dict[str, GpuPlacement] = PrivateAttr(default_factory=dict)
@@ -92,6 +96,16 @@ class StackConfig(ConfigModel):
             )
         if self.topology == "single" and "balancer" in self.model_fields_set:
             raise ValueError("vllm-infra:balancer: topology single has no balancer; remove the key")
+        if self.network_policies.enabled:
+            missing = [i for i, region in enumerate(self.regions) if region.vpc_cidr is None]
+            if missing:
+                raise ValueError(
+                    "\n".join(
+                        f"vllm-infra:regions[{i}].vpcCidr: required by networkPolicies (the API server and model "
+                        "storage are allowed there); set it, or networkPolicies.enabled: false"
+                        for i in missing
+                    )
+                )
         try:
             self.observability.check_model_names(model.name for model in self.models)
         except ValueError as error:

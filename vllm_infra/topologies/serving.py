@@ -15,6 +15,7 @@ from vllm_infra.components.autoscaler import Autoscaler, AutoscalerArgs
 from vllm_infra.components.kube import object_meta, selector_labels, standard_labels
 from vllm_infra.components.load_balancer import BalancerBackend, LoadBalancer, LoadBalancerArgs
 from vllm_infra.components.model_cache import ModelCache, ModelCacheArgs
+from vllm_infra.components.network_policy import NetworkPolicies, NetworkPolicyArgs, balancer_policy_args
 from vllm_infra.components.observability import Observability, ObservabilityArgs
 from vllm_infra.components.secrets import InferenceSecrets, InferenceSecretsArgs
 from vllm_infra.components.vllm import VllmDeployment, VllmDeploymentArgs
@@ -41,6 +42,37 @@ def _node_bounds(model: ModelSpec, stack_config: StackConfig) -> tuple[int, int]
     min_nodes = placement.nodes_for(model.initial_replicas)
     max_nodes = model.gpu.max_nodes or placement.nodes_for(model.max_replicas + surge)
     return min_nodes, max(min_nodes, max_nodes)
+
+
+def _network_policy_args(
+    stack_config: StackConfig, region: RegionSpec, namespace: pulumi.Input[str], balancer: LoadBalancer | None
+) -> NetworkPolicyArgs:
+    policies = stack_config.network_policies
+    balancer_args = (
+        balancer_policy_args(stack_config.balancer, object_name=balancer.object_name,
+                             multi_model=len(stack_config.models) > 1)
+        if balancer is not None
+        else {"balancer_selector": None}
+    )  # fmt: skip
+    otlp_ports = sorted({m.engine.otlp_traces_endpoint.port or 443 for m in stack_config.models
+                         if m.engine.otlp_traces_endpoint is not None})  # fmt: skip
+    return NetworkPolicyArgs(
+        namespace=namespace,
+        vpc_cidr=str(region.vpc_cidr),
+        monitoring_namespace=(
+            stack_config.observability.monitoring_namespace if stack_config.observability.enabled else None
+        ),
+        public_ingress_cidrs=[str(cidr) for cidr in policies.public_ingress_cidrs],
+        kubernetes_service_ip=str(policies.kubernetes_service_ip) if policies.kubernetes_service_ip else None,
+        # Pods that download their own weights need the Hub; pre-warmed ones never call it.
+        vllm_hub_egress=any(not m.cache.prewarm for m in stack_config.models),
+        # Traces leave vLLM for the collector (assumed inside the VPC).
+        vllm_extra_egress=[
+            {"to": [{"ipBlock": {"cidr": str(region.vpc_cidr)}}], "ports": [{"protocol": "TCP", "port": port}]}
+            for port in otlp_ports
+        ],
+        **balancer_args,
+    )
 
 
 def serve_region(
@@ -161,6 +193,12 @@ def serve_region(
                 spec=stack_config.observability,
                 balancer=router_metrics,
             ),
+            opts=pulumi.ResourceOptions(provider=cluster.k8s_provider, depends_on=[namespace]),
+        )
+    if stack_config.network_policies.enabled:
+        NetworkPolicies(
+            f"{prefix}-network-policies",
+            _network_policy_args(stack_config, region, namespace_name, balancer),
             opts=pulumi.ResourceOptions(provider=cluster.k8s_provider, depends_on=[namespace]),
         )
     return RegionalServing(
