@@ -46,8 +46,8 @@ def test_prewarm_job_downloads_the_pinned_revision_with_the_token_from_the_secre
 def test_deployment_waits_for_the_prewarm_job(tmp_path):
     plan = plan_config(tmp_path, single_model_config())
     job = plan.one("kubernetes:batch/v1:Job")
-    component = plan.one("vllm-infra:vllm:VllmDeployment")
-    assert job.urn in component.depends_on
+    # The Deployment itself, not only its component: a component's depends_on does not reach its children.
+    assert job.urn in plan.one("kubernetes:apps/v1:Deployment").depends_on
 
 
 def test_without_prewarm_there_is_no_job_and_pods_download_with_the_token(tmp_path):

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
+from vllm_infra.components.options import child_options
 from vllm_infra.components.kube import object_meta, standard_labels
 from vllm_infra.config import ModelSpec
 from vllm_infra.config.autoscaling import AutoscalingSpec
@@ -90,7 +91,7 @@ class Autoscaler(pulumi.ComponentResource):
         labels = standard_labels("autoscaler", model.name)
         metadata = object_meta(model.name, args.namespace, labels)
         target = {"apiVersion": "apps/v1", "kind": "Deployment", "name": args.deployment_name}
-        child = pulumi.ResourceOptions(parent=self)
+        child = child_options(self, opts)
         if spec.engine == "hpa":
             resource = k8s.autoscaling.v2.HorizontalPodAutoscaler(
                 f"{name}-hpa",

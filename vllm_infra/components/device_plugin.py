@@ -5,6 +5,7 @@ from __future__ import annotations
 import pulumi
 import pulumi_kubernetes as k8s
 
+from vllm_infra.components.options import child_options
 from vllm_infra.components.kube import gpu_tolerations
 
 CHART = "nvidia-device-plugin"
@@ -33,6 +34,6 @@ class NvidiaDevicePlugin(pulumi.ComponentResource):
             repository_opts={"repo": CHART_REPOSITORY},
             namespace="kube-system",
             values={"tolerations": gpu_tolerations(), "priorityClassName": "system-node-critical"},
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=child_options(self, opts),
         )
         self.register_outputs({"chart_version": CHART_VERSION})

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
+from vllm_infra.components.options import child_options
 from vllm_infra.components.kube import GPU_RESOURCE
 from vllm_infra.config.capacity import GPU_TIER_LABEL, GpuPlacement, GpuSpec
 
@@ -94,8 +95,9 @@ class GpuNodeGroup(pulumi.ComponentResource):
                         placement.instance.gpu_count
                     ),
                 },
-                opts=pulumi.ResourceOptions(
-                    parent=self,
+                opts=child_options(
+                    self,
+                    opts,
                     # The cluster autoscaler owns the desired size once the group exists.
                     ignore_changes=["scalingConfig.desiredSize"],
                 ),

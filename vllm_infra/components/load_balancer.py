@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_kubernetes as k8s
 
+from vllm_infra.components.options import child_options
 from vllm_infra import vllm_release
 from vllm_infra.balancing.nginx import KUBE_DNS_RESOLVER, UpstreamServer, nginx_kubernetes_spec
 from vllm_infra.balancing.router import ROUTER_IMAGE, KubernetesDiscovery, router_args
@@ -113,7 +114,7 @@ class LoadBalancer(pulumi.ComponentResource):
     def __init__(self, name: str, args: LoadBalancerArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("vllm-infra:load_balancer:LoadBalancer", name, None, opts)
         spec = args.spec
-        self._child = pulumi.ResourceOptions(parent=self)
+        self._child = child_options(self, opts)
         self._labels = standard_labels("balancer", args.object_name, args.extra_labels)
         self._selector = selector_labels("balancer", args.object_name)
         self._name, self._object, self._args = name, args.object_name, args

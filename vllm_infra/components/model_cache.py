@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
+from vllm_infra.components.options import child_options
 from vllm_infra.components.kube import (
     SCRATCH,
     gpu_tolerations,
@@ -89,17 +90,19 @@ class ModelCache(pulumi.ComponentResource):
             f"{name}-cache",
             metadata=object_meta(f"{model.name}-cache", args.namespace, labels),
             spec=claim_spec,
-            opts=pulumi.ResourceOptions(parent=self, protect=model.cache.protect),
+            opts=child_options(self, opts, protect=model.cache.protect),
         )
         self.claim_name = claim.metadata.name
         self.ready = claim
 
         if model.cache.prewarm:
-            self.ready = self._prewarm_job(name, args, labels)
+            self.ready = self._prewarm_job(name, args, labels, opts)
 
         self.register_outputs({"claim_name": self.claim_name, "size_gib": model.cache_size_gib})
 
-    def _prewarm_job(self, name: str, args: ModelCacheArgs, labels: dict[str, str]) -> k8s.batch.v1.Job:
+    def _prewarm_job(
+        self, name: str, args: ModelCacheArgs, labels: dict[str, str], opts: pulumi.ResourceOptions | None
+    ) -> k8s.batch.v1.Job:
         model = args.model
         env = [
             {"name": "MODEL_ID", "value": model.model},
@@ -146,8 +149,8 @@ class ModelCache(pulumi.ComponentResource):
                 "activeDeadlineSeconds": timeout_seconds,
                 "template": {"metadata": {"labels": labels}, "spec": pod_spec},
             },
-            opts=pulumi.ResourceOptions(
-                parent=self,
+            opts=child_options(
+                self, opts,
                 custom_timeouts=pulumi.CustomTimeouts(create=minutes(timeout_seconds + 300)),
             ),
         )

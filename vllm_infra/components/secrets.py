@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
+from vllm_infra.components.options import child_options
 from vllm_infra.components.kube import object_meta, standard_labels
 
 
@@ -55,7 +56,7 @@ class InferenceSecrets(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: InferenceSecretsArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("vllm-infra:secrets:InferenceSecrets", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
+        child = child_options(self, opts)
         labels = standard_labels("secrets", args.name_prefix)
 
         api_key_secret = k8s.core.v1.Secret(

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_kubernetes as k8s
 
+from vllm_infra.components.options import child_options
 from vllm_infra import vllm_release
 from vllm_infra.components.kube import (
     GPU_RESOURCE,
@@ -159,8 +160,8 @@ class VllmDeployment(pulumi.ComponentResource):
             name,
             metadata=object_meta(model.name, args.namespace, labels),
             spec=deployment_spec,
-            opts=pulumi.ResourceOptions(
-                parent=self, custom_timeouts=pulumi.CustomTimeouts(create=wait, update=wait)
+            opts=child_options(
+                self, opts, custom_timeouts=pulumi.CustomTimeouts(create=wait, update=wait)
             ),
         )
         service = k8s.core.v1.Service(
@@ -171,7 +172,7 @@ class VllmDeployment(pulumi.ComponentResource):
                 "selector": selector,
                 "ports": [{"name": HTTP_PORT_NAME, "port": vllm_release.VLLM_PORT, "targetPort": HTTP_PORT_NAME}],
             },
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=child_options(self, opts),
         )
         k8s.policy.v1.PodDisruptionBudget(
             f"{name}-pdb",
@@ -184,7 +185,7 @@ class VllmDeployment(pulumi.ComponentResource):
                 # A pod that never became ready serves nothing; let drains evict it.
                 "unhealthyPodEvictionPolicy": "AlwaysAllow",
             },
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=child_options(self, opts),
         )
 
         self.deployment_name = deployment.metadata.name

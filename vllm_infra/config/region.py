@@ -7,6 +7,7 @@ from typing import Annotated
 
 from pydantic import Field, StringConstraints, model_validator
 
+from vllm_infra.config.addons import AddonsSpec
 from vllm_infra.config.base import ConfigModel
 
 AwsRegion = Annotated[str, StringConstraints(pattern=r"^[a-z]{2}(-gov)?-[a-z]+-[0-9]$")]
@@ -85,3 +86,20 @@ class RegionSpec(ConfigModel):
     vpc_cidr: IPv4Network | None = Field(
         None, description="The cluster VPC's CIDR: NetworkPolicies allow the API server and model storage there."
     )
+    addons: AddonsSpec = Field(default_factory=AddonsSpec, description="Cluster add-ons this stack installs.")
+
+    @model_validator(mode="after")
+    def _efs_needs_subnets(self) -> RegionSpec:
+        if self.addons.efs_csi and not self.node_subnet_ids:
+            raise ValueError(
+                "addons.efsCsi needs the subnets for its mount targets: set cluster.existing.gpuSubnetIds (one per "
+                "Availability Zone of the nodes), or create the cluster with cluster.create.subnetIds"
+            )
+        return self
+
+    @property
+    def node_subnet_ids(self) -> tuple[str, ...]:
+        """The subnets the config names for the cluster's nodes (empty: an adopted cluster's own, looked up)."""
+        if self.cluster.create is not None:
+            return self.cluster.create.subnet_ids
+        return self.cluster.existing.gpu_subnet_ids  # type: ignore[union-attr]

@@ -9,6 +9,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from vllm_infra.components.cluster import RegionalCluster, RegionalClusterArgs
+from vllm_infra.components.cluster_addons import ClusterAddons, ClusterAddonsArgs
 from vllm_infra.components.device_plugin import NvidiaDevicePlugin
 from vllm_infra.components.gpu_node_group import GpuNodeGroup, GpuNodeGroupArgs
 from vllm_infra.components.autoscaler import Autoscaler, AutoscalerArgs
@@ -93,6 +94,21 @@ def serve_region(
     cluster = RegionalCluster(prefix, RegionalClusterArgs(region=region.name, cluster=region.cluster))
     aws_opts = pulumi.ResourceOptions(provider=cluster.aws_provider)
     k8s_opts = pulumi.ResourceOptions(provider=cluster.k8s_provider)
+    # What depends on add-ons (custom resources need their CRDs; EFS claims need the StorageClass) waits for them.
+    addon_ready: list[pulumi.Resource] = []
+    if region.addons.any:
+        addons = ClusterAddons(
+            f"{prefix}-addons",
+            ClusterAddonsArgs(
+                spec=region.addons,
+                cluster_name=cluster.cluster_name,
+                region=region.name,
+                subnet_ids=list(region.node_subnet_ids),
+                vpc_cidr=str(region.vpc_cidr) if region.vpc_cidr else None,
+            ),
+            opts=pulumi.ResourceOptions(providers=[cluster.aws_provider, cluster.k8s_provider]),
+        )
+        addon_ready = list(addons.ready)
 
     for model in stack_config.models:
         if not model.gpu.create_node_group:
@@ -137,7 +153,7 @@ def serve_region(
                 image=stack_config.vllm_image,
                 hf_token=inference_secrets.hf_token,
             ),
-            opts=k8s_opts,
+            opts=pulumi.ResourceOptions(provider=cluster.k8s_provider, depends_on=addon_ready),
         )
         deployments[model.name] = VllmDeployment(
             f"{prefix}-{model.name}",
@@ -163,7 +179,7 @@ def serve_region(
                     deployment_name=deployments[model.name].deployment_name,
                     model=model,
                 ),
-                opts=k8s_opts,
+                opts=pulumi.ResourceOptions(provider=cluster.k8s_provider, depends_on=addon_ready),
             )
     balancer = None
     if with_balancer:
@@ -193,7 +209,7 @@ def serve_region(
                 spec=stack_config.observability,
                 balancer=router_metrics,
             ),
-            opts=pulumi.ResourceOptions(provider=cluster.k8s_provider, depends_on=[namespace]),
+            opts=pulumi.ResourceOptions(provider=cluster.k8s_provider, depends_on=[namespace, *addon_ready]),
         )
     if stack_config.network_policies.enabled:
         NetworkPolicies(

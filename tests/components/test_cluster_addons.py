@@ -1,0 +1,395 @@
+"""ClusterAddons: what the engine receives for each optional add-on — pinned charts, their values, the EFS file
+system and StorageClass, IAM for EKS Pod Identity — and that every child reaches its cloud through the right
+provider."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_kubernetes as k8s
+import pytest
+from pydantic import ValidationError
+
+from tests.offline.kube_schema import validate_object
+from vllm_infra.components.autoscaler import prometheus_adapter_rules
+from vllm_infra.components.cluster_addons import ClusterAddons, ClusterAddonsArgs
+from vllm_infra.config.addons import (
+    EFS_STORAGE_CLASS,
+    KEDA_CHART,
+    KUBE_PROMETHEUS_STACK_CHART,
+    PROMETHEUS_ADAPTER_CHART,
+    PROMETHEUS_URL,
+    AddonsSpec,
+    PinnedChart,
+)
+from vllm_infra.config.autoscaling import AutoscalingSpec
+from vllm_infra.offline.cloud import default_invokes
+from vllm_infra.offline.redact import REDACTED, redact
+from vllm_infra.offline.render import manifest
+from vllm_infra.offline.runner import Plan, PlannedResource, run_program
+from vllm_infra.offline.stackfile import StackFile
+
+COMPONENT = "vllm-infra:cluster_addons:ClusterAddons"
+CHART = "kubernetes:helm.sh/v4:Chart"
+NAMESPACE = "kubernetes:core/v1:Namespace"
+STORAGE_CLASS = "kubernetes:storage.k8s.io/v1:StorageClass"
+FILE_SYSTEM = "aws:efs/fileSystem:FileSystem"
+MOUNT_TARGET = "aws:efs/mountTarget:MountTarget"
+SECURITY_GROUP = "aws:ec2/securityGroup:SecurityGroup"
+ROLE = "aws:iam/role:Role"
+ADDON = "aws:eks/addon:Addon"
+SUBNETS = ["subnet-0a1b2c3d4e5f60001", "subnet-0a1b2c3d4e5f60002", "subnet-0a1b2c3d4e5f60003"]
+VPC_CIDR = "10.42.0.0/16"
+EVERYTHING = AddonsSpec(kube_prometheus_stack=True, prometheus_adapter=True, keda=True, efs_csi=True)
+
+
+def invokes():
+    answers = default_invokes()
+    # The offline cluster's VPC (vpc-00000000offline), as `aws ec2 describe-vpcs` would answer for it.
+    answers.answers["aws:ec2/getVpc:getVpc"] = lambda args: {"id": args["id"], "cidrBlock": VPC_CIDR}
+    return answers
+
+
+def run(spec: AddonsSpec, *, with_dependent: bool = False, **arg_overrides) -> Plan:
+    """The component alone, under the mock runtime, with the region's two providers handed down as a stack would."""
+
+    def program() -> None:
+        aws_provider = aws.Provider("region-aws", region="us-east-1")
+        k8s_provider = k8s.Provider("region-k8s", kubeconfig="{}")
+        args = {"spec": spec, "cluster_name": "ml-platform", "region": "us-east-1", "subnet_ids": SUBNETS}
+        # A callable override is made inside the program: Outputs need the program's event loop.
+        overrides = {key: value() if callable(value) else value for key, value in arg_overrides.items()}
+        addons = ClusterAddons(
+            "addons",
+            ClusterAddonsArgs(**{**args, **overrides}),
+            opts=pulumi.ResourceOptions(providers=[aws_provider, k8s_provider]),
+        )
+        pulumi.export("prometheus_url", addons.prometheus_url)
+        pulumi.export("storage_class_name", addons.storage_class_name)
+        pulumi.export("file_system_id", addons.file_system_id)
+        pulumi.export("crds_ready", [resource.urn for resource in addons.crds_ready])
+        pulumi.export("ready", [resource.urn for resource in addons.ready])
+        if with_dependent:
+            # What the Autoscaler does with engine keda: a ScaledObject that must wait for KEDA's CRD.
+            k8s.apiextensions.CustomResource(
+                "scaled",
+                api_version="keda.sh/v1alpha1",
+                kind="ScaledObject",
+                metadata={"name": "llama-8b", "namespace": "vllm"},
+                spec={"scaleTargetRef": {"name": "llama-8b"}, "triggers": []},
+                opts=pulumi.ResourceOptions(provider=k8s_provider, depends_on=addons.crds_ready),
+            )
+
+    stack = StackFile(stack="t", path=Path("t"), project="vllm-infra", config={}, secret_keys=[])
+    return run_program(program, stack, invokes=invokes())
+
+
+def children(plan: Plan) -> list[PlannedResource]:
+    component = plan.one(COMPONENT)
+    return [r for r in plan.resources if r.parent == component.urn]
+
+
+def chart(plan: Plan, pinned: PinnedChart) -> PlannedResource:
+    (match,) = [r for r in plan.by_type(CHART) if r.inputs["chart"] == pinned.chart]
+    return match
+
+
+def assert_pinned(resource: PlannedResource, pinned: PinnedChart) -> None:
+    assert resource.inputs["chart"] == pinned.chart
+    assert resource.inputs["version"] == pinned.version
+    assert resource.inputs["repositoryOpts"] == {"repo": pinned.repository}
+    assert resource.inputs["name"] == pinned.release
+    assert resource.inputs["namespace"] == pinned.namespace
+
+
+# --- nothing by default -------------------------------------------------------------------------------------------
+
+
+def test_nothing_is_created_when_every_addon_is_off():
+    spec = AddonsSpec()
+    assert not spec.any
+    plan = run(spec)
+    assert children(plan) == []
+    assert plan.outputs["prometheus_url"] is None
+    assert plan.outputs["storage_class_name"] is None
+    assert plan.outputs["crds_ready"] == []
+    assert plan.outputs["ready"] == []
+
+
+# --- pinned charts ------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("flag", "pinned"),
+    [
+        ("kube_prometheus_stack", KUBE_PROMETHEUS_STACK_CHART),
+        ("prometheus_adapter", PROMETHEUS_ADAPTER_CHART),
+        ("keda", KEDA_CHART),
+    ],
+)
+def test_each_flag_creates_its_chart_pinned_to_the_exact_version_and_repository(flag, pinned):
+    plan = run(AddonsSpec(**{flag: True}))
+    (only,) = plan.by_type(CHART)
+    assert_pinned(only, pinned)
+    assert plan.by_type(FILE_SYSTEM) == [] and plan.by_type(STORAGE_CLASS) == []
+
+
+def test_pins_are_exact_versions_from_the_upstream_repositories():
+    for pinned in (KUBE_PROMETHEUS_STACK_CHART, PROMETHEUS_ADAPTER_CHART, KEDA_CHART):
+        # An exact SemVer, never a range or "latest": a plan must not drift with what a repository serves today.
+        major, minor, patch = pinned.version.split(".")
+        assert major.isdigit() and minor.isdigit() and patch.isdigit(), pinned
+        assert pinned.repository.startswith("https://"), pinned
+    assert KUBE_PROMETHEUS_STACK_CHART.repository == "https://prometheus-community.github.io/helm-charts"
+    assert PROMETHEUS_ADAPTER_CHART.repository == KUBE_PROMETHEUS_STACK_CHART.repository
+    assert KEDA_CHART.repository == "https://kedacore.github.io/charts"
+
+
+# --- kube-prometheus-stack ----------------------------------------------------------------------------------------
+
+
+def test_kube_prometheus_stack_gets_its_namespace_and_waits_for_it():
+    plan = run(AddonsSpec(kube_prometheus_stack=True))
+    (namespace,) = plan.by_type(NAMESPACE)
+    assert namespace.inputs["metadata"]["name"] == "monitoring"
+    validate_object(manifest(namespace))
+    assert namespace.urn in chart(plan, KUBE_PROMETHEUS_STACK_CHART).depends_on
+
+
+def test_kube_prometheus_stack_picks_up_every_monitor_and_keeps_bounded_history():
+    spec = AddonsSpec(kube_prometheus_stack=True, prometheus_retention="30d", prometheus_storage_gib=100,
+                      prometheus_storage_class="gp3")  # fmt: skip
+    values = chart(run(spec), KUBE_PROMETHEUS_STACK_CHART).inputs["values"]
+    prometheus = values["prometheus"]["prometheusSpec"]
+    for selector in ("serviceMonitor", "podMonitor", "rule", "probe", "scrapeConfig"):
+        assert prometheus[f"{selector}SelectorNilUsesHelmValues"] is False, selector
+    assert prometheus["retention"] == "30d"
+    assert prometheus["retentionSize"] == "85GB"  # stops before the 100 Gi volume fills
+    claim = prometheus["storageSpec"]["volumeClaimTemplate"]["spec"]
+    assert claim["resources"]["requests"]["storage"] == "100Gi"
+    assert claim["storageClassName"] == "gp3"
+    assert prometheus["resources"]["requests"]["memory"]
+    assert prometheus["externalLabels"] == {"cluster": "ml-platform", "region": "us-east-1"}
+    assert values["alertmanager"]["alertmanagerSpec"]["replicas"] == 2
+
+
+def test_grafana_loads_labelled_dashboards_from_every_namespace_without_the_default_password():
+    values = chart(run(AddonsSpec(kube_prometheus_stack=True)), KUBE_PROMETHEUS_STACK_CHART).inputs["values"]
+    dashboards = values["grafana"]["sidecar"]["dashboards"]
+    assert dashboards == {"enabled": True, "label": "grafana_dashboard", "labelValue": "1", "searchNamespace": "ALL"}
+    assert values["grafana"]["adminPassword"] == ""  # the chart generates one; never kube-prometheus-stack's default
+
+
+def test_a_given_grafana_password_stays_secret():
+    plan = run(AddonsSpec(kube_prometheus_stack=True), grafana_admin_password=lambda: pulumi.Output.secret("s3cret"))
+    values = chart(plan, KUBE_PROMETHEUS_STACK_CHART).inputs["values"]
+    assert "s3cret" not in json.dumps(redact(values), default=str)
+    assert redact(values)["grafana"]["adminPassword"] == REDACTED
+
+
+def test_kube_prometheus_stack_leaves_out_what_pulumi_cannot_apply_and_eks_cannot_serve():
+    values = chart(run(AddonsSpec(kube_prometheus_stack=True)), KUBE_PROMETHEUS_STACK_CHART).inputs["values"]
+    # The webhook's certificate comes from Helm hook Jobs, which Chart v4 does not apply.
+    assert values["prometheusOperator"]["admissionWebhooks"]["enabled"] is False
+    assert values["prometheusOperator"]["tls"]["enabled"] is False
+    for component in ("kubeEtcd", "kubeScheduler", "kubeControllerManager", "kubeProxy"):
+        assert values[component] == {"enabled": False}, component
+
+
+def test_prometheus_url_is_the_address_the_autoscalers_query():
+    plan = run(AddonsSpec(kube_prometheus_stack=True))
+    assert plan.outputs["prometheus_url"] == PROMETHEUS_URL
+    assert PROMETHEUS_URL == "http://kube-prometheus-stack-prometheus.monitoring.svc:9090"
+    # The KEDA engine's default Prometheus is this one.
+    assert AutoscalingSpec(engine="keda", max_replicas=2).prometheus_address == PROMETHEUS_URL
+
+
+def test_release_name_and_labels_match_what_observability_expects():
+    from vllm_infra.config.observability import ObservabilitySpec
+
+    observability = ObservabilitySpec()
+    assert observability.prometheus_release_label == KUBE_PROMETHEUS_STACK_CHART.release
+    assert observability.monitoring_namespace == KUBE_PROMETHEUS_STACK_CHART.namespace
+    values = chart(run(AddonsSpec(kube_prometheus_stack=True)), KUBE_PROMETHEUS_STACK_CHART).inputs["values"]
+    dashboards = values["grafana"]["sidecar"]["dashboards"]
+    assert observability.grafana_dashboard_label == {dashboards["label"]: dashboards["labelValue"]}
+
+
+# --- prometheus-adapter -------------------------------------------------------------------------------------------
+
+
+def test_prometheus_adapter_serves_exactly_the_hpa_rules_from_that_prometheus():
+    plan = run(AddonsSpec(kube_prometheus_stack=True, prometheus_adapter=True))
+    values = chart(plan, PROMETHEUS_ADAPTER_CHART).inputs["values"]
+    assert values["rules"] == {"default": False, "custom": prometheus_adapter_rules()}
+    prometheus = values["prometheus"]
+    assert f"{prometheus['url']}:{int(prometheus['port'])}" == PROMETHEUS_URL
+    assert values["replicas"] == 2
+    assert values["podDisruptionBudget"]["enabled"] is True
+
+
+def test_prometheus_adapter_alone_reuses_an_existing_monitoring_namespace():
+    plan = run(AddonsSpec(prometheus_adapter=True))
+    assert plan.by_type(NAMESPACE) == []
+    assert plan.outputs["prometheus_url"] is None
+
+
+# --- KEDA ---------------------------------------------------------------------------------------------------------
+
+
+def test_keda_gets_its_namespace_and_production_replicas():
+    plan = run(AddonsSpec(keda=True))
+    (namespace,) = plan.by_type(NAMESPACE)
+    assert namespace.inputs["metadata"]["name"] == "keda"
+    keda = chart(plan, KEDA_CHART)
+    assert namespace.urn in keda.depends_on
+    values = keda.inputs["values"]
+    assert values["operator"]["replicaCount"] == 2
+    assert set(values["resources"]) == {"operator", "metricServer", "webhooks"}
+    assert all(resources["requests"] for resources in values["resources"].values())
+
+
+def test_scaled_objects_can_wait_for_kedas_crds():
+    plan = run(AddonsSpec(keda=True), with_dependent=True)
+    keda = chart(plan, KEDA_CHART)
+    assert plan.outputs["crds_ready"] == [keda.urn]
+    scaled = plan.one("kubernetes:keda.sh/v1alpha1:ScaledObject")
+    assert keda.urn in scaled.depends_on
+
+
+def test_crds_ready_names_every_chart_that_installs_crds():
+    plan = run(EVERYTHING)
+    assert set(plan.outputs["crds_ready"]) == {
+        chart(plan, KUBE_PROMETHEUS_STACK_CHART).urn,  # PodMonitor, PrometheusRule
+        chart(plan, KEDA_CHART).urn,  # ScaledObject
+    }
+    assert set(plan.outputs["crds_ready"]) <= set(plan.outputs["ready"])
+
+
+# --- EFS ----------------------------------------------------------------------------------------------------------
+
+
+def test_efs_storage_class_is_valid_and_provisions_access_points_on_the_file_system():
+    plan = run(AddonsSpec(efs_csi=True, efs_base_path="/models/"))
+    storage_class = plan.one(STORAGE_CLASS)
+    obj = manifest(storage_class)
+    validate_object(obj)
+    file_system = plan.one(FILE_SYSTEM)
+    assert obj["metadata"]["name"] == EFS_STORAGE_CLASS == "efs-sc"
+    assert obj["provisioner"] == "efs.csi.aws.com"
+    assert obj["parameters"] == {
+        "provisioningMode": "efs-ap",
+        "fileSystemId": f"{file_system.name}-id",  # the mock id of the file system this component created
+        "directoryPerms": "700",
+        "basePath": "/models",
+    }
+    assert obj["volumeBindingMode"] == "Immediate"
+    assert plan.outputs["storage_class_name"] == "efs-sc"
+    assert plan.outputs["file_system_id"] == f"{file_system.name}-id"
+
+
+def test_efs_is_encrypted_and_reachable_by_nfs_from_the_vpc_only():
+    plan = run(AddonsSpec(efs_csi=True))
+    file_system = plan.one(FILE_SYSTEM).inputs
+    assert file_system["encrypted"] is True
+    assert file_system["throughputMode"] == "elastic"
+    (group,) = plan.by_type(SECURITY_GROUP)
+    # Looked up: the VPC of the cluster (offline answer), then its CIDR.
+    assert group.inputs["vpcId"] == "vpc-00000000offline"
+    (rule,) = group.inputs["ingress"]
+    assert (rule["protocol"], rule["fromPort"], rule["toPort"]) == ("tcp", 2049, 2049)
+    assert rule["cidrBlocks"] == [VPC_CIDR]
+
+
+def test_one_mount_target_per_subnet_in_the_nfs_security_group():
+    plan = run(AddonsSpec(efs_csi=True))
+    file_system, group = plan.one(FILE_SYSTEM), plan.one(SECURITY_GROUP)
+    targets = plan.by_type(MOUNT_TARGET)
+    assert sorted(t.inputs["subnetId"] for t in targets) == sorted(SUBNETS)
+    for target in targets:
+        assert target.inputs["fileSystemId"] == f"{file_system.name}-id"
+        assert target.inputs["securityGroups"] == [f"{group.name}-id"]
+    # Claims are only offered once the driver and every mount target exist.
+    assert set(plan.one(STORAGE_CLASS).depends_on) >= {t.urn for t in targets} | {plan.one(ADDON).urn}
+
+
+def test_given_vpc_cidr_and_node_groups_are_used_as_they_are():
+    plan = run(AddonsSpec(efs_csi=True), vpc_id="vpc-0given", vpc_cidr="100.64.0.0/16",
+               node_security_group_ids=["sg-0nodes"])  # fmt: skip
+    group = plan.one(SECURITY_GROUP).inputs
+    assert group["vpcId"] == "vpc-0given"
+    cidr_rule, group_rule = group["ingress"]
+    assert cidr_rule["cidrBlocks"] == ["100.64.0.0/16"]
+    assert group_rule["securityGroups"] == ["sg-0nodes"]
+
+
+def test_efs_csi_driver_is_the_eks_addon_with_a_pod_identity_role():
+    plan = run(AddonsSpec(efs_csi=True))
+    addon = plan.one(ADDON).inputs
+    assert addon["addonName"] == "aws-efs-csi-driver"
+    assert addon["clusterName"] == "ml-platform"
+    accounts = {association["serviceAccount"] for association in addon["podIdentityAssociations"]}
+    assert accounts == {"efs-csi-controller-sa", "efs-csi-node-sa"}
+    role = plan.one(ROLE)
+    assert role.urn in plan.one(ADDON).depends_on
+    attachment = plan.one("aws:iam/rolePolicyAttachment:RolePolicyAttachment")
+    assert attachment.inputs["policyArn"] == "arn:aws:iam::aws:policy/service-role/AmazonEFSCSIDriverPolicy"
+
+
+def test_iam_roles_trust_eks_pod_identity():
+    plan = run(EVERYTHING)
+    roles = plan.by_type(ROLE)
+    assert roles
+    for role in roles:
+        (statement,) = json.loads(role.inputs["assumeRolePolicy"])["Statement"]
+        assert statement["Principal"] == {"Service": "pods.eks.amazonaws.com"}
+        # Pod Identity tags the session: without sts:TagSession the driver's credentials are refused.
+        assert set(statement["Action"]) == {"sts:AssumeRole", "sts:TagSession"}
+
+
+def test_efs_needs_subnets_for_its_mount_targets():
+    with pytest.raises(Exception, match="subnet_ids"):
+        run(AddonsSpec(efs_csi=True), subnet_ids=[])
+
+
+# --- providers ----------------------------------------------------------------------------------------------------
+
+
+def test_every_child_uses_the_regions_provider_for_its_cloud():
+    plan = run(EVERYTHING)
+    providers = {
+        r.type.removeprefix("pulumi:providers:"): r for r in plan.resources if r.type.startswith("pulumi:providers:")
+    }
+    expected = {package: f"{provider.urn}::{provider.name}-id" for package, provider in providers.items()}
+    kids = children(plan)
+    assert {r.type.split(":", 1)[0] for r in kids} == {"aws", "kubernetes"}
+    for resource in kids:
+        package = resource.type.split(":", 1)[0]
+        assert resource.provider == expected[package], (resource.type, resource.name, resource.provider)
+
+
+# --- config -------------------------------------------------------------------------------------------------------
+
+
+def test_stack_file_keys_are_camel_case_and_typos_are_errors():
+    spec = AddonsSpec.model_validate(
+        {"kubePrometheusStack": True, "prometheusRetention": "12h", "prometheusAdapter": True, "efsCsi": True}
+    )
+    assert spec.kube_prometheus_stack and spec.prometheus_adapter and spec.efs_csi and not spec.keda
+    with pytest.raises(ValidationError, match="kubePrometheusStak"):
+        AddonsSpec.model_validate({"kubePrometheusStak": True})
+
+
+@pytest.mark.parametrize("retention", ["15", "fifteen days", "15 d", "-1d", ""])
+def test_retention_must_be_a_prometheus_duration(retention):
+    with pytest.raises(ValidationError, match="Prometheus duration"):
+        AddonsSpec(prometheus_retention=retention)
+
+
+@pytest.mark.parametrize("base_path", ["models", "/", "/a/../b"])
+def test_efs_base_path_must_be_a_directory_below_the_root(base_path):
+    with pytest.raises(ValidationError, match="absolute directory"):
+        AddonsSpec(efs_base_path=base_path)

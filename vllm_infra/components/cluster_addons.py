@@ -1,0 +1,419 @@
+"""``ClusterAddons``: the optional cluster add-ons of one region — kube-prometheus-stack, prometheus-adapter, KEDA
+(pinned Helm charts) and the EFS CSI driver with an EFS file system and the ``efs-sc`` StorageClass."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_kubernetes as k8s
+
+from vllm_infra.components.autoscaler import prometheus_adapter_rules
+from vllm_infra.components.aws_iam import service_role
+from vllm_infra.config.addons import (
+    EFS_CSI_ADDON,
+    EFS_CSI_POLICY,
+    EFS_CSI_SERVICE_ACCOUNTS,
+    EFS_STORAGE_CLASS,
+    KEDA_CHART,
+    KUBE_PROMETHEUS_STACK_CHART,
+    PROMETHEUS_ADAPTER_CHART,
+    PROMETHEUS_PORT,
+    PROMETHEUS_SERVICE_HOST,
+    PROMETHEUS_URL,
+    AddonsSpec,
+    PinnedChart,
+)
+
+NFS_PORT = 2049
+PART_OF = {"app.kubernetes.io/part-of": "vllm-infra"}
+
+
+@dataclass
+class ClusterAddonsArgs:
+    """Inputs of ``ClusterAddons``.
+
+    - ``spec``: which add-ons (``AddonsSpec``); nothing is created when all are off.
+    - ``cluster_name``, ``region``: the EKS cluster (the EFS CSI add-on attaches to it; Prometheus labels what it
+      sends out with both, so series from several regions stay apart).
+    - ``vpc_id``: the cluster's VPC, for the EFS security group; None = looked up from the cluster.
+    - ``subnet_ids``: where EFS mount targets go — one subnet per Availability Zone the nodes use (EFS allows one
+      mount target per zone). A plain list: each entry becomes a resource, so their number must be known at plan time.
+    - ``vpc_cidr``: NFS is allowed from this range; None = the VPC's primary CIDR, looked up. Pods on a secondary
+      CIDR (VPC CNI custom networking) need ``node_security_group_ids`` or an explicit range.
+    - ``node_security_group_ids``: security groups also allowed to reach NFS (e.g. the cluster security group).
+    - ``partition``: the AWS partition for managed policy ARNs; None = looked up (aws, aws-cn, aws-us-gov).
+    - ``grafana_admin_password``: a Pulumi secret for Grafana's admin; None = the Grafana chart generates one and
+      keeps it in the ``kube-prometheus-stack-grafana`` Secret (never the chart's well-known default).
+
+    Example::
+
+        ClusterAddonsArgs(spec=AddonsSpec(efs_csi=True), cluster_name="ml-prod", region="us-east-1",
+                          subnet_ids=["subnet-0a1", "subnet-0b2"])
+    """
+
+    spec: AddonsSpec
+    cluster_name: pulumi.Input[str]
+    region: str
+    vpc_id: pulumi.Input[str] | None = None
+    subnet_ids: Sequence[pulumi.Input[str]] = field(default_factory=list)
+    vpc_cidr: pulumi.Input[str] | None = None
+    node_security_group_ids: Sequence[pulumi.Input[str]] = field(default_factory=list)
+    partition: pulumi.Input[str] | None = None
+    grafana_admin_password: pulumi.Input[str] | None = None
+
+
+def kube_prometheus_stack_values(
+    spec: AddonsSpec,
+    cluster_name: pulumi.Input[str],
+    region: str,
+    grafana_admin_password: pulumi.Input[str] | None = None,
+) -> dict[str, Any]:
+    """Values of the kube-prometheus-stack chart: monitors found in every namespace, bounded retention on a
+    persistent volume, Grafana dashboards from labelled ConfigMaps anywhere, and nothing that Pulumi cannot apply.
+
+    Example::
+
+        values = kube_prometheus_stack_values(AddonsSpec(kube_prometheus_stack=True), "ml-prod", "us-east-1")
+        values["grafana"]["sidecar"]["dashboards"]["searchNamespace"]   # 'ALL'
+    """
+    claim: dict[str, Any] = {
+        "accessModes": ["ReadWriteOnce"],
+        "resources": {"requests": {"storage": f"{spec.prometheus_storage_gib}Gi"}},
+    }
+    if spec.prometheus_storage_class:
+        claim["storageClassName"] = spec.prometheus_storage_class
+    return {
+        "prometheus": {
+            "prometheusSpec": {
+                "replicas": spec.prometheus_replicas,
+                "retention": spec.prometheus_retention,
+                "retentionSize": spec.prometheus_retention_size,
+                # By default the chart's Prometheus only selects objects labelled with its own release; the stack's
+                # PodMonitors, rules and any other team's monitors are found wherever they are.
+                "serviceMonitorSelectorNilUsesHelmValues": False,
+                "podMonitorSelectorNilUsesHelmValues": False,
+                "ruleSelectorNilUsesHelmValues": False,
+                "probeSelectorNilUsesHelmValues": False,
+                "scrapeConfigSelectorNilUsesHelmValues": False,
+                # Only on what leaves the Prometheus (alerts, remote write, federation): keeps regions apart.
+                "externalLabels": {"cluster": cluster_name, "region": region},
+                "storageSpec": {"volumeClaimTemplate": {"spec": claim}},
+                "resources": {"requests": {"cpu": "500m", "memory": "2Gi"}, "limits": {"memory": "4Gi"}},
+            },
+        },
+        "alertmanager": {
+            "alertmanagerSpec": {
+                # Two peers gossip silences and deduplicate notifications; one node drain no longer drops alerts.
+                "replicas": 2,
+                "resources": {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"memory": "256Mi"}},
+            },
+        },
+        "grafana": {
+            # Empty = the Grafana chart generates a password (kept across renders via its Secret), instead of
+            # kube-prometheus-stack's published default.
+            "adminPassword": grafana_admin_password if grafana_admin_password is not None else "",
+            "sidecar": {
+                "dashboards": {
+                    "enabled": True,
+                    # The label Observability puts on its dashboard ConfigMap, in whatever namespace.
+                    "label": "grafana_dashboard",
+                    "labelValue": "1",
+                    "searchNamespace": "ALL",
+                },
+            },
+            "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "512Mi"}},
+        },
+        "prometheusOperator": {
+            # The admission webhook's certificate is made and patched in by Helm hook Jobs, and Chart v4 drops hook
+            # resources (pulumi-kubernetes: "hooks are not supported" outside render mode): with the webhook on, the
+            # operator would wait for a TLS Secret nothing creates. Rules are checked offline by the tests instead.
+            "admissionWebhooks": {"enabled": False},
+            "tls": {"enabled": False},
+            "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "512Mi"}},
+        },
+        # EKS runs the control plane: etcd, the scheduler and the controller manager cannot be scraped, and EKS's
+        # kube-proxy serves metrics on 127.0.0.1 only — each would be a permanently firing TargetDown alert.
+        "kubeEtcd": {"enabled": False},
+        "kubeScheduler": {"enabled": False},
+        "kubeControllerManager": {"enabled": False},
+        "kubeProxy": {"enabled": False},
+    }
+
+
+def prometheus_adapter_values() -> dict[str, Any]:
+    """Values of the prometheus-adapter chart: exactly the rules the HPA needs (``prometheus_adapter_rules``), served
+    by two replicas, reading kube-prometheus-stack's Prometheus.
+
+    Example::
+
+        prometheus_adapter_values()["rules"]["custom"] == prometheus_adapter_rules()   # True
+    """
+    return {
+        # The chart takes the address without the port.
+        "prometheus": {"url": f"http://{PROMETHEUS_SERVICE_HOST}", "port": PROMETHEUS_PORT, "path": ""},
+        # The HPA reads custom.metrics.k8s.io through this APIService: with one replica a node drain freezes scaling.
+        "replicas": 2,
+        "podDisruptionBudget": {"enabled": True, "maxUnavailable": 1},
+        "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "512Mi"}},
+        "rules": {
+            # The chart's default rules expose every container metric; only the vLLM series are needed, and no
+            # resource rules so metrics-server keeps metrics.k8s.io.
+            "default": False,
+            "custom": prometheus_adapter_rules(),
+        },
+    }
+
+
+def keda_values() -> dict[str, Any]:
+    """Values of the KEDA chart: a standby operator and two webhooks for availability, requests on every container.
+
+    KEDA serves external.metrics.k8s.io and prometheus-adapter (with these values) only custom.metrics.k8s.io, so
+    both can run in one cluster.
+
+    Example::
+
+        keda_values()["operator"]["replicaCount"]   # 2
+    """
+    small = {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "512Mi"}}
+    return {
+        # The operator elects a leader; the second replica takes over at once when the leader's node goes away.
+        "operator": {"replicaCount": 2},
+        # Only one metrics server instance serves at a time (KEDA's documentation): more adds nothing.
+        "metricsServer": {"replicaCount": 1},
+        # The admission webhook rejects bad ScaledObjects; two keep `pulumi up` working through a node drain.
+        "webhooks": {"replicaCount": 2},
+        # The chart groups resources per component under one key; the metrics server's is `metricServer` (singular).
+        "resources": {"operator": small, "metricServer": small, "webhooks": small},
+        "podDisruptionBudget": {"operator": {"minAvailable": 1}, "webhooks": {"minAvailable": 1}},
+    }
+
+
+def efs_storage_class_parameters(file_system_id: pulumi.Input[str], base_path: str) -> dict[str, pulumi.Input[str]]:
+    """StorageClass parameters for dynamic provisioning through EFS access points (one per claim).
+
+    ``directoryPerms`` 700 is safe: the access point maps every client to the claim's own POSIX identity.
+
+    Example::
+
+        efs_storage_class_parameters("fs-0123", "/vllm-infra")["provisioningMode"]   # 'efs-ap'
+    """
+    return {
+        "provisioningMode": "efs-ap",
+        "fileSystemId": file_system_id,
+        "directoryPerms": "700",
+        "basePath": base_path,
+    }
+
+
+def _provider(opts: pulumi.ResourceOptions | None, package: str) -> pulumi.ProviderResource | None:
+    # The component's provider for `package`, from `provider=` or `providers=` (list or mapping), if given.
+    if opts is None:
+        return None
+    if opts.provider is not None and opts.provider.package == package:
+        return opts.provider
+    providers = opts.providers
+    if isinstance(providers, Mapping):
+        return providers.get(package)
+    return next((p for p in providers or [] if p.package == package), None)
+
+
+class ClusterAddons(pulumi.ComponentResource):
+    """The optional add-ons of one region's cluster, each chosen by ``AddonsSpec``.
+
+    Children are created with ``parent=self`` and inherit the component's providers: pass the region's
+    ``providers=[cluster.aws_provider, cluster.k8s_provider]``.
+
+    - kube-prometheus-stack (``monitoring``, release ``kube-prometheus-stack``): the Namespace and the pinned chart.
+    - prometheus-adapter (``monitoring``): the pinned chart with exactly ``prometheus_adapter_rules()``.
+    - KEDA (``keda``): the Namespace and the pinned chart.
+    - EFS CSI: an IAM role for the driver (EKS Pod Identity, ``AmazonEFSCSIDriverPolicy``), the
+      ``aws-efs-csi-driver`` EKS add-on, an encrypted EFS file system, a security group allowing NFS from the VPC,
+      one mount target per subnet, and the ``efs-sc`` StorageClass.
+
+    Outputs: ``prometheus_url`` (None without kube-prometheus-stack), ``storage_class_name`` and ``file_system_id``
+    (None without EFS), ``crds_ready`` — the charts that install the CRDs other components create objects of
+    (monitoring.coreos.com, keda.sh) — and ``ready``, everything. Kubernetes creates nothing in an order of its own:
+    a ScaledObject applied before KEDA's CRD fails, so dependents wait explicitly.
+
+    Example::
+
+        addons = ClusterAddons("us-east-1", ClusterAddonsArgs(
+            spec=stack_config.addons, cluster_name=cluster.cluster_name, region="us-east-1",
+            subnet_ids=["subnet-0a1", "subnet-0b2"]),
+            opts=pulumi.ResourceOptions(providers=[cluster.aws_provider, cluster.k8s_provider]))
+        Autoscaler("llama-8b", AutoscalerArgs(...),
+                   opts=pulumi.ResourceOptions(provider=cluster.k8s_provider, depends_on=addons.crds_ready))
+    """
+
+    prometheus_url: pulumi.Output[str] | None
+    storage_class_name: pulumi.Output[str] | None
+    file_system_id: pulumi.Output[str] | None
+    crds_ready: list[pulumi.Resource]
+    ready: list[pulumi.Resource]
+
+    def __init__(self, name: str, args: ClusterAddonsArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("vllm-infra:cluster_addons:ClusterAddons", name, None, opts)
+        spec = args.spec
+        if spec.efs_csi and not args.subnet_ids:
+            raise ValueError("ClusterAddons: efsCsi needs subnet_ids (one subnet per Availability Zone of the nodes)")
+        self._name, self._args = name, args
+        self._aws_provider = _provider(opts, "aws")
+        self.prometheus_url = self.storage_class_name = self.file_system_id = None
+        self.crds_ready, self.ready = [], []
+
+        if spec.kube_prometheus_stack:
+            namespace = self._namespace("monitoring", KUBE_PROMETHEUS_STACK_CHART.namespace)
+            chart = self._chart(
+                "kube-prometheus-stack",
+                KUBE_PROMETHEUS_STACK_CHART,
+                kube_prometheus_stack_values(spec, args.cluster_name, args.region, args.grafana_admin_password),
+                [namespace],
+            )
+            self.crds_ready.append(chart)  # PodMonitor, PrometheusRule (Observability)
+            # Carries the chart as a dependency: whoever queries the URL waits for Prometheus to be applied.
+            self.prometheus_url = chart.urn.apply(lambda _: PROMETHEUS_URL)
+        if spec.prometheus_adapter:
+            # Without kube-prometheus-stack here, `monitoring` (and the Prometheus) already exist in the cluster.
+            self._chart("prometheus-adapter", PROMETHEUS_ADAPTER_CHART, prometheus_adapter_values(), [])
+        if spec.keda:
+            namespace = self._namespace("keda", KEDA_CHART.namespace)
+            self.crds_ready.append(self._chart("keda", KEDA_CHART, keda_values(), [namespace]))  # ScaledObject
+        if spec.efs_csi:
+            self._efs()
+
+        self.register_outputs(
+            {
+                "prometheus_url": self.prometheus_url,
+                "storage_class_name": self.storage_class_name,
+                "file_system_id": self.file_system_id,
+                "charts": {
+                    pinned.release: pinned.version
+                    for enabled, pinned in (
+                        (spec.kube_prometheus_stack, KUBE_PROMETHEUS_STACK_CHART),
+                        (spec.prometheus_adapter, PROMETHEUS_ADAPTER_CHART),
+                        (spec.keda, KEDA_CHART),
+                    )
+                    if enabled
+                },
+            }
+        )
+
+    def _namespace(self, suffix: str, namespace: str) -> k8s.core.v1.Namespace:
+        resource = k8s.core.v1.Namespace(
+            f"{self._name}-{suffix}",
+            metadata={"name": namespace, "labels": dict(PART_OF)},
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.ready.append(resource)
+        return resource
+
+    def _chart(
+        self, suffix: str, pinned: PinnedChart, values: dict[str, Any], depends_on: list[pulumi.Resource]
+    ) -> k8s.helm.v4.Chart:
+        chart = k8s.helm.v4.Chart(
+            f"{self._name}-{suffix}",
+            chart=pinned.chart,
+            version=pinned.version,
+            repository_opts={"repo": pinned.repository},
+            # The release name, not the resource name: object names (Services, labels) derive from it.
+            name=pinned.release,
+            namespace=pinned.namespace,
+            values=values,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=depends_on),
+        )
+        self.ready.append(chart)
+        return chart
+
+    def _efs(self) -> None:
+        args, spec = self._args, self._args.spec
+        name = self._name
+        aws_opts = pulumi.ResourceOptions(parent=self)
+        invoke_opts = pulumi.InvokeOutputOptions(parent=self)
+        partition = (
+            args.partition
+            if args.partition is not None
+            else aws.get_partition_output(opts=invoke_opts).partition
+        )
+        vpc_id = (
+            args.vpc_id
+            if args.vpc_id is not None
+            else aws.eks.get_cluster_output(name=args.cluster_name, opts=invoke_opts).vpc_config.vpc_id
+        )
+        vpc_cidr = (
+            args.vpc_cidr
+            if args.vpc_cidr is not None
+            else aws.ec2.get_vpc_output(id=vpc_id, opts=invoke_opts).cidr_block
+        )
+
+        # None inherits the component's aws provider, as every other child does.
+        role = service_role(
+            f"{name}-efs-csi", "pods.eks.amazonaws.com", [EFS_CSI_POLICY], partition,
+            tag_session=True, parent=self, provider=cast(pulumi.ProviderResource, self._aws_provider),
+        )  # fmt: skip
+        addon = aws.eks.Addon(
+            f"{name}-efs-csi",
+            cluster_name=args.cluster_name,
+            addon_name=EFS_CSI_ADDON,
+            # Pod Identity rather than IRSA: no OIDC provider to manage; needs the eks-pod-identity-agent add-on
+            # (RegionalCluster installs it on clusters it creates).
+            pod_identity_associations=[
+                {"role_arn": role.arn, "service_account": account} for account in EFS_CSI_SERVICE_ACCOUNTS
+            ],
+            opts=aws_opts,
+        )
+
+        file_system = aws.efs.FileSystem(
+            f"{name}-efs",
+            encrypted=True,
+            performance_mode="generalPurpose",
+            throughput_mode=spec.efs_throughput_mode,
+            tags={"Name": pulumi.Output.concat(args.cluster_name, "-vllm-cache"), **PART_OF},
+            opts=aws_opts,
+        )
+        ingress: list[dict[str, Any]] = [
+            {"protocol": "tcp", "from_port": NFS_PORT, "to_port": NFS_PORT, "cidr_blocks": [vpc_cidr],
+             "description": "NFS from the cluster's VPC"},
+        ]  # fmt: skip
+        if args.node_security_group_ids:
+            ingress.append(
+                {"protocol": "tcp", "from_port": NFS_PORT, "to_port": NFS_PORT,
+                 "security_groups": list(args.node_security_group_ids), "description": "NFS from the nodes"},
+            )  # fmt: skip
+        security_group = aws.ec2.SecurityGroup(
+            f"{name}-efs-nfs",
+            vpc_id=vpc_id,
+            description="EFS mount targets of the vLLM model caches: NFS in from the cluster",
+            ingress=ingress,
+            tags={"Name": pulumi.Output.concat(args.cluster_name, "-vllm-cache-efs"), **PART_OF},
+            opts=aws_opts,
+        )
+        mount_targets = [
+            aws.efs.MountTarget(
+                f"{name}-efs-{index}",
+                file_system_id=file_system.id,
+                subnet_id=subnet_id,
+                security_groups=[security_group.id],
+                opts=aws_opts,
+            )
+            for index, subnet_id in enumerate(args.subnet_ids)
+        ]
+        storage_class = k8s.storage.v1.StorageClass(
+            f"{name}-efs-sc",
+            metadata={"name": EFS_STORAGE_CLASS, "labels": dict(PART_OF)},
+            provisioner="efs.csi.aws.com",
+            parameters=efs_storage_class_parameters(file_system.id, spec.efs_base_path),
+            # EFS is regional: a claim can bind at once and be mounted from any zone with a mount target.
+            volume_binding_mode="Immediate",
+            reclaim_policy="Delete",
+            # A claim made before the driver and the mount targets exist would sit Pending; dependents of `ready`
+            # (and of storage_class_name) start once the whole path works.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[addon, *mount_targets]),
+        )
+        self.storage_class_name = storage_class.metadata.name
+        self.file_system_id = file_system.id
+        self.ready.extend([addon, *mount_targets, storage_class])
+
