@@ -1,7 +1,8 @@
 """Answers to the data-source invokes the stack program makes, for offline runs (no cloud account).
 
 Values are plausible in shape and obviously fake in content (``offline`` everywhere), so nothing in a plan can be
-mistaken for a real account's data.
+mistaken for a real account's data. Public AWS constants that are the same for every account (the canonical hosted
+zone ids of load balancers) are the real ones, so a plan shows the alias targets ``pulumi up`` would write.
 """
 
 from __future__ import annotations
@@ -39,11 +40,83 @@ def _eks_cluster(args: dict) -> dict:
     }
 
 
+# Canonical hosted zone ids of Network Load Balancers (the alias target zone of an NLB's DNS name), as the AWS provider
+# answers aws:lb/getHostedZoneId for load_balancer_type=network. Real, public values, copied from the provider's own
+# table (hashicorp/terraform-provider-aws internal/service/elbv2/hosted_zone_id_data_source.go,
+# HostedZoneIdPerRegionNLBMap, which cites https://docs.aws.amazon.com/general/latest/gr/elb.html). A region missing
+# here gets an obviously fake id rather than an error.
+NLB_HOSTED_ZONE_IDS = {
+    "af-south-1": "Z203XCE67M25HM",
+    "ap-east-1": "Z12Y7K3UBGUAD1",
+    "ap-northeast-1": "Z31USIVHYNEOWT",
+    "ap-northeast-2": "ZIBE1TIR4HY56",
+    "ap-northeast-3": "Z1GWIQ4HH19I5X",
+    "ap-south-1": "ZVDDRBQ08TROA",
+    "ap-south-2": "Z0711778386UTO08407HT",
+    "ap-southeast-1": "ZKVM4W9LS7TM",
+    "ap-southeast-2": "ZCT6FZBF4DROD",
+    "ap-southeast-3": "Z01971771FYVNCOVWJU1G",
+    "ca-central-1": "Z2EPGBW3API2WT",
+    "eu-central-1": "Z3F0SRJ5LGBH90",
+    "eu-central-2": "Z02239872DOALSIDCX66S",
+    "eu-north-1": "Z1UDT6IFJ4EJM",
+    "eu-south-1": "Z23146JA1KNAFP",
+    "eu-south-2": "Z1011216NVTVYADP1SSV",
+    "eu-west-1": "Z2IFOLAFXWLO4F",
+    "eu-west-2": "ZD4D7Y8KGAS4G",
+    "eu-west-3": "Z1CMS0P5QUZ6D5",
+    "me-central-1": "Z00282643NTTLPANJJG2P",
+    "me-south-1": "Z3QSRYVP46NYYV",
+    "sa-east-1": "ZTK26PT1VY4CU",
+    "us-east-1": "Z26RNL4JYFTOTI",
+    "us-east-2": "ZLMOA37VPKANP",
+    "us-gov-east-1": "Z1ZSMQQ6Q24QQ8",
+    "us-gov-west-1": "ZMG1MZ2THAWF1",
+    "us-west-1": "Z24FKFUX50B4VW",
+    "us-west-2": "Z18D5FSROUN65G",
+}
+OFFLINE_HOSTED_ZONE_ID = "Z0OFFLINEELBZONE"
+
+
+def _lb_hosted_zone_id(args: dict) -> dict:
+    region = args.get("region") or "offline"
+    load_balancer_type = args.get("loadBalancerType") or "application"
+    zone = OFFLINE_HOSTED_ZONE_ID
+    if load_balancer_type == "network":
+        zone = NLB_HOSTED_ZONE_IDS.get(region, OFFLINE_HOSTED_ZONE_ID)
+    return {"id": zone, "loadBalancerType": load_balancer_type, "region": region}
+
+
+def _load_balancer(args: dict) -> dict:
+    # The NLB the AWS Load Balancer Controller created for a Service, looked up by name (shape: GetLoadBalancerResult).
+    name = args.get("name") or "offline-nlb"
+    region = args.get("region") or "offline"
+    arn = f"arn:aws:elasticloadbalancing:{region}:{OFFLINE_ACCOUNT}:loadbalancer/net/{name}/0000000000offline"
+    return {
+        "id": arn,
+        "arn": arn,
+        "arnSuffix": f"net/{name}/0000000000offline",
+        "name": name,
+        "dnsName": f"{name}-0000000000offline.elb.{region}.amazonaws.com",
+        "loadBalancerType": "network",
+        "internal": False,
+        "ipAddressType": "ipv4",
+        "region": region,
+        "zoneId": NLB_HOSTED_ZONE_IDS.get(region, OFFLINE_HOSTED_ZONE_ID),
+        "vpcId": "vpc-00000000offline",
+        "subnets": ["subnet-0000000000offline1", "subnet-0000000000offline2"],
+        "securityGroups": [],
+        "tags": {"elbv2.k8s.aws/cluster": "offline"},
+    }
+
+
 def default_invokes() -> InvokeResults:
     """The invoke answers used by ``vllm-infra plan``."""
     return InvokeResults(
         {
             "aws:index/getPartition:getPartition": _partition,
             "aws:eks/getCluster:getCluster": _eks_cluster,
+            "aws:lb/getHostedZoneId:getHostedZoneId": _lb_hosted_zone_id,
+            "aws:lb/getLoadBalancer:getLoadBalancer": _load_balancer,
         }
     )
