@@ -19,6 +19,7 @@ from vllm_infra.components.secrets import SecretKeyRef
 from vllm_infra.config.balancer import BalancerSpec, ExposureSpec
 
 PUBLIC_PORT = 80
+TLS_PORT = 443
 ROUTER_PORT = 8000
 CONFIG_HASH_ANNOTATION = "vllm-infra.io/config-hash"
 
@@ -39,6 +40,7 @@ class LoadBalancerArgs:
     - ``spec``: strategy (nginx | router | service), replicas, exposure, and the nginx/router settings;
     - ``backends``: the models behind it (one for load-balanced; several for multi-model, which needs the router);
     - ``api_key``: the API-key Secret (nginx checks it at the edge; the router uses it to list each worker's models);
+    - ``tls_certificate_arn``: an ACM certificate: the NLB terminates TLS on 443 with it (plain HTTP on 80 otherwise);
     - ``object_name``: the Kubernetes name of the balancer's objects (the Service clients reach, the Deployment).
     """
 
@@ -47,6 +49,7 @@ class LoadBalancerArgs:
     backends: list[BalancerBackend]
     api_key: SecretKeyRef
     multi_model: bool = False
+    tls_certificate_arn: pulumi.Input[str] | None = None
     object_name: str = "vllm-gateway"
     extra_labels: dict[str, str] = field(default_factory=dict)
 
@@ -128,9 +131,10 @@ class LoadBalancer(pulumi.ComponentResource):
             self._deployment(pod_spec, config_hash)
             service_selector = self._selector
             target_port = "http"
+        public = {"name": "https", "port": TLS_PORT} if args.tls_certificate_arn else {"name": "http", "port": PUBLIC_PORT}
         service_spec: dict = {
             "selector": service_selector,
-            "ports": [{"name": "http", "port": PUBLIC_PORT, "targetPort": target_port, "protocol": "TCP"}],
+            "ports": [{**public, "targetPort": target_port, "protocol": "TCP"}],
         }
         if spec.strategy == "service":
             service_spec["sessionAffinity"] = "ClientIP"
@@ -141,6 +145,13 @@ class LoadBalancer(pulumi.ComponentResource):
         if spec.exposure.kind == "load-balancer":
             service_spec["type"] = "LoadBalancer"
             annotations = exposure_annotations(spec.exposure, health_path)
+            if args.tls_certificate_arn is not None:
+                # The NLB terminates TLS with the ACM certificate and speaks plain HTTP to the balancer pods.
+                annotations = {
+                    **annotations,
+                    "service.beta.kubernetes.io/aws-load-balancer-ssl-cert": args.tls_certificate_arn,
+                    "service.beta.kubernetes.io/aws-load-balancer-ssl-ports": str(TLS_PORT),
+                }
         service = k8s.core.v1.Service(
             f"{name}-service",
             metadata=object_meta(args.object_name, args.namespace, self._labels, annotations=annotations),

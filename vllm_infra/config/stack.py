@@ -9,6 +9,7 @@ from pydantic import Field, PrivateAttr, StringConstraints, field_validator, mod
 from vllm_infra import vllm_release
 from vllm_infra.config.balancer import BalancerSpec
 from vllm_infra.config.base import ConfigModel
+from vllm_infra.config.global_lb import GlobalLoadBalancerSpec, validate_regions
 from vllm_infra.config.capacity import GpuPlacement, ReplicaResources, place_model, replica_resources
 from vllm_infra.config.model import ModelSpec
 from vllm_infra.config.network import NetworkPolicySpec
@@ -44,6 +45,9 @@ class StackConfig(ConfigModel):
     )
     observability: ObservabilitySpec = Field(
         default_factory=ObservabilitySpec, description="PodMonitors, SLO alerts and the Grafana dashboard."
+    )
+    global_load_balancer: GlobalLoadBalancerSpec | None = Field(
+        None, description="multi-region: the public name, Route 53 routing policy and health checks."
     )
     network_policies: NetworkPolicySpec = Field(
         default_factory=NetworkPolicySpec, description="Default-deny NetworkPolicies and the allowed flows."
@@ -94,6 +98,10 @@ class StackConfig(ConfigModel):
                 f"vllm-infra:balancer.strategy: {self.balancer.strategy} cannot route by the request's model; "
                 "several models need strategy: router"
             )
+        if self.topology == "multi-region":
+            self._check_multi_region(region_names)
+        elif self.global_load_balancer is not None:
+            raise ValueError("vllm-infra:globalLoadBalancer: only topology multi-region has a global load balancer")
         if self.topology == "single" and "balancer" in self.model_fields_set:
             raise ValueError("vllm-infra:balancer: topology single has no balancer; remove the key")
         if self.network_policies.enabled:
@@ -112,6 +120,30 @@ class StackConfig(ConfigModel):
             raise ValueError(f"vllm-infra:{error}") from None
         self._place_models(region_names)
         return self
+
+    def _check_multi_region(self, region_names: list[str]) -> None:
+        problems = []
+        if self.global_load_balancer is None:
+            problems.append(
+                "vllm-infra:globalLoadBalancer: required by topology multi-region (hostedZoneId, domainName, policy)"
+            )
+        else:
+            primaries = [region.name for region in self.regions if region.primary]
+            problems += validate_regions(self.global_load_balancer, region_names, primaries)
+        if len(region_names) < 2:
+            problems.append("vllm-infra:regions: topology multi-region needs at least two regions")
+        if self.balancer.strategy == "service" or not self.balancer.enforce_api_key:
+            problems.append(
+                "vllm-infra:balancer: multi-region needs strategy nginx or router with enforceApiKey: the global "
+                "health check asks the balancer's /healthz/model for a real completion, authenticated at the edge"
+            )
+        if self.balancer.exposure.kind != "load-balancer" or self.balancer.exposure.internal:
+            problems.append(
+                "vllm-infra:balancer.exposure: multi-region needs an internet-facing load-balancer exposure: Route 53 "
+                "health checks and alias records point at each region's NLB"
+            )
+        if problems:
+            raise ValueError("\n".join(problems))
 
     def _place_models(self, regions: list[str]) -> None:
         # Sizing happens here, at validation time, so an infeasible or unavailable choice fails before any resource

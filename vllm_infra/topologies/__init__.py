@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 from vllm_infra.config import StackConfig
 from vllm_infra.topologies.balanced import build_balanced
+from vllm_infra.topologies.multi_region import build_multi_region
 from vllm_infra.topologies.single import build_single
 
 
@@ -15,6 +16,7 @@ def build_topology(stack_config: StackConfig, secrets) -> None:
         "single": build_single,
         "load-balanced": build_balanced,
         "multi-model": build_balanced,
+        "multi-region": build_multi_region,
     }
     builder = builders.get(stack_config.topology)
     if builder is None:

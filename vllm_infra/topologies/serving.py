@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
+from vllm_infra.components.certificate import RegionalCertificate, RegionalCertificateArgs
 from vllm_infra.components.cluster import RegionalCluster, RegionalClusterArgs
 from vllm_infra.components.cluster_addons import ClusterAddons, ClusterAddonsArgs
 from vllm_infra.components.device_plugin import NvidiaDevicePlugin
@@ -183,6 +184,17 @@ def serve_region(
             )
     balancer = None
     if with_balancer:
+        glb = stack_config.global_load_balancer
+        certificate_arn = None
+        if glb is not None and glb.tls:
+            certificate_arn = RegionalCertificate(
+                f"{prefix}-certificate",
+                RegionalCertificateArgs(
+                    domain_name=glb.domain_name, region=region.name, hosted_zone_id=glb.hosted_zone_id,
+                    ttl=glb.record_ttl,
+                ),
+                opts=aws_opts,
+            ).certificate_arn
         balancer = LoadBalancer(
             f"{prefix}-gateway",
             LoadBalancerArgs(
@@ -194,6 +206,7 @@ def serve_region(
                 ],
                 api_key=inference_secrets.api_key,
                 multi_model=len(stack_config.models) > 1,
+                tls_certificate_arn=certificate_arn,
             ),
             opts=k8s_opts,
         )
