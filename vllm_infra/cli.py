@@ -7,6 +7,7 @@ Pulumi program that imports the components.
     vllm-infra plan single --json     # machine-readable, secrets as "[secret]"
     vllm-infra render single --out k8s/   # every Kubernetes object as YAML
     vllm-infra size meta-llama/Llama-3.1-70B-Instruct --quantization awq   # which GPU instance, how much TP
+    vllm-infra diff single --base main --format markdown   # what a pull request changes, for its review
 """
 
 from __future__ import annotations
@@ -20,23 +21,90 @@ from pathlib import Path
 from vllm_infra.config import ConfigError
 
 EXIT_BAD_CONFIG = 2
+# The plan itself is fine, but a mandatory policy of the production checklist fails.
+EXIT_POLICY_VIOLATIONS = 3
 
 
-def _plan(stack: str):
+def _plan(stack: str, stack_name: str | None = None):
     from vllm_infra.offline.runner import plan_stack
 
-    return plan_stack(stack)
+    return plan_stack(stack, stack_name=stack_name)
+
+
+def _policy_lines(violations) -> list[str]:
+    if not violations:
+        return ["Policies: every rule of the production checklist passes."]
+    lines = ["Policy violations:"]
+    for violation in violations:
+        level = "mandatory" if violation.mandatory else "advisory"
+        lines.append(f"  [{level}] {violation.policy}: {violation.name}: {violation.message}")
+    return lines
 
 
 def _cmd_plan(args: argparse.Namespace) -> int:
     from vllm_infra.offline.tree import plan_json, render_tree
+    from vllm_infra.policies import evaluate
 
     plan = _plan(args.stack)
+    violations = evaluate(plan.resources)
     if args.json:
-        print(json.dumps(plan_json(plan), indent=2))
+        document = plan_json(plan)
+        document["policy_violations"] = [
+            {"policy": v.policy, "urn": v.urn, "name": v.name, "message": v.message, "mandatory": v.mandatory}
+            for v in violations
+        ]
+        print(json.dumps(document, indent=2))
     else:
         print(render_tree(plan, details=args.details))
-    return 0
+        print()
+        print("\n".join(_policy_lines(violations)))
+    return EXIT_POLICY_VIOLATIONS if any(v.mandatory for v in violations) else 0
+
+
+def _cmd_diff(args: argparse.Namespace) -> int:
+    from vllm_infra.offline.diff import diff_plans, render_json, render_markdown, render_text
+    from vllm_infra.offline.gitref import default_base, plan_at_ref
+    from vllm_infra.offline.stackfile import find_project_dir
+    from vllm_infra.offline.tree import plan_json
+    from vllm_infra.policies import evaluate
+
+    if args.new is not None:
+        old_plan = _plan(args.stack)
+        # Both files are versions of one stack: plan the new one under the old one's name, so URNs line up.
+        old, new_plan = plan_json(old_plan), _plan(args.new, stack_name=old_plan.stack)
+        base_label = args.stack
+    else:
+        project_dir = find_project_dir()
+        base = args.base or default_base(project_dir)
+        old, new_plan = plan_at_ref(args.stack, base, project_dir), _plan(args.stack)
+        base_label = base
+    new = plan_json(new_plan)
+    if old is None:
+        old = {**new, "resources": [], "outputs": {}, "estimated_gpu_cost_per_hour": None}
+    diff = diff_plans(old, new)
+    violations = evaluate(new_plan.resources)
+    if args.format == "json":
+        document = render_json(diff)
+        document["base"] = base_label
+        document["policy_violations"] = [
+            {"policy": v.policy, "name": v.name, "message": v.message, "mandatory": v.mandatory} for v in violations
+        ]
+        print(json.dumps(document, indent=2))
+    elif args.format == "markdown":
+        print(render_markdown(diff))
+        print()
+        if violations:
+            print("### Policy violations\n")
+            print("\n".join(f"- **{v.policy}** `{v.name}`: {v.message}" for v in violations))
+        else:
+            print("Policies: every rule of the production checklist passes.")
+    else:
+        print(render_text(diff))
+        print()
+        print("\n".join(_policy_lines(violations)))
+    if any(v.mandatory for v in violations):
+        return EXIT_POLICY_VIOLATIONS
+    return 1 if args.exit_code and not diff.empty else 0
 
 
 def _cmd_render(args: argparse.Namespace) -> int:
@@ -83,6 +151,16 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("stack", help="stack name or path to a stack file")
     render.add_argument("--out", required=True, help="directory to write the YAML files to")
     render.set_defaults(handler=_cmd_render)
+
+    diff = commands.add_parser(
+        "diff", help="what a change does to a stack: resources added, removed, changed, replaced; GPU $/h delta"
+    )
+    diff.add_argument("stack", help="stack name or stack file (the old one when NEW is given)")
+    diff.add_argument("new", nargs="?", help="a second stack file: compare OLD_FILE with NEW_FILE instead of git")
+    diff.add_argument("--base", help="git ref to compare the working tree with (default: the merge base with main)")
+    diff.add_argument("--format", choices=["text", "markdown", "json"], default="text", help="output format")
+    diff.add_argument("--exit-code", action="store_true", help="exit 1 when there are changes (like git diff)")
+    diff.set_defaults(handler=_cmd_diff)
 
     size = commands.add_parser("size", help="rank the GPU instance types that can serve a model, cheapest first")
     size.add_argument("model", help="Hugging Face id from the model catalog, e.g. meta-llama/Llama-3.1-70B-Instruct")

@@ -76,7 +76,7 @@ def test_nginx_is_pinned_checks_the_key_and_is_exposed_through_an_nlb(tmp_path):
     (nginx,) = pod["containers"]
     assert nginx["image"] == NGINX_IMAGE
     env = {e["name"]: e for e in nginx["env"]}
-    secret = plan.one("kubernetes:core/v1:Secret", "us-east-1-secrets-api-key").inputs["metadata"]["name"]
+    secret = plan.one("kubernetes:core/v1:Secret", "us-east-1-secrets-api-key").name
     assert env["VLLM_API_KEY"]["valueFrom"]["secretKeyRef"]["name"] == secret
     service = plan.one("kubernetes:core/v1:Service", "us-east-1-gateway-service").inputs
     assert service["spec"]["type"] == "LoadBalancer"

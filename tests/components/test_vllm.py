@@ -54,10 +54,12 @@ def test_api_key_comes_from_the_secret_never_the_command_line(tmp_path):
     env = {e["name"]: e for e in vllm["env"]}
     secret = plan.one("kubernetes:core/v1:Secret", "us-east-1-secrets-api-key")
     assert env["VLLM_API_KEY"]["valueFrom"]["secretKeyRef"] == {
-        "name": secret.inputs["metadata"]["name"],
+        "name": secret.name,
         "key": "api-key",
     }
     assert "value" not in env["VLLM_API_KEY"]
+    # Auto-named: a rotated key is a new Secret, and the new name in the pod template rolls the pods.
+    assert "name" not in secret.inputs["metadata"]
     assert not any(arg.startswith("--api-key") for arg in vllm["args"])
 
 

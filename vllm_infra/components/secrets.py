@@ -8,7 +8,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from vllm_infra.components.options import child_options
-from vllm_infra.components.kube import object_meta, standard_labels
+from vllm_infra.components.kube import standard_labels
 
 
 @dataclass(frozen=True)
@@ -38,8 +38,8 @@ class InferenceSecretsArgs:
 
 
 class InferenceSecrets(pulumi.ComponentResource):
-    """Kubernetes Secrets for inference: ``<prefix>-api-key`` (key ``api-key``) and ``<prefix>-hf-token``
-    (key ``token``, only when a token is given).
+    """Kubernetes Secrets for inference: one holding the API key (key ``api-key``) and one the Hugging Face token
+    (key ``token``, only when a token is given), auto-named so that rotating a value rolls every pod that reads it.
 
     They are separate objects so that each workload mounts only what it needs: vLLM pods the API key, the cache
     pre-warm Job the Hub token.
@@ -59,9 +59,12 @@ class InferenceSecrets(pulumi.ComponentResource):
         child = child_options(self, opts)
         labels = standard_labels("secrets", args.name_prefix)
 
+        # Auto-named (no metadata.name), like every object whose content change must restart its readers: a rotated
+        # value creates a new Secret before the old one is deleted, and every pod referencing it rolls onto the new
+        # name. A fixed name would be replaced in place while running pods kept the old value in their environment.
         api_key_secret = k8s.core.v1.Secret(
             f"{name}-api-key",
-            metadata=object_meta(f"{args.name_prefix}-api-key", args.namespace, labels),
+            metadata={"namespace": args.namespace, "labels": labels},
             type="Opaque",
             string_data={"api-key": pulumi.Output.secret(args.api_key)},
             opts=child,
@@ -72,7 +75,7 @@ class InferenceSecrets(pulumi.ComponentResource):
         if args.hf_token is not None:
             hf_token_secret = k8s.core.v1.Secret(
                 f"{name}-hf-token",
-                metadata=object_meta(f"{args.name_prefix}-hf-token", args.namespace, labels),
+                metadata={"namespace": args.namespace, "labels": labels},
                 type="Opaque",
                 string_data={"token": pulumi.Output.secret(args.hf_token)},
                 opts=child,

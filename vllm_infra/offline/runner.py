@@ -199,10 +199,17 @@ async def _stack_outputs(stack_resource: Any) -> dict[str, Any]:
     return resolved
 
 
-def plan_stack(stack: str, project_dir: Path | None = None, *, invokes: InvokeResults | None = None) -> Plan:
+def plan_stack(
+    stack: str,
+    project_dir: Path | None = None,
+    *,
+    invokes: InvokeResults | None = None,
+    stack_name: str | None = None,
+) -> Plan:
     """Run this library's stack program offline for ``stack`` (a stack name or a stack file path).
 
-    Raises ``ConfigError`` (with every bad key) when the stack's config is invalid.
+    Raises ``ConfigError`` (with every bad key) when the stack's config is invalid. ``stack_name`` plans the file as
+    that stack (URNs carry the stack name): two versions of one stack's file compare resource by resource.
 
     Example::
 
@@ -213,4 +220,6 @@ def plan_stack(stack: str, project_dir: Path | None = None, *, invokes: InvokeRe
     from vllm_infra.program import main
 
     stack_file = load_stack_file(stack, project_dir)
+    if stack_name is not None:
+        stack_file.stack = stack_name
     return run_program(main, stack_file, invokes=invokes or default_invokes())

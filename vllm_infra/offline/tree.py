@@ -90,6 +90,7 @@ def plan_json(plan: Plan) -> dict:
                 "inputs": redact(r.inputs),
                 "protect": r.protect,
                 "customTimeouts": r.custom_timeouts,
+                "ignoreChanges": r.ignore_changes,
                 "dependsOn": r.depends_on,
             }
             for r in plan.resources
