@@ -212,7 +212,8 @@ def test_engine_shaped_stack_request_uses_recorded_inputs():
 
 def test_pack_files():
     settings = yaml.safe_load((PACK_DIR / "PulumiPolicy.yaml").read_text())
-    assert settings["runtime"] == "python" and settings["description"]
+    assert settings["runtime"]["name"] == "python" and settings["description"]
+    assert settings["runtime"]["options"]["virtualenv"] == "venv", "Pulumi installs requirements.txt into it"
     requirements = [line.strip() for line in (PACK_DIR / "requirements.txt").read_text().splitlines()
                     if line.strip() and not line.startswith("#")]  # fmt: skip
     assert requirements == ["pulumi-policy>=1.21,<2", "-e .."]
