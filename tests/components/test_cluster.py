@@ -76,7 +76,9 @@ def test_a_created_cluster_gets_system_nodes_ebs_csi_and_a_gp3_class(tmp_path):
     groups = {g.name: g.inputs for g in plan.by_type("aws:eks/nodeGroup:NodeGroup")}
     assert groups["eu-west-1-system"]["amiType"] == "AL2023_x86_64_STANDARD"
     addons = {a.inputs["addonName"]: a.inputs for a in plan.by_type("aws:eks/addon:Addon")}
-    assert set(addons) == {"eks-pod-identity-agent", "aws-ebs-csi-driver"}
+    assert set(addons) == {"vpc-cni", "eks-pod-identity-agent", "aws-ebs-csi-driver"}
+    # NetworkPolicies are only enforced with the VPC CNI's policy agent on.
+    assert json.loads(addons["vpc-cni"]["configurationValues"]) == {"enableNetworkPolicy": "true"}
     assert addons["aws-ebs-csi-driver"]["podIdentityAssociations"][0]["serviceAccount"] == "ebs-csi-controller-sa"
     storage_class = plan.one("kubernetes:storage.k8s.io/v1:StorageClass").inputs
     assert storage_class["provisioner"] == "ebs.csi.aws.com"

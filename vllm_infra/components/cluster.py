@@ -177,6 +177,15 @@ class RegionalCluster(pulumi.ComponentResource):
             ),
         )
         aws.eks.Addon(
+            f"{name}-vpc-cni",
+            cluster_name=cluster.name,
+            addon_name="vpc-cni",
+            # The stack's NetworkPolicies are inert unless the VPC CNI's network-policy agent enforces them.
+            configuration_values=json.dumps({"enableNetworkPolicy": "true"}),
+            resolve_conflicts_on_update="PRESERVE",
+            opts=pulumi.ResourceOptions(parent=self, provider=self.aws_provider),
+        )
+        aws.eks.Addon(
             f"{name}-pod-identity-agent", cluster_name=cluster.name, addon_name="eks-pod-identity-agent",
             opts=pulumi.ResourceOptions(parent=self, provider=self.aws_provider, depends_on=[system_nodes]),
         )  # fmt: skip
