@@ -93,3 +93,15 @@ def test_plan_exports_the_gpu_cost_of_the_chosen_nodes(tmp_path, model, expected
     plan = plan_config(tmp_path, single_model_config(model=model))
     assert plan.one("aws:eks/nodeGroup:NodeGroup").inputs["instanceTypes"] == [expected_type]
     assert plan.outputs["estimatedGpuCostPerHour"] == round(gpu_instances()[expected_type].price_per_hour, 2)
+
+
+def test_regions_that_share_no_instance_type_are_named(tmp_path):
+    config = single_model_config()
+    config["vllm-infra:topology"] = "multi-region"
+    config["vllm-infra:regions"] = [
+        {"name": region, "cluster": {"existing": {"name": "ml"}}, "vpcCidr": "10.0.0.0/16"}
+        for region in ("ap-southeast-1", "eu-north-1")
+    ]
+    config["vllm-infra:globalLoadBalancer"] = {"hostedZoneId": "Z0123456789ABC", "domainName": "llm.example.com"}
+    problems = problems_of(tmp_path, config)
+    assert any("offered in every region of the stack (ap-southeast-1, eu-north-1)" in p for p in problems), problems

@@ -190,6 +190,11 @@ def _place(model: ModelSpec, regions: Sequence[str]) -> GpuPlacement:
     ]  # fmt: skip
     if pinned_type is not None:
         _check_offered(lookup_instance_type(pinned_type), regions)
+    if not offered:
+        raise ValueError(
+            f"no GPU instance type of the catalog is offered in every region of the stack ({', '.join(regions)}); "
+            "split the regions into stacks whose regions share an instance type, or pin gpu.instanceType"
+        )
     if pinned_tp is None:
         result = size_model(architecture, instance_types=[i.name for i in offered], **settings)
         if result.choice is None and pinned_type is not None:
