@@ -312,6 +312,16 @@ def _check_resolver(resolver: str) -> str:
     return resolver
 
 
+# Inside a location: reject a request whose Authorization header is not "Bearer <the key>", as vLLM would.
+_API_KEY_GUARD = (
+    "            if ($http_authorization != $vllm_expected_authorization) {",
+    '                add_header WWW-Authenticate "Bearer" always;',
+    "                return 401 '{\"error\":{\"message\":\"Invalid or missing API key\","
+    "\"type\":\"invalid_request_error\",\"code\":\"invalid_api_key\"}}';",
+    "            }",
+)
+
+
 def render_nginx_conf(
     settings: NginxSettings,
     upstream_servers: Sequence[UpstreamServer],
@@ -494,22 +504,14 @@ def render_nginx_conf(
         add("        location = /v1/models {")
         add("            default_type application/json;")
         if api_key_check:
-            add("            if ($http_authorization != $vllm_expected_authorization) {")
-            add('                add_header WWW-Authenticate "Bearer" always;')
-            add("                return 401 '{\"error\":{\"message\":\"Invalid or missing API key\","
-                "\"type\":\"invalid_request_error\",\"code\":\"invalid_api_key\"}}';")
-            add("            }")
+            lines.extend(_API_KEY_GUARD)
         add("            return 200 '" + listing.replace("\\", "\\\\").replace("'", "\\'") + "';")
         add("        }")
         add("")
     add("        location / {")
     if api_key_check:
         add("            default_type application/json;")
-        add("            if ($http_authorization != $vllm_expected_authorization) {")
-        add('                add_header WWW-Authenticate "Bearer" always;')
-        add("                return 401 '{\"error\":{\"message\":\"Invalid or missing API key\","
-            "\"type\":\"invalid_request_error\",\"code\":\"invalid_api_key\"}}';")
-        add("            }")
+        lines.extend(_API_KEY_GUARD)
     add("            # Tells an nginx-based ingress in front of this one not to buffer the stream either.")
     add("            add_header X-Accel-Buffering no always;")
     add(f"            proxy_pass http://{name};")
