@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, Any
 from pulumi.output import Unknown
 from pulumi.runtime import rpc
 
+from vllm_infra.components.kube import group_version_kind
 from vllm_infra.offline.redact import redact
 
 if TYPE_CHECKING:
@@ -289,27 +290,13 @@ AWS_UNORDERED: dict[str, tuple[str, ...]] = {
 }  # fmt: skip
 
 
-def _kubernetes_gvk(type_token: str, inputs: Mapping[str, Any]) -> tuple[str, str, str] | None:
-    if not type_token.startswith("kubernetes:"):
-        return None
-    api_version, kind = inputs.get("apiVersion"), inputs.get("kind")
-    if isinstance(api_version, str) and isinstance(kind, str) and api_version and kind:
-        group, _, version = api_version.rpartition("/")
-        return (group or "core", version, kind)
-    parts = type_token.split(":")
-    if len(parts) == 3 and parts[1].count("/") == 1:
-        group, version = parts[1].split("/")
-        return (group, version, parts[2])
-    return None
-
-
 def force_new_rules(type_token: str, inputs: Mapping[str, Any] | None = None) -> tuple[ForceNew, ...]:
     """The force-new properties of a resource type (Kubernetes: from its group/version/kind; AWS: by token).
 
     >>> [rule.path for rule in force_new_rules("kubernetes:core/v1:Service")]
     ['metadata.name', 'metadata.namespace', 'spec.clusterIP']
     """
-    gvk = _kubernetes_gvk(type_token, inputs or {})
+    gvk = group_version_kind(type_token, inputs)
     if gvk is not None:
         return KUBERNETES_METADATA_FORCE_NEW + KUBERNETES_FORCE_NEW.get(gvk, ())
     return AWS_FORCE_NEW.get(type_token, ())
@@ -849,7 +836,7 @@ def _resource_change(old_entry: Mapping[str, Any], new_entry: Mapping[str, Any])
 def _warnings(type_token: str, inputs: Mapping[str, Any], changes: Sequence[PropertyChange], replaced: bool,
               protected: bool) -> list[str]:  # fmt: skip
     warnings: list[str] = []
-    gvk = _kubernetes_gvk(type_token, inputs)
+    gvk = group_version_kind(type_token, inputs)
     if replaced and protected:
         warnings.append(
             "⛔ protected: the replacement must delete it, which Pulumi refuses — `pulumi up` fails until it is "

@@ -7,20 +7,9 @@ from typing import Any
 
 import yaml
 
+from vllm_infra.components.kube import group_version_kind
 from vllm_infra.offline.redact import redact, redact_kubernetes_secret, whole_numbers
 from vllm_infra.offline.runner import Plan, PlannedResource
-
-_CORE_GROUP = "core"
-
-
-def _api_version_and_kind(type_token: str) -> tuple[str, str] | None:
-    # "kubernetes:apps/v1:Deployment" -> ("apps/v1", "Deployment"); the core group has no prefix ("v1").
-    package, module, kind = type_token.split(":", 2)
-    if package != "kubernetes" or "/" not in module:
-        return None
-    group, version = module.split("/", 1)
-    return (version if group == _CORE_GROUP else f"{group}/{version}"), kind
-
 
 def manifest(resource: PlannedResource) -> dict[str, Any] | None:
     """The Kubernetes object a resource would create (secrets redacted), or None if it is not a Kubernetes object.
@@ -30,12 +19,12 @@ def manifest(resource: PlannedResource) -> dict[str, Any] | None:
     """
     if resource.type.startswith("kubernetes:helm") or resource.type.startswith("pulumi:providers:"):
         return None
-    api_version_kind = _api_version_and_kind(resource.type)
-    if api_version_kind is None and "apiVersion" not in resource.inputs:
+    gvk = group_version_kind(resource.type, resource.inputs)
+    if gvk is None:
         return None
+    group, version, kind = gvk
     body = redact(resource.inputs)
-    api_version, kind = api_version_kind or (body["apiVersion"], body["kind"])
-    ordered = {"apiVersion": body.get("apiVersion", api_version), "kind": body.get("kind", kind)}
+    ordered = {"apiVersion": version if group == "core" else f"{group}/{version}", "kind": kind}
     ordered.update({key: value for key, value in body.items() if key not in ordered})
     if isinstance(ordered.get("metadata"), dict) and "name" not in ordered["metadata"]:
         # Auto-named by Pulumi (logical name plus a random suffix at create time); offline, the logical name stands

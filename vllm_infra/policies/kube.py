@@ -15,6 +15,7 @@ from typing import Any
 from pulumi.output import Unknown
 from pulumi.runtime import rpc
 
+from vllm_infra.components.kube import group_version_kind
 from vllm_infra.policies.model import Resource
 from vllm_infra.vllm_release import VLLM_IMAGE_REPOSITORY
 
@@ -96,25 +97,16 @@ def as_int(value: Any) -> int | None:
 
 
 def kind_of(resource: Resource) -> str:
-    """The Kubernetes kind: ``inputs.kind`` when present (covers ``CustomResource``), else the type token's last
-    part for ``kubernetes:`` tokens; ``""`` for anything else."""
-    kind = dig(resource.inputs, "kind")
-    if isinstance(kind, str) and kind:
-        return kind
-    if resource.type.startswith("kubernetes:"):
-        return resource.type.rsplit(":", 1)[-1]
-    return ""
+    """The Kubernetes kind (``inputs.kind`` for a ``CustomResource``, else the type token's); ``""`` for anything
+    else."""
+    gvk = group_version_kind(resource.type, resource.inputs)
+    return gvk[2] if gvk else ""
 
 
 def api_group_of(resource: Resource) -> str:
-    """The API group (``apps``, ``keda.sh``; ``core`` for the legacy group) from ``apiVersion`` or the type token."""
-    api_version = dig(resource.inputs, "apiVersion")
-    if isinstance(api_version, str) and api_version:
-        return api_version.split("/", 1)[0] if "/" in api_version else "core"
-    parts = resource.type.split(":")
-    if len(parts) == 3 and parts[0] == "kubernetes" and "/" in parts[1]:
-        return parts[1].split("/", 1)[0]
-    return ""
+    """The API group (``apps``, ``keda.sh``; ``core`` for the legacy group); ``""`` for anything else."""
+    gvk = group_version_kind(resource.type, resource.inputs)
+    return gvk[0] if gvk else ""
 
 
 def is_kubernetes(resource: Resource) -> bool:
