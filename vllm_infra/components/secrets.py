@@ -59,28 +59,21 @@ class InferenceSecrets(pulumi.ComponentResource):
         child = child_options(self, opts)
         labels = standard_labels("secrets", args.name_prefix)
 
-        # Auto-named (no metadata.name), like every object whose content change must restart its readers: a rotated
-        # value creates a new Secret before the old one is deleted, and every pod referencing it rolls onto the new
-        # name. A fixed name would be replaced in place while running pods kept the old value in their environment.
-        api_key_secret = k8s.core.v1.Secret(
-            f"{name}-api-key",
-            metadata={"namespace": args.namespace, "labels": labels},
-            type="Opaque",
-            string_data={"api-key": pulumi.Output.secret(args.api_key)},
-            opts=child,
-        )
-        self.api_key = SecretKeyRef(name=api_key_secret.metadata.name, key="api-key")
-
-        self.hf_token = None
-        if args.hf_token is not None:
-            hf_token_secret = k8s.core.v1.Secret(
-                f"{name}-hf-token",
+        def secret(suffix: str, key: str, value: pulumi.Input[str]) -> SecretKeyRef:
+            # Auto-named (no metadata.name), like every object whose content change must restart its readers: a
+            # rotated value creates a new Secret before the old one is deleted, and every pod referencing it rolls
+            # onto the new name. A fixed name would be replaced while running pods kept the old value in their env.
+            created = k8s.core.v1.Secret(
+                f"{name}-{suffix}",
                 metadata={"namespace": args.namespace, "labels": labels},
                 type="Opaque",
-                string_data={"token": pulumi.Output.secret(args.hf_token)},
+                string_data={key: pulumi.Output.secret(value)},
                 opts=child,
             )
-            self.hf_token = SecretKeyRef(name=hf_token_secret.metadata.name, key="token")
+            return SecretKeyRef(name=created.metadata.name, key=key)
+
+        self.api_key = secret("api-key", "api-key", args.api_key)
+        self.hf_token = secret("hf-token", "token", args.hf_token) if args.hf_token is not None else None
 
         self.register_outputs(
             {
