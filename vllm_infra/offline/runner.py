@@ -7,6 +7,7 @@ which is what ``pulumi preview`` shows and what the policy checks and renderers 
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import logging
 from collections.abc import Callable, Mapping
@@ -172,8 +173,6 @@ def run_program(
             outputs=outputs,
             warnings=[*stack_file.warnings, *collector.messages],
         )
-
-    import asyncio
 
     loop = asyncio.new_event_loop()
 
