@@ -13,7 +13,7 @@ import pulumi_kubernetes as k8s
 import pytest
 
 from tests.observability.promql_checks import REMOVED_METRICS, bracket_problems, is_allowed_series, lexical_metric_names
-from tests.offline.kube_schema import CRD_SCHEMA_DIR, validate_object
+from tests.offline.kube_schema import validate_object
 from tests.plans import container, plan_config, single_model_config
 from vllm_infra.components.kube import selector_labels
 from vllm_infra.components.observability import Observability, ObservabilityArgs, inference_pod_selector
@@ -29,9 +29,6 @@ COMPONENT = "vllm-infra:observability:Observability"
 POD_MONITOR = "kubernetes:monitoring.coreos.com/v1:PodMonitor"
 PROMETHEUS_RULE = "kubernetes:monitoring.coreos.com/v1:PrometheusRule"
 CONFIG_MAP = "kubernetes:core/v1:ConfigMap"
-needs_crd_schemas = pytest.mark.skipif(
-    not CRD_SCHEMA_DIR.is_dir(), reason=f"CRD schemas not found at {CRD_SCHEMA_DIR} (they live in ../shared)"
-)
 
 MODELS = [
     ModelSpec(name="llama-8b", model="meta-llama/Llama-3.1-8B-Instruct", weights_gib=15),
@@ -93,12 +90,11 @@ def test_children_have_explicit_names_and_are_parented_to_the_component(plan):
     assert plan.outputs == {"rule": "obs-slo", "dashboard": "vllm-obs-dashboard"}
 
 
-@needs_crd_schemas
 def test_every_rendered_object_is_schema_valid(plan):
     rendered = manifests(plan)
     assert {obj["kind"] for obj in rendered} == {"PodMonitor", "PrometheusRule", "ConfigMap"}
     for obj in rendered:
-        validate_object(obj)  # CRDs against ../shared/crd-schemas, the ConfigMap with kubernetes-validate
+        validate_object(obj)  # CRDs against the vendored CRD schemas, the ConfigMap with kubernetes-validate
 
 
 def test_the_dashboard_config_map_is_schema_valid_without_crd_schemas(plan):
@@ -106,7 +102,6 @@ def test_the_dashboard_config_map_is_schema_valid_without_crd_schemas(plan):
     validate_object(config_map)
 
 
-@needs_crd_schemas
 @pytest.mark.parametrize(
     ("kind", "break_it"),
     [

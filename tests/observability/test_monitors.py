@@ -5,7 +5,7 @@ from __future__ import annotations
 import jsonschema
 import pytest
 
-from tests.offline.kube_schema import CRD_SCHEMA_DIR, validate_object
+from tests.offline.kube_schema import validate_object
 from vllm_infra.observability import (
     METRICS_PATH,
     VLLM_PORT_NAME,
@@ -15,9 +15,6 @@ from vllm_infra.observability import (
     vllm_scrape_target,
 )
 
-needs_crd_schemas = pytest.mark.skipif(
-    not CRD_SCHEMA_DIR.is_dir(), reason=f"CRD schemas not found at {CRD_SCHEMA_DIR} (they live in ../shared)"
-)
 SELECTOR = {"app.kubernetes.io/name": "vllm", "app.kubernetes.io/component": "inference"}
 
 
@@ -56,7 +53,6 @@ def test_bad_targets_are_rejected_with_the_reason(kwargs, fragment):
     assert fragment in str(raised.value)
 
 
-@needs_crd_schemas
 @pytest.mark.parametrize(
     ("kind", "builder"), [("PodMonitor", pod_monitor_spec), ("ServiceMonitor", service_monitor_spec)]
 )

@@ -1,5 +1,5 @@
 """Validation of rendered objects: Kubernetes kinds against the official schemas (kubernetes-validate, strict),
-custom resources against the upstream CRD schemas in ``../shared/crd-schemas``."""
+custom resources against the upstream CRD schemas vendored in ``tests/data/crd-schemas`` (see its SOURCE.md)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import kubernetes_validate
 # The oldest Kubernetes minor the library supports on EKS and the newest schema kubernetes-validate ships:
 # every object must be valid on both.
 KUBERNETES_VERSIONS = ("1.31.0", kubernetes_validate.latest_version())
-CRD_SCHEMA_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "crd-schemas"
+CRD_SCHEMA_DIR = Path(__file__).resolve().parents[1] / "data" / "crd-schemas"
 
 
 @cache
