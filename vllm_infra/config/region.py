@@ -103,3 +103,9 @@ class RegionSpec(ConfigModel):
         if self.cluster.create is not None:
             return self.cluster.create.subnet_ids
         return self.cluster.existing.gpu_subnet_ids  # type: ignore[union-attr]
+
+    @property
+    def pod_identity_agent(self) -> bool:
+        """Whether the cluster runs the EKS Pod Identity agent, without which no Pod Identity association (the IAM
+        role of every add-on this library installs) gives its pods credentials. Created clusters install it."""
+        return self.cluster.create is not None
