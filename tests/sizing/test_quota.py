@@ -72,3 +72,18 @@ def test_the_documented_examples_hold():
 
     for module in (node_capacity, quota, gpu_node_group):
         assert doctest.testmod(module).failed == 0, module.__name__
+
+
+def test_each_region_of_a_multi_region_stack_needs_its_own_quota():
+    from tests.plans import PROJECT_DIR
+    from vllm_infra.offline.runner import plan_stack
+
+    plan = plan_stack(str(PROJECT_DIR / "stacks" / "Pulumi.multi-region.yaml"))
+    groups = plan.by_type("aws:eks/nodeGroup:NodeGroup")
+    per_region = quota_output(plan)
+    assert sorted(per_region) == ["eu-west-1", "us-east-1", "us-west-2"]
+    for region, quotas in per_region.items():
+        # Each region's vCPUs are its own node groups' maxima (4 vCPUs per g6.xlarge).
+        in_region = [g for g in groups if g.name.startswith(f"{region}-")]
+        assert sum(quotas.values()) == sum(4 * g.inputs["scalingConfig"]["maxSize"] for g in in_region), region
+        assert {g.inputs["instanceTypes"][0] for g in in_region} == {"g6.xlarge"}
