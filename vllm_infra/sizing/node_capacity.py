@@ -18,6 +18,9 @@ used to keep 2.5 GiB and 1 CPU, which asked for 189 GiB on a g6.12xlarge that of
   computes it before the drop-in is merged; awslabs/amazon-eks-ami#1698). The reserve therefore uses the uncapped
   value — also the larger, so the conservative one.
 - *hard eviction* — ``evictionHard: memory.available: 100Mi`` (same file, ``defaultKubeletSubConfig``).
+- *Bottlerocket* reserves by the same 255 MiB + 11 MiB × maxPods arithmetic but from its max-pods setting, which
+  the node group caps — a smaller reserve, so the AL2023 figures are the safe bound for both AMIs (not checked
+  against Bottlerocket's source here).
 - *capacity* — the kernel's MemTotal is below the instance's nominal memory (page tables of all memory, firmware and
   crash-kernel reservations). Karpenter models this as ``vmMemoryOverheadPercent`` = 7.5 % (its settings reference,
   default 0.075), and its published instance-type table is exactly ``memory × 0.925 − kube-reserved − 100 MiB``.
