@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import math
 
+from tests.offline.kube_schema import validate_object
 from tests.plans import plan_config, single_model_config
+from vllm_infra.offline.render import manifest
 
 
 def test_claim_is_sized_from_the_weights_with_headroom(tmp_path):
@@ -57,3 +59,38 @@ def test_without_prewarm_there_is_no_job_and_pods_download_with_the_token(tmp_pa
     env = {e["name"]: e for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
     assert "HF_HUB_OFFLINE" not in env
     assert env["HF_TOKEN"]["valueFrom"]["secretKeyRef"]["key"] == "token"
+
+
+def shared_cache_config():
+    config = single_model_config(cache={"accessMode": "ReadWriteMany", "storageClass": "efs-sc"}, replicas=2)
+    config["vllm-infra:topology"] = "load-balanced"
+    return config
+
+
+def test_prewarm_job_requests_no_gpu_and_little_enough_to_fit_beside_a_replica(tmp_path):
+    for config in (single_model_config(), shared_cache_config()):
+        resources = plan_config(tmp_path, config).one("kubernetes:batch/v1:Job").inputs["spec"]["template"]["spec"][
+            "containers"][0]["resources"]  # fmt: skip
+        assert "nvidia.com/gpu" not in resources["requests"] and "nvidia.com/gpu" not in resources.get("limits", {})
+        assert resources["requests"] == {"cpu": "500m", "memory": "1024Mi"}
+
+
+def test_with_a_shared_cache_the_prewarm_job_leaves_the_gpu_nodes_alone(tmp_path):
+    pod = plan_config(tmp_path, shared_cache_config()).one("kubernetes:batch/v1:Job").inputs["spec"]["template"]["spec"]
+    # An EFS volume mounts anywhere: no GPU-tier selector, no GPU toleration — the Job runs on the system nodes.
+    assert "nodeSelector" not in pod and "tolerations" not in pod and "affinity" not in pod
+
+
+def test_with_a_node_local_cache_the_prewarm_job_follows_the_replica_to_its_node(tmp_path):
+    plan = plan_config(tmp_path, single_model_config())
+    job = plan.one("kubernetes:batch/v1:Job").inputs["spec"]["template"]["spec"]
+    replica = plan.one("kubernetes:apps/v1:Deployment").inputs["spec"]["template"]
+    # Before the first bind the Job decides the volume's zone: on the tier's GPU nodes, like the replica.
+    assert job["nodeSelector"] == replica["spec"]["nodeSelector"]
+    assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in job["tolerations"]
+    # A re-run while the replica holds the volume goes to the replica's node (preferred: the first run has none).
+    (term,) = job["affinity"]["podAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"]
+    assert term["podAffinityTerm"]["topologyKey"] == "kubernetes.io/hostname"
+    assert term["podAffinityTerm"]["labelSelector"]["matchLabels"].items() <= replica["metadata"]["labels"].items()
+    assert "requiredDuringSchedulingIgnoredDuringExecution" not in job["affinity"]["podAffinity"]
+    validate_object(manifest(plan.one("kubernetes:batch/v1:Job")))

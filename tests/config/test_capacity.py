@@ -105,3 +105,51 @@ def test_regions_that_share_no_instance_type_are_named(tmp_path):
     config["vllm-infra:globalLoadBalancer"] = {"hostedZoneId": "Z0123456789ABC", "domainName": "llm.example.com"}
     problems = problems_of(tmp_path, config)
     assert any("offered in every region of the stack (ap-southeast-1, eu-north-1)" in p for p in problems), problems
+
+
+def test_the_prewarm_job_and_the_replicas_fit_every_catalog_node_together(tmp_path):
+    """A revision change re-runs the Job while the replicas run: the Job's requests (as planned) plus every replica's
+    and the GPU node's DaemonSets' must fit the node's allocatable (Karpenter's published figures, vendored)."""
+    import json
+    from pathlib import Path
+
+    from vllm_infra.config import ModelSpec
+    from vllm_infra.config.capacity import GpuPlacement, replica_resources
+    from vllm_infra.sizing.node_capacity import GPU_NODE_DAEMONSETS
+
+    published = json.loads(
+        (Path(__file__).resolve().parents[1] / "data" / "eks-node-capacity" / "karpenter-instance-types.json").read_text()
+    )
+    job = plan_config(tmp_path, single_model_config()).one("kubernetes:batch/v1:Job")
+    job_requests = job.inputs["spec"]["template"]["spec"]["containers"][0]["resources"]["requests"]
+    job_cpu, job_memory = int(job_requests["cpu"].removesuffix("m")), int(job_requests["memory"].removesuffix("Mi"))
+    daemonset_cpu = sum(d.cpu_millicores for d in GPU_NODE_DAEMONSETS)
+    daemonset_memory = sum(d.memory_mib for d in GPU_NODE_DAEMONSETS)
+    model = ModelSpec(name="m", model="meta-llama/Llama-3.1-8B-Instruct")
+    for name, instance in gpu_instances().items():
+        allocatable_cpu = int(published[name]["cpu"].removesuffix("m"))
+        allocatable_memory = int(published[name]["memory"].removesuffix("Mi"))
+        for tensor_parallel in (t for t in (1, 2, 4, 8) if instance.gpu_count % t == 0 and t <= instance.gpu_count):
+            placement = GpuPlacement(tier="t", instance=instance, tensor_parallel_size=tensor_parallel, memory=None)
+            replica = replica_resources(model, placement)
+            per_node = placement.replicas_per_node
+            assert per_node * int(replica.cpu) * 1000 + job_cpu + daemonset_cpu <= allocatable_cpu, name
+            assert per_node * replica.memory_gib * 1024 + job_memory + daemonset_memory <= allocatable_memory, name
+            assert replica.memory == f"{replica.memory_gib}Gi"  # the limit, equal to the request
+
+
+def test_the_g6_12xlarge_replica_requests_fit_its_node(tmp_path):
+    # The bug report: memory 189Gi / cpu 47 on a node with 178,933 Mi / 47,810 m allocatable (Karpenter's table).
+    config = single_model_config(gpu={"instanceType": "g6.12xlarge"}, engine={"tensorParallelSize": 4})
+    vllm = container(plan_config(tmp_path, config))
+    requests, limits = vllm["resources"]["requests"], vllm["resources"]["limits"]
+    assert requests["memory"] == limits["memory"]
+    assert int(requests["memory"].removesuffix("Gi")) * 1024 <= 178_933 - 1024 - 360
+    assert int(requests["cpu"]) * 1000 <= 47_810 - 500 - 355
+
+
+def test_resources_that_leave_no_room_for_the_prewarm_job_are_rejected(tmp_path):
+    # g6.xlarge: 14,162 Mi allocatable; 13Gi for the replica would leave the Job and the DaemonSets nothing.
+    (problem,) = problems_of(tmp_path, single_model_config(resources={"memory": "13Gi"}))
+    assert "resources.memory 13Gi exceeds the 12 GiB one replica can get on g6.xlarge" in problem
+    assert "pre-warm Job" in problem

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import pulumi
@@ -9,11 +10,67 @@ import pulumi_aws as aws
 
 from vllm_infra.components.options import child_options
 from vllm_infra.components.kube import GPU_RESOURCE
-from vllm_infra.config.capacity import GPU_TIER_LABEL, GpuPlacement, GpuSpec
+from vllm_infra.config.capacity import GPU_TIER_LABEL, GpuPlacement, GpuSpec, node_group_capacity_types
 
 # The device plugin chart's default node affinity selects nodes carrying this label (set by GPU feature discovery
 # where it runs); setting it on the node group lets the plugin schedule without NFD.
 GPU_PRESENT_LABEL = "nvidia.com/gpu.present"
+
+# Cluster-autoscaler auto-discovery and scale-from-zero tags (kubernetes/autoscaler cluster-autoscaler/cloudprovider/
+# aws/README.md, "Auto-Discovery Setup" and "Scaling a node group to 0"; the EKS best-practices guide, "Scaling from
+# 0"). The autoscaler reads them from the Auto Scaling group — tags on an EKS managed node group are not propagated
+# to the group EKS creates for it — so each is an `aws.autoscaling.Tag` on that group.
+CLUSTER_AUTOSCALER_ENABLED_TAG = "k8s.io/cluster-autoscaler/enabled"
+CLUSTER_AUTOSCALER_TAG_PREFIX = "k8s.io/cluster-autoscaler/"
+NODE_TEMPLATE_LABEL_TAG_PREFIX = "k8s.io/cluster-autoscaler/node-template/label/"
+NODE_TEMPLATE_TAINT_TAG_PREFIX = "k8s.io/cluster-autoscaler/node-template/taint/"
+NODE_TEMPLATE_RESOURCES_TAG_PREFIX = "k8s.io/cluster-autoscaler/node-template/resources/"
+
+
+def cluster_autoscaler_cluster_tag(cluster_name: str) -> str:
+    """The per-cluster auto-discovery tag key, ``k8s.io/cluster-autoscaler/<cluster-name>`` (value ``owned``).
+
+    >>> cluster_autoscaler_cluster_tag("ml-prod")
+    'k8s.io/cluster-autoscaler/ml-prod'
+    """
+    return f"{CLUSTER_AUTOSCALER_TAG_PREFIX}{cluster_name}"
+
+
+def auto_discovery_tag_keys(cluster_name: str) -> list[str]:
+    """The tag keys the cluster-autoscaler's ``--node-group-auto-discovery=asg:tag=...`` (Helm chart value
+    ``autoDiscovery.tags``) must name to find exactly this cluster's GPU node groups.
+
+    >>> auto_discovery_tag_keys("ml-prod")
+    ['k8s.io/cluster-autoscaler/enabled', 'k8s.io/cluster-autoscaler/ml-prod']
+    """
+    return [CLUSTER_AUTOSCALER_ENABLED_TAG, cluster_autoscaler_cluster_tag(cluster_name)]
+
+
+def node_template_tags(labels: dict[str, str], gpus: int) -> dict[str, str]:
+    """The scale-from-zero tags of a GPU group whose nodes carry ``labels``, the ``nvidia.com/gpu=true:NoSchedule``
+    taint and ``gpus`` GPUs: without them the autoscaler cannot tell that a pending vLLM pod (which selects the tier
+    label, tolerates the taint and requests GPUs) would fit a node of an empty group, and never scales it up.
+
+    >>> node_template_tags({"vllm-infra.io/gpu-tier": "llama"}, 4)["k8s.io/cluster-autoscaler/node-template/resources/nvidia.com/gpu"]
+    '4'
+    """
+    return {
+        **{f"{NODE_TEMPLATE_LABEL_TAG_PREFIX}{key}": value for key, value in labels.items()},
+        f"{NODE_TEMPLATE_TAINT_TAG_PREFIX}{GPU_RESOURCE}": "true:NoSchedule",
+        f"{NODE_TEMPLATE_RESOURCES_TAG_PREFIX}{GPU_RESOURCE}": str(gpus),
+    }
+
+
+def _first_autoscaling_group_name(resources) -> str:
+    # A managed node group has exactly one Auto Scaling group, reported once the group exists.
+    group = resources[0]
+    groups = group["autoscaling_groups"] if isinstance(group, dict) else group.autoscaling_groups
+    first = groups[0]
+    return first["name"] if isinstance(first, dict) else first.name
+
+
+def _tag_slug(key: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", key.removeprefix(CLUSTER_AUTOSCALER_TAG_PREFIX).lower()).strip("-")
 
 
 @dataclass
@@ -22,8 +79,9 @@ class GpuNodeGroupArgs:
 
     - ``placement``: the tier name, instance type and GPUs (from the sizer or pinned);
     - ``gpu``: capacity type (spot adds an on-demand fallback group), AMI, root disk;
-    - ``min_nodes`` / ``max_nodes``: node bounds; the desired size starts at ``min_nodes`` and is then owned by the
-      cluster autoscaler (``pulumi up`` never resets it).
+    - ``min_nodes`` / ``max_nodes``: node bounds (``vllm_infra.config.capacity.node_bounds``); the desired size starts
+      at ``min_nodes`` and is then owned by the cluster autoscaler (``pulumi up`` never resets it);
+    - ``tags``: tags of the managed node groups (EKS does not copy them to the Auto Scaling groups or instances).
     """
 
     cluster_name: pulumi.Input[str]
@@ -43,7 +101,9 @@ class GpuNodeGroup(pulumi.ComponentResource):
     ``nvidia.com/gpu=true:NoSchedule`` so only pods that tolerate it (vLLM) land there. Groups are named with a prefix:
     changing the instance type creates the new group before the old one is deleted. With ``capacityType: spot`` an
     on-demand group of the same tier (min 0) is added as the fallback the cluster autoscaler scales when spot
-    capacity is short.
+    capacity is short. Each group's Auto Scaling group is tagged for the cluster autoscaler: auto-discovery
+    (``auto_discovery_tag_keys``) and the node template — labels, taint, GPU count — it needs to scale an empty group
+    up (``node_template_tags``).
 
     Example::
 
@@ -58,10 +118,16 @@ class GpuNodeGroup(pulumi.ComponentResource):
         super().__init__("vllm-infra:gpu_node_group:GpuNodeGroup", name, None, opts)
         placement = args.placement
         self.node_labels = {GPU_TIER_LABEL: placement.tier}
-        capacities = ["spot", "on-demand"] if args.gpu.capacity_type == "spot" else ["on-demand"]
         self.node_group_names: list[pulumi.Output[str]] = []
-        for capacity in capacities:
+        self.autoscaling_group_names: list[pulumi.Output[str]] = []
+        for capacity in node_group_capacity_types(args.gpu):
             fallback = capacity != args.gpu.capacity_type
+            labels = {
+                **self.node_labels,
+                GPU_PRESENT_LABEL: "true",
+                "vllm-infra.io/gpu-model": placement.instance.gpu_model,
+                "vllm-infra.io/capacity-type": capacity,
+            }
             group = aws.eks.NodeGroup(
                 f"{name}-{capacity}",
                 cluster_name=args.cluster_name,
@@ -78,23 +144,9 @@ class GpuNodeGroup(pulumi.ComponentResource):
                     "desired_size": 0 if fallback else args.min_nodes,
                 },
                 update_config={"max_unavailable": 1},
-                labels={
-                    **self.node_labels,
-                    GPU_PRESENT_LABEL: "true",
-                    "vllm-infra.io/gpu-model": placement.instance.gpu_model,
-                    "vllm-infra.io/capacity-type": capacity,
-                },
+                labels=labels,
                 taints=[{"key": GPU_RESOURCE, "value": "true", "effect": "NO_SCHEDULE"}],
-                tags={
-                    **args.tags,
-                    "k8s.io/cluster-autoscaler/enabled": "true",
-                    # Lets the cluster autoscaler scale a group up from zero knowing what its nodes offer.
-                    f"k8s.io/cluster-autoscaler/node-template/label/{GPU_TIER_LABEL}": placement.tier,
-                    f"k8s.io/cluster-autoscaler/node-template/taint/{GPU_RESOURCE}": "true:NoSchedule",
-                    f"k8s.io/cluster-autoscaler/node-template/resources/{GPU_RESOURCE}": str(
-                        placement.instance.gpu_count
-                    ),
-                },
+                tags=dict(args.tags),
                 opts=child_options(
                     self,
                     opts,
@@ -103,7 +155,36 @@ class GpuNodeGroup(pulumi.ComponentResource):
                 ),
             )
             self.node_group_names.append(group.node_group_name)
+            self.autoscaling_group_names.append(
+                self._autoscaler_tags(f"{name}-{capacity}", group, args, labels, opts)
+            )
         self.register_outputs(
             {"node_group_names": self.node_group_names, "instance_type": placement.instance_type,
-             "node_labels": self.node_labels}
+             "node_labels": self.node_labels, "autoscaling_group_names": self.autoscaling_group_names}
         )  # fmt: skip
+
+    def _autoscaler_tags(
+        self,
+        name: str,
+        group: aws.eks.NodeGroup,
+        args: GpuNodeGroupArgs,
+        labels: dict[str, str],
+        opts: pulumi.ResourceOptions | None,
+    ) -> pulumi.Output[str]:
+        asg_name = group.resources.apply(_first_autoscaling_group_name)
+        tags: list[tuple[pulumi.Input[str], str]] = [
+            (CLUSTER_AUTOSCALER_ENABLED_TAG, "true"),
+            # The one key not known before the cluster (its name) is.
+            (pulumi.Output.from_input(args.cluster_name).apply(cluster_autoscaler_cluster_tag), "owned"),
+            *node_template_tags(labels, args.placement.instance.gpu_count).items(),
+        ]
+        for key, value in tags:
+            slug = "cluster" if isinstance(key, pulumi.Output) else _tag_slug(key)
+            aws.autoscaling.Tag(
+                f"{name}-asg-{slug}",
+                autoscaling_group_name=asg_name,
+                # Only the autoscaler reads these, from the group; the instances need none of them.
+                tag={"key": key, "value": value, "propagate_at_launch": False},
+                opts=child_options(self, opts),
+            )
+        return asg_name

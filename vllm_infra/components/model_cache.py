@@ -17,11 +17,13 @@ from vllm_infra.components.kube import (
     restricted_security_context,
     scratch_env,
     scratch_volume,
+    selector_labels,
     standard_labels,
 )
 from vllm_infra.components.secrets import SecretKeyRef
 from vllm_infra.config import ModelSpec
 from vllm_infra.config.capacity import GpuPlacement, pod_node_selector
+from vllm_infra.sizing.node_capacity import PREWARM_JOB_CPU_MILLICORES, PREWARM_JOB_MEMORY_MIB
 
 # Where the claim is mounted, in the pre-warm Job and in vLLM pods alike; HF_HOME points here.
 HF_HOME = "/data/huggingface"
@@ -41,12 +43,58 @@ print(f"model cached at {path}", flush=True)
 """
 
 
+# No GPU, and requests small enough to fit beside a running replica: every GPU node keeps exactly this much free of
+# replicas (vllm_infra.sizing.node_capacity), so a re-run on a full node schedules instead of waiting out the
+# timeout. The limit is higher: the Hub client's buffers and the page cache of the files it writes.
+PREWARM_RESOURCES = {
+    "requests": {"cpu": f"{PREWARM_JOB_CPU_MILLICORES}m", "memory": f"{PREWARM_JOB_MEMORY_MIB}Mi"},
+    "limits": {"memory": "4Gi"},
+}
+
+
+def prewarm_placement(model: ModelSpec, placement: GpuPlacement) -> dict:
+    """Where the pre-warm Job's pod may run (the pod-spec keys ``nodeSelector``, ``tolerations``, ``affinity``).
+
+    The Job runs on the first ``pulumi up`` and again whenever the revision or image changes (a Job's pod template is
+    immutable, so Pulumi replaces it) — and then the model's replicas are running, possibly on every GPU node the
+    group may have. It requests no GPU and leaves the replicas' room alone (``PREWARM_RESOURCES``), and:
+
+    - **ReadWriteMany** (EFS): the volume mounts on any node in any zone, so the Job needs no GPU node at all. It
+      gets no GPU toleration and no GPU-tier selector and runs on the general (system) nodes, leaving the GPU nodes to
+      vLLM; the model's ``nodeSelector`` is for vLLM's nodes and does not apply either.
+    - **ReadWriteOnce** (EBS): the volume attaches to one node at a time and lives in one zone. Before its first bind
+      (``WaitForFirstConsumer``) the Job is the first consumer and decides that zone — so it must run on the model's
+      GPU nodes, or the replicas could end up in a zone the volume is not in. Once bound, the PersistentVolume's node
+      affinity keeps the Job in the volume's zone by itself; but while a replica runs, the volume is attached to that
+      replica's node, and a Job pod on another node of the tier would hang on Multi-Attach. A required pod affinity
+      to the replica would keep the first Job (no replica yet) Pending forever, so the Job *prefers* the node of a
+      running replica: with ReadWriteOnce there is at most one replica (the config rejects more), so the preferred
+      node is the attached one, and the Job fits beside the replica there. The spot and on-demand groups of a tier
+      share labels, so a fallback node is as good a first home as a spot one.
+    """
+    if model.cache.access_mode == "ReadWriteMany":
+        return {}
+    replica_on_same_node = {
+        "weight": 100,
+        "podAffinityTerm": {
+            "labelSelector": {"matchLabels": selector_labels("inference", model.name)},
+            "topologyKey": "kubernetes.io/hostname",
+        },
+    }
+    return {
+        "tolerations": gpu_tolerations(),
+        "nodeSelector": pod_node_selector(model, placement),
+        "affinity": {"podAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [replica_on_same_node]}},
+    }
+
+
 @dataclass
 class ModelCacheArgs:
     """Inputs of ``ModelCache``.
 
     ``model`` gives the repository, revision and the ``cache`` settings (storage class, access mode, size, pre-warm);
-    ``placement`` puts the pre-warm Job on the model's GPU nodes (see below);
+    ``placement`` puts the pre-warm Job on the model's GPU nodes when the cache is ReadWriteOnce
+    (``prewarm_placement``);
     ``image`` runs the download (the vLLM image, so the Hub client matches the server's); ``hf_token`` is needed for
     gated repositories such as meta-llama.
     """
@@ -122,7 +170,7 @@ class ModelCache(pulumi.ComponentResource):
                     "image": args.image,
                     "command": ["python3", "-c", PREWARM_SCRIPT],
                     "env": env,
-                    "resources": {"requests": {"cpu": "1", "memory": "2Gi"}, "limits": {"memory": "4Gi"}},
+                    "resources": PREWARM_RESOURCES,
                     "securityContext": restricted_security_context(model.security.run_as_user, True),
                     "volumeMounts": [
                         {"name": "model-cache", "mountPath": HF_HOME},
@@ -136,10 +184,7 @@ class ModelCache(pulumi.ComponentResource):
                 {"name": "model-cache", "persistentVolumeClaim": {"claimName": self.claim_name}},
                 scratch_volume(2),
             ],
-            # The first pod to mount a WaitForFirstConsumer EBS claim pins its availability zone; landing the Job on
-            # the model's GPU nodes keeps the volume where the vLLM pods will run.
-            "tolerations": gpu_tolerations(),
-            "nodeSelector": pod_node_selector(model, args.placement),
+            **prewarm_placement(model, args.placement),
         }
         return k8s.batch.v1.Job(
             f"{name}-prewarm",

@@ -23,10 +23,6 @@ if TYPE_CHECKING:
 
 AmiType = Literal["AL2023_x86_64_NVIDIA", "BOTTLEROCKET_x86_64_NVIDIA"]
 GPU_TIER_LABEL = "vllm-infra.io/gpu-tier"
-# Host memory the kubelet, the OS and the node's daemonsets keep on a GPU node, GiB (EKS reserves ~1-2 GiB plus an
-# eviction threshold; the device plugin, CNI and log agents take the rest).
-NODE_RESERVED_MEMORY_GIB = 2.5
-NODE_RESERVED_CPU = 1
 
 
 class GpuSpec(ConfigModel):
@@ -50,7 +46,8 @@ class GpuSpec(ConfigModel):
         200, ge=100, le=16384, description="Node root disk: the vLLM image unpacks to ~25 GiB, twice during updates."
     )
     max_nodes: int | None = Field(
-        None, ge=1, le=1000, description="Node group maximum; None = what the maximum replicas need, plus one."
+        None, ge=1, le=1000, description="Node group maximum; None = what the maximum replicas need, plus the surge "
+        "replica of a rolling update (ReadWriteMany cache). A smaller value is rejected.",
     )
     create_node_group: bool = Field(
         True, description="false when GPU nodes are provisioned elsewhere (e.g. Karpenter); pods then select the "
@@ -84,13 +81,18 @@ class GpuPlacement:
 
     @property
     def cpu_share(self) -> int:
-        """CPUs one replica may request on its node."""
-        return max(1, (self.instance.vcpus - NODE_RESERVED_CPU) // self.replicas_per_node)
+        """Whole CPUs one replica may request on its node: the node's allocatable less its DaemonSets and room for a
+        pre-warm Job, split between the replicas the node hosts (``vllm_infra.sizing.node_capacity``)."""
+        from vllm_infra.sizing.node_capacity import replica_share
+
+        return replica_share(self.instance, self.replicas_per_node).cpu
 
     @property
     def memory_share_gib(self) -> int:
-        """Memory (GiB) one replica may request on its node."""
-        return int((self.instance.memory_gib - NODE_RESERVED_MEMORY_GIB) // self.replicas_per_node)
+        """Whole GiB of memory one replica may request on its node (same arithmetic as ``cpu_share``)."""
+        from vllm_infra.sizing.node_capacity import replica_share
+
+        return replica_share(self.instance, self.replicas_per_node).memory_gib
 
     def nodes_for(self, replicas: int) -> int:
         """Nodes needed for ``replicas`` replicas."""
@@ -99,6 +101,76 @@ class GpuPlacement:
     def cost_per_hour(self, replicas: int) -> float:
         """On-demand $/h of the nodes ``replicas`` replicas need (the catalog's us-east-1 price)."""
         return self.nodes_for(replicas) * self.instance.price_per_hour
+
+
+@dataclass(frozen=True)
+class NodeBounds:
+    """Minimum and maximum node count of each of a model's GPU node groups (the spot group and its on-demand fallback
+    share the maximum; the fallback's minimum is 0)."""
+
+    min_nodes: int
+    max_nodes: int
+
+
+def node_bounds(model: ModelSpec, placement: GpuPlacement) -> NodeBounds:
+    """The node bounds a model's GPU node group needs: the minimum runs the initial replicas; the maximum runs the most
+    replicas the model can have plus, with a ReadWriteMany cache, the extra replica a rolling update surges (the
+    Deployment's ``maxSurge: 1, maxUnavailable: 0``). A ReadWriteOnce cache is updated with ``Recreate``: no surge.
+    The pre-warm Job needs no node of its own (it fits beside a replica, or runs off the GPU nodes).
+
+    Raises ``ValueError`` when ``gpu.maxNodes`` is set below that maximum: the autoscaler's top replicas, or the
+    surge pod of every rollout at the top, would stay Pending.
+
+    Example::
+
+        node_bounds(model, placement)   # NodeBounds(min_nodes=2, max_nodes=11) for 2-10 replicas, one per node, RWX
+    """
+    surge = 1 if model.cache.access_mode == "ReadWriteMany" else 0
+    min_nodes = placement.nodes_for(model.initial_replicas)
+    needed = max(min_nodes, placement.nodes_for(model.max_replicas + surge))
+    configured = model.gpu.max_nodes
+    if configured is None:
+        return NodeBounds(min_nodes, needed)
+    if configured < needed:
+        surge_note = " plus the rolling update's surge replica" if surge else ""
+        raise ValueError(
+            f"gpu.maxNodes {configured} cannot run {model.max_replicas} replica(s){surge_note} at "
+            f"{placement.replicas_per_node} per {placement.instance_type} node: set it to at least {needed}, or remove "
+            "it to let the stack size the node group"
+        )
+    return NodeBounds(min_nodes, configured)
+
+
+def node_group_capacity_types(gpu: GpuSpec) -> list[Literal["spot", "on-demand"]]:
+    """The purchase options of a tier's node groups: on-demand alone, or spot and its on-demand fallback."""
+    return ["spot", "on-demand"] if gpu.capacity_type == "spot" else ["on-demand"]
+
+
+def stack_gpu_quota_vcpus(stack_config) -> dict[str, list[dict]]:
+    """Per region of ``stack_config`` (a ``StackConfig``), the EC2 vCPU quotas its GPU node groups draw from and the
+    vCPUs each must allow for every group to reach its maximum (``vllm_infra.sizing.quota``). Models whose nodes come
+    from elsewhere (``gpu.createNodeGroup: false``) are not counted. The stack program exports it as
+    ``gpuQuotaVcpus``.
+
+    Example::
+
+        stack_gpu_quota_vcpus(config)
+        # {'us-east-1': [{'quotaCode': 'L-DB2E81BA', 'quotaName': 'Running On-Demand G and VT instances', 'vcpus': 44}]}
+    """
+    from vllm_infra.sizing.quota import NodeGroupDemand, gpu_quota_needs
+
+    demands = [
+        NodeGroupDemand(region.name, stack_config.placement(model).instance_type, capacity,
+                        node_bounds(model, stack_config.placement(model)).max_nodes)
+        for region in stack_config.regions
+        for model in stack_config.models
+        if model.gpu.create_node_group
+        for capacity in node_group_capacity_types(model.gpu)
+    ]  # fmt: skip
+    return {
+        region: [{"quotaCode": need.code, "quotaName": need.name, "vcpus": need.vcpus} for need in needs]
+        for region, needs in gpu_quota_needs(demands).items()
+    }
 
 
 def pod_node_selector(model: ModelSpec, placement: GpuPlacement) -> dict[str, str]:
@@ -134,9 +206,12 @@ def place_model(model: ModelSpec, regions: Sequence[str] = ()) -> GpuPlacement:
     from vllm_infra.sizing import UnknownCatalogEntryError
 
     try:
-        return _place(model, regions)
+        placement = _place(model, regions)
     except UnknownCatalogEntryError as error:
         raise ValueError(f"gpu.instanceType: {error}") from None
+    if model.gpu.create_node_group:
+        node_bounds(model, placement)  # a maximum too small for the replicas fails here, before anything is created
+    return placement
 
 
 def _sizing_settings(model: ModelSpec) -> dict:
@@ -248,7 +323,8 @@ def replica_resources(model: ModelSpec, placement: GpuPlacement) -> ReplicaResou
     share_cpu, share_memory = placement.cpu_share, placement.memory_share_gib
     where = (
         f"on {placement.instance_type} ({placement.instance.vcpus} vCPU, {placement.instance.memory_gib:g} GiB, "
-        f"{placement.replicas_per_node} replica(s) per node)"
+        f"{placement.replicas_per_node} replica(s) per node, after the kubelet's reserve, the node's DaemonSets and "
+        "room for the cache pre-warm Job)"
     )
     memory_gib = math.ceil(quantity_gib(spec.memory)) if spec.memory else share_memory
     if memory_gib > share_memory:

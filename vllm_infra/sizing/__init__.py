@@ -33,6 +33,8 @@ from vllm_infra.sizing.memory import (
     kv_cache_bytes_per_token,
     weight_bytes,
 )
+from vllm_infra.sizing.node_capacity import NodeAllocatable, ReplicaShare, node_allocatable, replica_share
+from vllm_infra.sizing.quota import NodeGroupDemand, QuotaNeed, gpu_quota_needs
 from vllm_infra.sizing.report import render_json, render_text
 from vllm_infra.sizing.sizer import (
     FamilyRejection,
@@ -51,6 +53,10 @@ __all__ = [
     "InfeasibleSizing",
     "MemoryBreakdown",
     "ModelArchitecture",
+    "NodeAllocatable",
+    "NodeGroupDemand",
+    "QuotaNeed",
+    "ReplicaShare",
     "SizingOption",
     "SizingResult",
     "UnknownCatalogEntryError",
@@ -59,12 +65,15 @@ __all__ = [
     "check_pinned",
     "compute_memory_breakdown",
     "gpu_instances",
+    "gpu_quota_needs",
     "kv_cache_bytes_per_token",
     "lookup_instance_type",
     "lookup_model",
     "model_catalog",
+    "node_allocatable",
     "render_json",
     "render_text",
+    "replica_share",
     "size_model",
     "valid_tensor_parallel_sizes",
     "weight_bytes",

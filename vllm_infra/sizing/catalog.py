@@ -92,6 +92,9 @@ class GpuInstanceType(BaseModel):
     usable_gib_per_gpu: PositiveFloat = Field(description="Memory CUDA reports per GPU, GiB")
     vcpus: PositiveInt
     memory_gib: PositiveFloat = Field(description="Host RAM, GiB")
+    memory_mib: PositiveInt = Field(description="Host RAM as EC2 reports it (MemoryInfo.SizeInMiB), MiB")
+    default_enis: PositiveInt = Field(description="Network interfaces of the default network card (defaultMaxENIs)")
+    ipv4_per_eni: PositiveInt = Field(description="IPv4 addresses per network interface (ipv4AddressesPerInterface)")
     price_per_hour: PositiveFloat = Field(description="USD, on-demand, Linux, us-east-1")
     price_verified: bool = True
     interconnect: Interconnect
@@ -121,6 +124,8 @@ class GpuInstanceType(BaseModel):
                 f"{self.name}: usable_gib_per_gpu {self.usable_gib_per_gpu} exceeds "
                 f"nominal gpu_memory_gib {self.gpu_memory_gib}"
             )
+        if self.memory_mib != self.memory_gib * 1024:
+            raise ValueError(f"{self.name}: memory_mib {self.memory_mib} is not memory_gib {self.memory_gib:g} × 1024")
         if self.gpu_count == 1 and self.interconnect != "none":
             raise ValueError(f"{self.name}: a single-GPU instance has interconnect 'none'")
         if self.gpu_count > 1 and self.interconnect == "none":

@@ -22,6 +22,7 @@ from vllm_infra.components.observability import Observability, ObservabilityArgs
 from vllm_infra.components.secrets import InferenceSecrets, InferenceSecretsArgs
 from vllm_infra.components.vllm import VllmDeployment, VllmDeploymentArgs
 from vllm_infra.config import ModelSpec, StackConfig
+from vllm_infra.config.capacity import node_bounds
 from vllm_infra.config.region import RegionSpec
 from vllm_infra.observability import ScrapeTarget, monitored_models
 
@@ -38,12 +39,10 @@ class RegionalServing:
 
 
 def _node_bounds(model: ModelSpec, stack_config: StackConfig) -> tuple[int, int]:
-    placement = stack_config.placement(model)
-    # A surge rollout (shared cache) briefly runs one replica more than the maximum.
-    surge = 1 if model.cache.access_mode == "ReadWriteMany" else 0
-    min_nodes = placement.nodes_for(model.initial_replicas)
-    max_nodes = model.gpu.max_nodes or placement.nodes_for(model.max_replicas + surge)
-    return min_nodes, max(min_nodes, max_nodes)
+    # One rule for every topology (and for the quota output): replicas plus the RWX rollout's surge, no surge with
+    # Recreate (RWO); spot and its on-demand fallback each get the whole maximum.
+    bounds = node_bounds(model, stack_config.placement(model))
+    return bounds.min_nodes, bounds.max_nodes
 
 
 def _network_policy_args(
