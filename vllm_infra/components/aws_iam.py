@@ -17,8 +17,9 @@ class ServiceRole:
     A role is usable only once its policies are attached, and must keep them until whatever uses it is gone: EKS
     checks the cluster role's permissions when it creates the cluster, nodes of a node group cannot join without
     the worker policies, and a cluster or node group deleted after its role lost its policies leaves ENIs behind
-    that block the subnets' deletion. Whoever takes ``arn`` therefore also depends on ``ready`` (the role and every
-    attachment), which orders creation after the attachments and deletion before them.
+    that block the subnets' deletion. So ``arn`` carries the attachments as dependencies: every resource that
+    takes it is created after them and deleted before them, wherever it is built. ``ready`` (the role and every
+    attachment) is for explicit ``depends_on``.
 
     Example::
 
@@ -30,11 +31,7 @@ class ServiceRole:
 
     role: aws.iam.Role
     attachments: tuple[aws.iam.RolePolicyAttachment, ...]
-
-    @property
-    def arn(self) -> pulumi.Output[str]:
-        """The role's ARN (only the role as a dependency: depend on ``ready`` too)."""
-        return self.role.arn
+    arn: pulumi.Output[str]
 
     @property
     def name(self) -> pulumi.Output[str]:
@@ -45,6 +42,16 @@ class ServiceRole:
     def ready(self) -> list[pulumi.Resource]:
         """The role and its policy attachments: what a user of the role depends on."""
         return [self.role, *self.attachments]
+
+
+def _with_dependencies(output: pulumi.Output[str], resources: Sequence[pulumi.Resource]) -> pulumi.Output[str]:
+    # The same value, known exactly when `output` is (not when the attachments' ids are: a policy added to a role
+    # must not turn its users' role ARN unknown in a preview, which would show a replacement of the EKS cluster),
+    # with `resources` added to the dependencies a consumer records.
+    async def dependencies() -> set[pulumi.Resource]:
+        return set(await output.resources()) | set(resources)
+
+    return pulumi.Output(dependencies(), output.future(with_unknowns=True), output.is_known(), output.is_secret())
 
 
 def service_role(
@@ -84,4 +91,4 @@ def service_role(
         )
         for policy in managed_policies
     )
-    return ServiceRole(role=role, attachments=attachments)
+    return ServiceRole(role=role, attachments=attachments, arn=_with_dependencies(role.arn, attachments))
