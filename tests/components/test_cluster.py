@@ -275,3 +275,28 @@ def test_the_vpc_cni_is_not_checked_when_enforcement_is_declared_or_policies_are
 )  # fmt: skip
 def test_network_policy_enabled_reads_json_or_yaml(values, enabled):
     assert network_policy_enabled(values) is enabled
+
+
+# --- install never collides with an add-on the cluster already runs ------------------------------------------------
+
+
+def test_installing_an_add_on_the_cluster_already_runs_fails_the_preview_naming_the_key(tmp_path):
+    config = adopted_config(install=INSTALL_ALL, cache={"storageClass": "gp3"})
+    with pytest.raises(Exception, match=r"cluster\.existing\.install\.podIdentityAgent") as raised:
+        plan_with_addons(tmp_path, config, {"vpc-cni": None, "eks-pod-identity-agent": None})
+    message = str(raised.value)
+    assert "already runs the eks-pod-identity-agent EKS add-on" in message
+    assert "cluster.existing.has.podIdentityAgent: true" in message
+
+
+def test_the_stacks_own_add_ons_found_on_a_later_run_are_not_refused(tmp_path):
+    config = adopted_config(install=INSTALL_ALL, cache={"storageClass": "gp3"})
+    invokes = default_invokes()
+    invokes.answers["aws:eks/getAddon:getAddon"] = eks_addon_answer(
+        {"vpc-cni": '{"enableNetworkPolicy": "true"}', "eks-pod-identity-agent": None, "aws-ebs-csi-driver": None},
+        tags={"vllm-infra.io/stack": "vllm-infra/test"},
+    )
+    plan = plan_stack(str(write_stack(tmp_path, config)), invokes=invokes)
+    addons = {a.inputs["addonName"]: a.inputs for a in plan.by_type("aws:eks/addon:Addon")}
+    assert set(addons) == {"eks-pod-identity-agent", "aws-ebs-csi-driver"}
+    assert all(a["tags"] == {"vllm-infra.io/stack": "vllm-infra/test"} for a in addons.values())

@@ -18,6 +18,11 @@ NODE_POLICIES = ["AmazonEKSWorkerNodePolicy", "AmazonEC2ContainerRegistryReadOnl
 CLUSTER_ADMIN_POLICY = "AmazonEKSClusterAdminPolicy"
 EBS_CSI_POLICY = "service-role/AmazonEBSCSIDriverPolicy"
 PART_OF = {"app.kubernetes.io/part-of": "vllm-infra"}
+#: Tags the EKS add-ons the stack installs with ``<project>/<stack>``: a later preview tells its own add-on from one
+#: that was in the cluster before.
+OWNER_TAG = "vllm-infra.io/stack"
+POD_IDENTITY_AGENT_ADDON = "eks-pod-identity-agent"
+EBS_CSI_ADDON = "aws-ebs-csi-driver"
 # Marks the default StorageClass (Kubernetes: "Change the default StorageClass").
 DEFAULT_CLASS_ANNOTATION = "storageclass.kubernetes.io/is-default-class"
 
@@ -118,6 +123,7 @@ class RegionalCluster(pulumi.ComponentResource):
     def __init__(self, name: str, args: RegionalClusterArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("vllm-infra:cluster:RegionalCluster", name, None, opts)
         self._name = name
+        self._owner_tags = {OWNER_TAG: f"{pulumi.get_project()}/{pulumi.get_stack()}"}
         self.aws_provider = aws.Provider(
             f"{name}-aws",
             region=args.region,
@@ -264,6 +270,7 @@ class RegionalCluster(pulumi.ComponentResource):
         self, name: str, spec: ExistingClusterSpec, partition: pulumi.Output[str]
     ) -> list[pulumi.Resource]:
         # Only what `install` asks for; the validator made sure none of it is declared as present under `has`.
+        self._refuse_addons_installed_elsewhere(spec)
         agent = ebs_addon = None
         if spec.install.pod_identity_agent:
             agent = self._pod_identity_agent(name, self.cluster_name, depends_on=[])
@@ -276,8 +283,8 @@ class RegionalCluster(pulumi.ComponentResource):
         self, name: str, cluster_name: pulumi.Input[str], depends_on: list[pulumi.Resource]
     ) -> aws.eks.Addon:
         agent = aws.eks.Addon(
-            f"{name}-pod-identity-agent", cluster_name=cluster_name, addon_name="eks-pod-identity-agent",
-            opts=pulumi.ResourceOptions(parent=self, provider=self.aws_provider, depends_on=depends_on),
+            f"{name}-pod-identity-agent", cluster_name=cluster_name, addon_name=POD_IDENTITY_AGENT_ADDON,
+            tags=self._owner_tags, opts=pulumi.ResourceOptions(parent=self, provider=self.aws_provider, depends_on=depends_on),
         )  # fmt: skip
         self.pod_identity_ready.append(agent)
         return agent
@@ -293,7 +300,8 @@ class RegionalCluster(pulumi.ComponentResource):
         addon = aws.eks.Addon(
             f"{name}-ebs-csi",
             cluster_name=cluster_name,
-            addon_name="aws-ebs-csi-driver",
+            addon_name=EBS_CSI_ADDON,
+            tags=self._owner_tags,
             pod_identity_associations=[{"role_arn": ebs_role.arn, "service_account": "ebs-csi-controller-sa"}],
             # The controller's first calls need the policy attached; the add-on outlives neither.
             opts=pulumi.ResourceOptions(
@@ -321,17 +329,41 @@ class RegionalCluster(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, provider=self.k8s_provider),
         )
 
-    def _warn_unless_network_policies_enforced(self, cluster_name: str) -> None:
-        # A plain (blocking) invoke so that a missing add-on can be told apart from a failure of the program: the
-        # data source fails when the cluster runs the VPC CNI self-managed, or another CNI.
+    def _find_addon(self, cluster_name: str, addon_name: str) -> tuple[aws.eks.GetAddonResult | None, str]:
+        # A plain (blocking) invoke, so that an absent add-on (the data source fails) can be told apart from an
+        # error of the program. Returns the add-on, or None and the reason.
         try:
-            addon = aws.eks.get_addon(
-                cluster_name=cluster_name, addon_name="vpc-cni",
+            return aws.eks.get_addon(
+                cluster_name=cluster_name, addon_name=addon_name,
                 opts=pulumi.InvokeOptions(provider=self.aws_provider),
-            )  # fmt: skip
-        except Exception as error:  # noqa: BLE001 (any failure means: not verified)
+            ), ""  # fmt: skip
+        except Exception as error:  # noqa: BLE001 (absent, or not readable: either way not found)
+            return None, str(error)
+
+    def _refuse_addons_installed_elsewhere(self, spec: ExistingClusterSpec) -> None:
+        # Creating an EKS add-on that exists fails in the middle of `pulumi up` (ResourceInUseException); said at
+        # preview time, with the key that fixes it. The stack's own add-on (a later run) carries its owner tag.
+        wanted = [
+            ("podIdentityAgent", POD_IDENTITY_AGENT_ADDON, spec.install.pod_identity_agent),
+            ("ebsCsiDriver", EBS_CSI_ADDON, spec.install.ebs_csi_driver),
+        ]
+        for key, addon_name, install in wanted:
+            if not install:
+                continue
+            found, _ = self._find_addon(spec.name, addon_name)
+            if found is not None and (found.tags or {}).get(OWNER_TAG) != self._owner_tags[OWNER_TAG]:
+                raise pulumi.RunError(
+                    f"cluster.existing.install.{key} ({self._name}): cluster {spec.name} already runs the "
+                    f"{addon_name} EKS add-on, not created by this stack, and creating it again fails on AWS. "
+                    f"Declare it instead: cluster.existing.has.{key}: true, and remove install.{key}"
+                )
+
+    def _warn_unless_network_policies_enforced(self, cluster_name: str) -> None:
+        # The lookup fails when the cluster runs the VPC CNI self-managed, or another CNI.
+        addon, reason = self._find_addon(cluster_name, "vpc-cni")
+        if addon is None:
             pulumi.log.warn(
-                f"cluster {cluster_name} ({self._name}): the vpc-cni EKS add-on was not found ({error}), so nothing "
+                f"cluster {cluster_name} ({self._name}): the vpc-cni EKS add-on was not found ({reason}), so nothing "
                 "checks that the stack's NetworkPolicies are enforced — with a self-managed VPC CNI they are only if "
                 "its network-policy agent runs (enableNetworkPolicy). If Calico, Cilium or the agent enforce them, "
                 "declare cluster.existing.has.networkPolicyEnforcement: true",

@@ -65,9 +65,9 @@ class InvokeFailed(grpc.RpcError):
 OFFLINE_CLUSTER_ADDONS = {"vpc-cni": json.dumps({"enableNetworkPolicy": "true"})}
 
 
-def eks_addon_answer(addons: dict[str, str | None]):
-    """An answer to ``aws:eks/getAddon:getAddon`` for clusters that run ``addons`` (name → configuration values);
-    any other add-on fails the invoke as EKS does (``ResourceNotFoundException``)."""
+def eks_addon_answer(addons: dict[str, str | None], tags: dict[str, str] | None = None):
+    """An answer to ``aws:eks/getAddon:getAddon`` for clusters that run ``addons`` (name → configuration values),
+    each tagged with ``tags``; any other add-on fails the invoke as EKS does (``ResourceNotFoundException``)."""
 
     def answer(args: dict) -> dict:
         cluster, addon = args["clusterName"], args["addonName"]
@@ -84,7 +84,7 @@ def eks_addon_answer(addons: dict[str, str | None]):
             "configurationValues": addons[addon] or "",
             "podIdentityAssociations": [],
             "serviceAccountRoleArn": "",
-            "tags": {},
+            "tags": dict(tags or {}),
             "createdAt": "2026-01-01T00:00:00Z",
             "modifiedAt": "2026-01-01T00:00:00Z",
         }
