@@ -177,3 +177,18 @@ def test_the_old_public_endpoint_flag_points_at_its_replacement():
     (problem,) = problems(stack(created(publicEndpoint=True)))
     assert problem.startswith("vllm-infra:regions[0].cluster.create:")
     assert "publicEndpoint was replaced by publicAccessCidrs" in problem
+
+
+def test_efs_sc_is_created_by_the_efs_add_on_or_declared_never_both():
+    cluster = existing(has={"podIdentityAgent": True, "storageClasses": ["efs-sc"]})
+    found = problems(stack(cluster, addons={"efsCsi": True}))
+    assert any(p.startswith("vllm-infra:regions[0]: addons.efsCsi creates StorageClass efs-sc") for p in found), found
+
+
+def test_the_prometheus_volume_names_a_known_class_or_the_default():
+    addons = {"kubePrometheusStack": True, "prometheusStorageClass": "io2"}
+    (problem,) = problems(stack(existing(has={"storageClasses": ["gp3"]}), addons=addons))
+    assert problem.startswith("vllm-infra:regions[0]: addons.prometheusStorageClass: io2 ")
+    assert "known: gp3" in problem
+    assert valid(stack(created(), addons={**addons, "prometheusStorageClass": "gp3"}))
+    assert valid(stack(existing(), addons={"kubePrometheusStack": True}))  # unset: the cluster's default, unchecked

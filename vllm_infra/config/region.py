@@ -263,6 +263,24 @@ class RegionSpec(ConfigModel):
         return self
 
     @model_validator(mode="after")
+    def _storage_classes_are_made_once(self) -> RegionSpec:
+        existing = self.cluster.existing
+        if self.addons.efs_csi and existing is not None and EFS_STORAGE_CLASS in existing.has.storage_classes:
+            raise ValueError(
+                f"addons.efsCsi creates StorageClass {EFS_STORAGE_CLASS}, which cluster.existing.has.storageClasses "
+                f"says the cluster already has: creating it again fails; drop one of them"
+            )
+        prometheus_class = self.addons.prometheus_storage_class
+        if self.addons.kube_prometheus_stack and prometheus_class and prometheus_class not in self.storage_classes:
+            raise ValueError(
+                f"addons.prometheusStorageClass: {prometheus_class} is not a StorageClass the stack knows here "
+                f"(known: {', '.join(sorted(self.storage_classes)) or 'none'}), so the Prometheus volume would never "
+                "bind; name a known one, declare it in cluster.existing.has.storageClasses, or unset it for the "
+                "cluster's default class"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _pod_identity_consumers_have_the_agent(self) -> RegionSpec:
         if self.pod_identity_agent:
             return self
