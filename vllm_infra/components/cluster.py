@@ -150,7 +150,8 @@ class RegionalCluster(pulumi.ComponentResource):
                 if existing.gpu_subnet_ids
                 else found.vpc_config.subnet_ids
             )
-            ready = self._install_into_existing(name, existing, partition)
+            self._install_into_existing(name, existing, partition)
+            ready = []
             if args.check_network_policies and not existing.has.network_policy_enforcement:
                 self._warn_unless_network_policies_enforced(existing.name)
 
@@ -266,18 +267,15 @@ class RegionalCluster(pulumi.ComponentResource):
         ebs_addon = self._ebs_csi_driver(name, cluster.name, partition, depends_on=[system_nodes, agent])
         return cluster.endpoint, cluster.certificate_authority.data, [cluster, ebs_addon]
 
-    def _install_into_existing(
-        self, name: str, spec: ExistingClusterSpec, partition: pulumi.Output[str]
-    ) -> list[pulumi.Resource]:
+    def _install_into_existing(self, name: str, spec: ExistingClusterSpec, partition: pulumi.Output[str]) -> None:
         # Only what `install` asks for; the validator made sure none of it is declared as present under `has`.
         self._refuse_addons_installed_elsewhere(spec)
-        agent = ebs_addon = None
+        agent = None
         if spec.install.pod_identity_agent:
             agent = self._pod_identity_agent(name, self.cluster_name, depends_on=[])
         if spec.install.ebs_csi_driver:
-            ebs_addon = self._ebs_csi_driver(name, self.cluster_name, partition, depends_on=[agent] if agent else [])
-        # The gp3 class (made through the Kubernetes provider) waits for the driver that provisions its volumes.
-        return [ebs_addon] if ebs_addon is not None else []
+            # Claims wait for the driver (storage_ready); the rest of the region's Kubernetes objects need not.
+            self._ebs_csi_driver(name, self.cluster_name, partition, depends_on=[agent] if agent else [])
 
     def _pod_identity_agent(
         self, name: str, cluster_name: pulumi.Input[str], depends_on: list[pulumi.Resource]
