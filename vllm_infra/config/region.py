@@ -33,7 +33,7 @@ class ExistingClusterHas(ConfigModel):
     Example::
 
         has:
-          podIdentityAgent: true         # the eks-pod-identity-agent add-on (EKS console default since 2024)
+          podIdentityAgent: true         # the eks-pod-identity-agent add-on runs
           storageClasses: [gp3, gp2]
     """
 
