@@ -257,8 +257,9 @@ class RegionalCluster(pulumi.ComponentResource):
             addon_name="vpc-cni",
             # The stack's NetworkPolicies are inert unless the VPC CNI's network-policy agent enforces them.
             configuration_values=json.dumps({"enableNetworkPolicy": "true"}),
-            # EKS bootstraps a self-managed VPC CNI into every new cluster; the add-on takes it over, with these
-            # values, instead of failing on the conflict.
+            # EKS bootstraps a self-managed VPC CNI into a new cluster (CreateCluster bootstrapSelfManagedAddons,
+            # default true); with NONE "creation of the add-on might fail" on the differing values, OVERWRITE takes
+            # it over (EKS API Reference, CreateAddon resolveConflicts).
             resolve_conflicts_on_create="OVERWRITE",
             resolve_conflicts_on_update="PRESERVE",
             opts=aws_opts,
