@@ -319,7 +319,9 @@ def _region(index: int, name: str) -> dict[str, Any]:
         "name": name,
         **({"primary": True} if index == 0 else {}),
         "cluster": {"existing": {"name": f"ml-{name}",
-                                 "gpuSubnetIds": [f"subnet-{index:02x}a0000000000000{k}" for k in (1, 2)]}},
+                                 "gpuSubnetIds": [f"subnet-{index:02x}a0000000000000{k}" for k in (1, 2)],
+                                 # The EFS CSI driver's Pod Identity role needs the agent.
+                                 "install": {"podIdentityAgent": True}}},
         "vpcCidr": f"10.{index}.0.0/16",
         "addons": {"kubePrometheusStack": True, "prometheusAdapter": True, "efsCsi": True},
     }

@@ -13,7 +13,15 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 KNOWN_API_KEY = "sk-test-4f1c2b9e7d-DO-NOT-LEAK"
 KNOWN_HF_TOKEN = "hf_test_9c8b7a6f5e4d3c2b1a-DO-NOT-LEAK"
 REGION = "us-east-1"
-EXISTING_CLUSTER = [{"name": REGION, "cluster": {"existing": {"name": "ml-platform"}}, "vpcCidr": "10.0.0.0/16"}]
+# The adopted test cluster declares the StorageClasses the tests' caches name (a claim of a class the stack neither
+# creates nor was told exists is rejected).
+EXISTING_CLUSTER = [
+    {
+        "name": REGION,
+        "cluster": {"existing": {"name": "ml-platform", "has": {"storageClasses": ["gp3", "gp3-fast", "efs-sc"]}}},
+        "vpcCidr": "10.0.0.0/16",
+    }
+]
 
 
 def single_model_config(**model_overrides: Any) -> dict[str, Any]:

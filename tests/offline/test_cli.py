@@ -36,7 +36,8 @@ def test_render_writes_one_yaml_file_per_kubernetes_object(tmp_path):
     kinds = sorted(yaml.safe_load(p.read_text())["kind"] for p in tmp_path.glob("*.yaml"))
     assert kinds == sorted(
         ["Namespace", "Secret", "Secret", "PersistentVolumeClaim", "Job", "Deployment", "Service", "PodDisruptionBudget",
-         "PodMonitor", "PrometheusRule", "ConfigMap", *["NetworkPolicy"] * 5]
+         "PodMonitor", "PrometheusRule", "ConfigMap", *["NetworkPolicy"] * 5,
+         "StorageClass"]  # gp3: the single stack installs it into the adopted cluster (cluster.existing.install)
     )
 
 

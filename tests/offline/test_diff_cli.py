@@ -6,6 +6,7 @@ import json
 
 import yaml
 
+from tests.conftest import SHIPPED_STACKS
 from tests.offline.test_secret_leak import run_cli
 from tests.plans import PROJECT_DIR
 
@@ -68,5 +69,5 @@ def test_plan_fails_with_exit_3_on_a_broken_stack(tmp_path):
     result = run_cli("plan", broken)
     assert result.returncode == 3
     assert "[mandatory] vllm-network-policy" in result.stdout
-    for stack in ("single", "load-balanced", "multi-model", "multi-region"):
+    for stack in SHIPPED_STACKS:
         assert run_cli("plan", stack).returncode == 0, stack

@@ -121,6 +121,20 @@ class StackConfig(ConfigModel):
         self._place_models(region_names)
         return self
 
+    @model_validator(mode="after")
+    def _caches_have_their_storage_class(self) -> StackConfig:
+        # A claim naming a class the cluster lacks stays Pending, and `pulumi up` waits for the pre-warm Job until
+        # it times out; the regions know which classes exist (created or declared).
+        cache_classes = [model.cache.storage_class for model in self.models]
+        problems = [
+            problem
+            for index, region in enumerate(self.regions)
+            for problem in region.storage_class_problems(index, cache_classes)
+        ]
+        if problems:
+            raise ValueError("\n".join(problems))
+        return self
+
     def _check_multi_region(self, region_names: list[str]) -> None:
         problems = []
         if self.global_load_balancer is None:

@@ -8,6 +8,9 @@ zone ids of load balancers) are the real ones, so a plan shows the alias targets
 from __future__ import annotations
 
 import base64
+import json
+
+import grpc
 
 from vllm_infra.offline.runner import InvokeResults
 
@@ -38,6 +41,55 @@ def _eks_cluster(args: dict) -> dict:
             "publicAccessCidrs": [],
         },
     }
+
+
+class InvokeFailed(grpc.RpcError):
+    """The error the engine returns when a data source fails (e.g. ``ResourceNotFoundException``); raised by an
+    answer, it reaches the program as the failed invoke a real ``pulumi preview`` would see."""
+
+    def __init__(self, details: str):
+        super().__init__(details)
+        self._details = details
+
+    def code(self) -> grpc.StatusCode:
+        """gRPC status of the failure."""
+        return grpc.StatusCode.UNKNOWN
+
+    def details(self) -> str:
+        """The provider's message."""
+        return self._details
+
+
+#: Add-ons every offline cluster runs as EKS add-ons, with their configuration values: the VPC CNI with its
+#: network-policy agent on (a well-kept cluster). Any other add-on is absent, as on a new cluster.
+OFFLINE_CLUSTER_ADDONS = {"vpc-cni": json.dumps({"enableNetworkPolicy": "true"})}
+
+
+def eks_addon_answer(addons: dict[str, str | None], tags: dict[str, str] | None = None):
+    """An answer to ``aws:eks/getAddon:getAddon`` for clusters that run ``addons`` (name → configuration values),
+    each tagged with ``tags``; any other add-on fails the invoke as EKS does (``ResourceNotFoundException``)."""
+
+    def answer(args: dict) -> dict:
+        cluster, addon = args["clusterName"], args["addonName"]
+        if addon not in addons:
+            raise InvokeFailed(
+                f"reading EKS Add-On ({cluster}:{addon}): couldn't find resource (ResourceNotFoundException)"
+            )
+        return {
+            "id": f"{cluster}:{addon}",
+            "addonName": addon,
+            "clusterName": cluster,
+            "addonVersion": "v0.0.0-offline",
+            "arn": f"arn:aws:eks:offline:{OFFLINE_ACCOUNT}:addon/{cluster}/{addon}/offline",
+            "configurationValues": addons[addon] or "",
+            "podIdentityAssociations": [],
+            "serviceAccountRoleArn": "",
+            "tags": dict(tags or {}),
+            "createdAt": "2026-01-01T00:00:00Z",
+            "modifiedAt": "2026-01-01T00:00:00Z",
+        }
+
+    return answer
 
 
 # Canonical hosted zone ids of Network Load Balancers (the alias target zone of an NLB's DNS name), as the AWS provider
@@ -116,6 +168,7 @@ def default_invokes() -> InvokeResults:
         {
             "aws:index/getPartition:getPartition": _partition,
             "aws:eks/getCluster:getCluster": _eks_cluster,
+            "aws:eks/getAddon:getAddon": eks_addon_answer(OFFLINE_CLUSTER_ADDONS),
             "aws:lb/getHostedZoneId:getHostedZoneId": _lb_hosted_zone_id,
             "aws:lb/getLoadBalancer:getLoadBalancer": _load_balancer,
         }

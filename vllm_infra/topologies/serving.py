@@ -91,7 +91,12 @@ def serve_region(
     Logical names start with the region, so adding a region to a stack never renames (replaces) another's resources.
     """
     prefix = region.name
-    cluster = RegionalCluster(prefix, RegionalClusterArgs(region=region.name, cluster=region.cluster))
+    cluster = RegionalCluster(
+        prefix,
+        RegionalClusterArgs(
+            region=region.name, cluster=region.cluster, check_network_policies=stack_config.network_policies.enabled
+        ),
+    )
     aws_opts = pulumi.ResourceOptions(provider=cluster.aws_provider)
     k8s_opts = pulumi.ResourceOptions(provider=cluster.k8s_provider)
     # What depends on add-ons (custom resources need their CRDs; EFS claims need the StorageClass) waits for them.
@@ -106,7 +111,10 @@ def serve_region(
                 subnet_ids=list(region.node_subnet_ids),
                 vpc_cidr=str(region.vpc_cidr) if region.vpc_cidr else None,
             ),
-            opts=pulumi.ResourceOptions(providers=[cluster.aws_provider, cluster.k8s_provider]),
+            # Add-ons with a Pod Identity role (EFS CSI) need the agent RegionalCluster installs.
+            opts=pulumi.ResourceOptions(
+                providers=[cluster.aws_provider, cluster.k8s_provider], depends_on=cluster.pod_identity_ready
+            ),
         )
         addon_ready = list(addons.ready)
 
@@ -125,7 +133,8 @@ def serve_region(
                 min_nodes=min_nodes,
                 max_nodes=max_nodes,
             ),
-            opts=aws_opts,
+            # The node role's policies are attached before the nodes join, and detached only after they are gone.
+            opts=pulumi.ResourceOptions(provider=cluster.aws_provider, depends_on=cluster.node_role_ready),
         )
     if any(m.gpu.create_node_group and m.gpu.ami_type.startswith("AL2023") for m in stack_config.models):
         NvidiaDevicePlugin(f"{prefix}-nvidia-device-plugin", opts=k8s_opts)
@@ -153,7 +162,9 @@ def serve_region(
                 image=stack_config.vllm_image,
                 hf_token=inference_secrets.hf_token,
             ),
-            opts=pulumi.ResourceOptions(provider=cluster.k8s_provider, depends_on=addon_ready),
+            opts=pulumi.ResourceOptions(
+                provider=cluster.k8s_provider, depends_on=[*addon_ready, *cluster.storage_ready]
+            ),
         )
         deployments[model.name] = VllmDeployment(
             f"{prefix}-{model.name}",
