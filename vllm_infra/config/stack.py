@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, PrivateAttr, StringConstraints, field_validator, model_validator
+from pydantic import Field, ModelWrapValidatorHandler, PrivateAttr, StringConstraints, field_validator, model_validator
 
 from vllm_infra import vllm_release
+from vllm_infra.config.addons import AddonsSpec, cluster_autoscaler_chart
 from vllm_infra.config.balancer import BalancerSpec
 from vllm_infra.config.base import ConfigModel
 from vllm_infra.config.global_lb import GlobalLoadBalancerSpec, validate_regions
@@ -55,6 +56,7 @@ class StackConfig(ConfigModel):
 
     _placements: dict[str, GpuPlacement] = PrivateAttr(default_factory=dict)
     _resources: dict[str, ReplicaResources] = PrivateAttr(default_factory=dict)
+    _default_notes: list[str] = PrivateAttr(default_factory=list)
 
     @field_validator("vllm_image")
     @classmethod
@@ -121,6 +123,113 @@ class StackConfig(ConfigModel):
         self._place_models(region_names)
         return self
 
+    @model_validator(mode="wrap")
+    @classmethod
+    def _resolve_defaults(cls, data: Any, handler: ModelWrapValidatorHandler[StackConfig]) -> StackConfig:
+        # Defaults that depend on the whole stack (created or adopted cluster, exposure, node group bounds, add-ons
+        # of every region) are filled in once the stack is otherwise valid, so components only ever see bools.
+        config = handler(data)
+        return config._with_stack_defaults()
+
+    @property
+    def exposes_load_balancer(self) -> bool:
+        """Whether the stack's balancer needs the AWS Load Balancer Controller (an NLB Service or an ALB Ingress)."""
+        return self.topology != "single" and self.balancer.exposure.kind in {"load-balancer", "ingress"}
+
+    def gpu_node_bounds(self, model: ModelSpec) -> tuple[int, int]:
+        """``(min, max)`` GPU nodes of ``model``'s node group: what its initial replicas need, and what its maximum
+        replicas (plus one surge replica when the cache is shared, as rollouts then surge) need or ``gpu.maxNodes``.
+        """
+        placement = self.placement(model)
+        surge = 1 if model.cache.access_mode == "ReadWriteMany" else 0
+        min_nodes = placement.nodes_for(model.initial_replicas)
+        max_nodes = model.gpu.max_nodes or placement.nodes_for(model.max_replicas + surge)
+        return min_nodes, max(min_nodes, max_nodes)
+
+    def _gpu_nodes_can_grow(self) -> bool:
+        def grows(model: ModelSpec) -> bool:
+            min_nodes, max_nodes = self.gpu_node_bounds(model)
+            # A spot model gets an on-demand fallback group starting at 0 nodes: only an autoscaler ever grows it.
+            return model.autoscaling is not None or model.gpu.capacity_type == "spot" or min_nodes < max_nodes
+
+        return any(model.gpu.create_node_group and grows(model) for model in self.models)
+
+    def _with_stack_defaults(self) -> StackConfig:
+        problems: list[str] = []
+        notes: list[str] = []
+        can_grow = self._gpu_nodes_can_grow()
+        regions = []
+        for index, region in enumerate(self.regions):
+            key = f"vllm-infra:regions[{index}].addons"
+            addons, created = region.addons, region.cluster.create is not None
+            controller, autoscaler = addons.aws_load_balancer_controller, addons.cluster_autoscaler
+            if controller is None:
+                controller = created and self.exposes_load_balancer
+                if not created and self.exposes_load_balancer:
+                    notes.append(
+                        f"{key}.awsLoadBalancerController is off on the adopted cluster {region.cluster.name}: the "
+                        "balancer's Service/Ingress only gets a load balancer if the cluster already runs the AWS "
+                        "Load Balancer Controller (v2.12 or newer); set it to true to install it"
+                    )
+            if autoscaler is None:
+                autoscaler = created and can_grow
+                if not created and can_grow:
+                    notes.append(
+                        f"{key}.clusterAutoscaler is off on the adopted cluster {region.cluster.name}: the GPU node "
+                        "groups only grow if the cluster runs cluster-autoscaler with ASG auto-discovery "
+                        f"(k8s.io/cluster-autoscaler/enabled, k8s.io/cluster-autoscaler/{region.cluster.name}) or "
+                        "Karpenter; set it to true to install it"
+                    )
+            resolved = addons.model_copy(
+                update={"aws_load_balancer_controller": controller, "cluster_autoscaler": autoscaler}
+            )
+            if autoscaler and region.cluster.create is not None:
+                try:
+                    cluster_autoscaler_chart(region.cluster.create.kubernetes_version)
+                except ValueError as error:
+                    problems.append(f"{key}.clusterAutoscaler: cluster.create.kubernetesVersion: {error}")
+            if not region.pod_identity_agent:
+                problems += [
+                    f"{key}.{addon}: its IAM role reaches its pods through EKS Pod Identity, and the adopted cluster "
+                    f"{region.cluster.name} is not known to run the Pod Identity agent (the eks-pod-identity-agent "
+                    f"EKS add-on): install the agent on the cluster, create the cluster with cluster.create (which "
+                    f"installs it), or set {addon}: false and keep what the cluster already runs"
+                    for addon in resolved.pod_identity_addons
+                ]
+            regions.append(region.model_copy(update={"addons": resolved}))
+        observability = self._resolve_observability(regions, problems, notes)
+        if problems:
+            raise ValueError("\n".join(problems))
+        config = self.model_copy(update={"regions": tuple(regions), "observability": observability})
+        config._default_notes = notes
+        return config
+
+    def _resolve_observability(
+        self, regions: list[RegionSpec], problems: list[str], notes: list[str]
+    ) -> ObservabilitySpec:
+        spec = self.observability
+        missing = [
+            f"regions[{index}] ({region.name})"
+            for index, region in enumerate(regions)
+            if not region.addons.kube_prometheus_stack
+        ]
+        available = spec.external or not missing
+        if spec.enabled is None:
+            if not available and len(missing) < len(regions):
+                notes.append(
+                    "vllm-infra:observability is off: some regions install addons.kubePrometheusStack but "
+                    f"{', '.join(missing)} do not; install it there too, or set observability.external: true"
+                )
+            return spec.model_copy(update={"enabled": available})
+        if spec.enabled and not available:
+            problems.append(
+                "vllm-infra:observability.enabled: the PodMonitors and PrometheusRule need the monitoring.coreos.com "
+                f"CRDs, which nothing installs in {', '.join(missing)}: set addons.kubePrometheusStack: true there, "
+                "or observability.external: true if the clusters already run prometheus-operator "
+                "(or observability.enabled: false)"
+            )
+        return spec
+
     def _check_multi_region(self, region_names: list[str]) -> None:
         problems = []
         if self.global_load_balancer is None:
@@ -176,7 +285,7 @@ class StackConfig(ConfigModel):
 
     def warnings(self) -> list[str]:
         """Risks that are allowed but worth a reviewer's attention (printed by ``vllm-infra plan``)."""
-        notes = []
+        notes = list(self._default_notes)
         for index, model in enumerate(self.models):
             if model.revision is None:
                 notes.append(

@@ -21,7 +21,7 @@ from vllm_infra.components.network_policy import NetworkPolicies, NetworkPolicyA
 from vllm_infra.components.observability import Observability, ObservabilityArgs
 from vllm_infra.components.secrets import InferenceSecrets, InferenceSecretsArgs
 from vllm_infra.components.vllm import VllmDeployment, VllmDeploymentArgs
-from vllm_infra.config import ModelSpec, StackConfig
+from vllm_infra.config import StackConfig
 from vllm_infra.config.region import RegionSpec
 from vllm_infra.observability import ScrapeTarget, monitored_models
 
@@ -35,15 +35,6 @@ class RegionalServing:
     namespace: pulumi.Output[str]
     deployments: dict[str, VllmDeployment]
     balancer: LoadBalancer | None
-
-
-def _node_bounds(model: ModelSpec, stack_config: StackConfig) -> tuple[int, int]:
-    placement = stack_config.placement(model)
-    # A surge rollout (shared cache) briefly runs one replica more than the maximum.
-    surge = 1 if model.cache.access_mode == "ReadWriteMany" else 0
-    min_nodes = placement.nodes_for(model.initial_replicas)
-    max_nodes = model.gpu.max_nodes or placement.nodes_for(model.max_replicas + surge)
-    return min_nodes, max(min_nodes, max_nodes)
 
 
 def _network_policy_args(
@@ -97,7 +88,10 @@ def serve_region(
     k8s_opts = pulumi.ResourceOptions(provider=cluster.k8s_provider)
     # What depends on add-ons (custom resources need their CRDs; EFS claims need the StorageClass) waits for them.
     addon_ready: list[pulumi.Resource] = []
+    # The balancer's Service/Ingress waits for the AWS Load Balancer Controller where this stack installs it.
+    load_balancer_ready: list[pulumi.Resource] = []
     if region.addons.any:
+        exposure = stack_config.balancer.exposure
         addons = ClusterAddons(
             f"{prefix}-addons",
             ClusterAddonsArgs(
@@ -106,15 +100,22 @@ def serve_region(
                 region=region.name,
                 subnet_ids=list(region.node_subnet_ids),
                 vpc_cidr=str(region.vpc_cidr) if region.vpc_cidr else None,
+                kubernetes_version=region.cluster.create.kubernetes_version if region.cluster.create else None,
+                load_balancer_scheme=(
+                    ("internal" if exposure.internal else "internet-facing")
+                    if with_balancer and stack_config.exposes_load_balancer
+                    else None
+                ),
             ),
             opts=pulumi.ResourceOptions(providers=[cluster.aws_provider, cluster.k8s_provider]),
         )
         addon_ready = list(addons.ready)
+        load_balancer_ready = list(addons.load_balancer_ready)
 
     for model in stack_config.models:
         if not model.gpu.create_node_group:
             continue
-        min_nodes, max_nodes = _node_bounds(model, stack_config)
+        min_nodes, max_nodes = stack_config.gpu_node_bounds(model)
         GpuNodeGroup(
             f"{prefix}-{model.name}",
             GpuNodeGroupArgs(
@@ -208,7 +209,7 @@ def serve_region(
                 multi_model=len(stack_config.models) > 1,
                 tls_certificate_arn=certificate_arn,
             ),
-            opts=k8s_opts,
+            opts=pulumi.ResourceOptions(provider=cluster.k8s_provider, depends_on=load_balancer_ready),
         )
     if stack_config.observability.enabled:
         router_metrics = None
