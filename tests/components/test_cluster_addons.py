@@ -243,6 +243,8 @@ def test_load_balancer_controller_is_the_pinned_chart_for_this_cluster_and_vpc()
     assert values["serviceAccount"] == {"create": True, "name": "aws-load-balancer-controller"}
     # No cluster-wide Service mutation: the balancer asks for the controller by annotation.
     assert values["enableServiceMutatorWebhook"] is False
+    # The webhook certificate survives re-renders instead of rotating on every `pulumi up`.
+    assert values["keepTLSSecret"] is True
     assert plan.by_type(FILE_SYSTEM) == []
 
 
@@ -382,7 +384,10 @@ def test_cluster_autoscaler_balances_groups_and_is_slow_to_remove_gpu_nodes():
     assert args["balance-similar-node-groups"] is True
     # vLLM pods use emptyDir and /dev/shm; without this their nodes are never scaled down.
     assert args["skip-nodes-with-local-storage"] is False
-    assert args["expander"] == "least-waste"
+    # Spot before its on-demand fallback, then the group that wastes least.
+    assert args["expander"] == "priority,least-waste"
+    priorities = autoscaler_chart(plan).inputs["values"]["expanderPriorities"]
+    assert priorities == {"50": [".*-spot-.*"], "10": [".*"]}
     # Well above the 10-minute upstream defaults, so a lull does not cost a GPU cold start.
     assert args["scale-down-unneeded-time"] == "45m" and args["scale-down-delay-after-add"] == "45m"
     assert AddonsSpec().cluster_autoscaler_scale_down_minutes == 30

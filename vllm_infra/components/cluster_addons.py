@@ -246,6 +246,10 @@ def aws_load_balancer_controller_values(
         # own install, a node drain), any chart's Services fail to apply, and other teams' Services change owner.
         # The balancer asks for the controller explicitly (`aws-load-balancer-type: external`).
         "enableServiceMutatorWebhook": False,
+        # The chart generates its webhook certificate at render time unless it finds the Secret of an earlier render
+        # (Helm `lookup`, which Chart v4 runs against the cluster: pulumi/docs "Chart v4" blog post, PR #11997);
+        # without this every `pulumi up` would rotate the certificate and the webhooks' caBundle.
+        "keepTLSSecret": True,
         "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "512Mi"}},
     }
 
@@ -277,11 +281,17 @@ def cluster_autoscaler_values(cluster_name: pulumi.Input[str], region: str, scal
             "balance-similar-node-groups": True,
             # vLLM pods mount emptyDir scratch and memory-backed /dev/shm: by default such nodes are never removed.
             "skip-nodes-with-local-storage": False,
-            # Of the groups that fit a Pending pod, the one leaving the least CPU/memory idle (tiers differ a lot).
-            "expander": "least-waste",
+            # Spot groups first (their on-demand fallback only when spot cannot grow), then of the groups that fit a
+            # Pending pod the one leaving the least CPU/memory idle (tiers differ a lot). Expanders chain in order
+            # (kubernetes/autoscaler cluster-autoscaler/FAQ.md, "What are Expanders?").
+            "expander": "priority,least-waste",
             "scale-down-unneeded-time": f"{scale_down_minutes}m",
             "scale-down-delay-after-add": f"{scale_down_minutes}m",
         },
+        # The priority expander's ConfigMap (the chart writes it): regexes over node group (Auto Scaling group)
+        # names, highest number first. GpuNodeGroup names its groups `vllm-<tier>-<spot|on-demand>-...`, and EKS
+        # names a managed node group's Auto Scaling group `eks-<node group name>-<id>`.
+        "expanderPriorities": {"50": [".*-spot-.*"], "10": [".*"]},
         "resources": {"requests": {"cpu": "100m", "memory": "300Mi"}, "limits": {"memory": "600Mi"}},
     }
 
