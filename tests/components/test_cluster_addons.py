@@ -12,6 +12,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 import pytest
+import yaml
 from pydantic import ValidationError
 
 from tests.offline.kube_schema import validate_object
@@ -408,6 +409,67 @@ def test_cluster_autoscaler_policy_is_upstreams_with_resizing_limited_to_this_cl
     assert association.inputs["namespace"] == "kube-system"
     assert association.inputs["serviceAccount"] == "cluster-autoscaler"
     assert {association.urn, policy.urn} <= set(autoscaler_chart(plan).depends_on)
+
+
+# --- values against the charts' own defaults ----------------------------------------------------------------------
+
+CHART_VALUES = Path(__file__).resolve().parents[1] / "data" / "chart-values"
+# Maps whose keys are the software's own flags, not chart settings (cluster-autoscaler's values.yaml: "extraArgs --
+# Additional container arguments"): anything goes below them.
+FREE_FORM = {"extraArgs"}
+
+
+def unknown_keys(ours: dict, defaults: dict, path: str = "") -> list[str]:
+    """Key paths of ``ours`` that the chart's default values do not have (Helm ignores such keys silently)."""
+    unknown = []
+    for key, value in ours.items():
+        where = f"{path}.{key}" if path else key
+        if key not in defaults:
+            unknown.append(where)
+            continue
+        default = defaults[key]
+        # An empty default map ({}) is the chart's way of saying "any keys here" (resources, PDB settings).
+        if isinstance(value, dict) and isinstance(default, dict) and default and key not in FREE_FORM:
+            unknown += unknown_keys(value, default, where)
+    return unknown
+
+
+def chart_defaults(name: str, version: str) -> dict:
+    return yaml.safe_load((CHART_VALUES / f"{name}-{version}.yaml").read_text())
+
+
+def test_vendored_chart_defaults_are_of_the_pinned_versions():
+    pinned = [AWS_LOAD_BALANCER_CONTROLLER_CHART, KEDA_CHART, *CLUSTER_AUTOSCALER_CHARTS.values()]
+    for chart_pin in pinned:
+        assert (CHART_VALUES / f"{chart_pin.chart}-{chart_pin.version}.yaml").is_file(), chart_pin.reference
+
+
+def test_load_balancer_controller_values_are_settings_of_its_chart():
+    plan = run(AddonsSpec(aws_load_balancer_controller=True), load_balancer_scheme="internal")
+    values = chart(plan, AWS_LOAD_BALANCER_CONTROLLER_CHART).inputs["values"]
+    assert unknown_keys(values, chart_defaults("aws-load-balancer-controller", "3.5.0")) == []
+
+
+def test_keda_values_are_settings_of_its_chart():
+    values = chart(run(AddonsSpec(keda=True)), KEDA_CHART).inputs["values"]
+    assert unknown_keys(values, chart_defaults("keda", KEDA_CHART.version)) == []
+
+
+@pytest.mark.parametrize("minor", sorted(CLUSTER_AUTOSCALER_CHARTS))
+def test_cluster_autoscaler_values_are_settings_of_each_pinned_chart(minor):
+    plan = run(AddonsSpec(cluster_autoscaler=True), kubernetes_version=minor)
+    autoscaler = autoscaler_chart(plan)
+    defaults = chart_defaults("cluster-autoscaler", autoscaler.inputs["version"])
+    assert unknown_keys(autoscaler.inputs["values"], defaults) == []
+    # The chart's own image is the release of that minor.
+    assert defaults["image"]["tag"].startswith(f"v{minor}.")
+
+
+def test_a_misspelt_setting_would_be_caught():
+    defaults = chart_defaults("keda", KEDA_CHART.version)
+    assert unknown_keys({"operator": {"replicas": 2}, "metricServer": {"replicaCount": 1}}, defaults) == [
+        "operator.replicas", "metricServer",
+    ]  # fmt: skip
 
 
 # --- kube-prometheus-stack ----------------------------------------------------------------------------------------
