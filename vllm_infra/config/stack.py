@@ -190,10 +190,11 @@ class StackConfig(ConfigModel):
                     problems.append(f"{key}.clusterAutoscaler: cluster.create.kubernetesVersion: {error}")
             if not region.pod_identity_agent:
                 problems += [
-                    f"{key}.{addon}: its IAM role reaches its pods through EKS Pod Identity, and the adopted cluster "
+                    f"{key}.{addon}: its IAM role reaches its pods through EKS Pod Identity, and cluster "
                     f"{region.cluster.name} is not known to run the Pod Identity agent (the eks-pod-identity-agent "
-                    f"EKS add-on): install the agent on the cluster, create the cluster with cluster.create (which "
-                    f"installs it), or set {addon}: false and keep what the cluster already runs"
+                    f"EKS add-on): run the agent on the cluster and declare it in regions[{index}].cluster, create "
+                    f"the cluster with cluster.create (which installs it), or set {addon}: false and keep what the "
+                    "cluster already runs"
                     for addon in resolved.pod_identity_addons
                 ]
             regions.append(region.model_copy(update={"addons": resolved}))
