@@ -65,19 +65,27 @@ def invokes():
     return answers
 
 
-def run(spec: AddonsSpec, *, with_dependent: bool = False, answers=None, **arg_overrides) -> Plan:
-    """The component alone, under the mock runtime, with the region's two providers handed down as a stack would."""
+def run(
+    spec: AddonsSpec, *, with_dependent: bool = False, answers=None, after_cluster: bool = False, **arg_overrides
+) -> Plan:
+    """The component alone, under the mock runtime, with the region's two providers handed down as a stack would
+    (``after_cluster``: told to wait for a stand-in of the cluster, as the stack program does)."""
 
     def program() -> None:
         aws_provider = aws.Provider("region-aws", region="us-east-1")
         k8s_provider = k8s.Provider("region-k8s", kubeconfig="{}")
+        depends_on = []
+        if after_cluster:
+            depends_on = [aws.eks.Cluster("cluster", role_arn="arn:aws:iam::000000000000:role/eks",
+                                          vpc_config={"subnet_ids": SUBNETS},
+                                          opts=pulumi.ResourceOptions(provider=aws_provider))]  # fmt: skip
         args = {"spec": spec, "cluster_name": "ml-platform", "region": "us-east-1", "subnet_ids": SUBNETS}
         # A callable override is made inside the program: Outputs need the program's event loop.
         overrides = {key: value() if callable(value) else value for key, value in arg_overrides.items()}
         addons = ClusterAddons(
             "addons",
             ClusterAddonsArgs(**{**args, **overrides}),
-            opts=pulumi.ResourceOptions(providers=[aws_provider, k8s_provider]),
+            opts=pulumi.ResourceOptions(providers=[aws_provider, k8s_provider], depends_on=depends_on),
         )
         pulumi.export("prometheus_url", addons.prometheus_url)
         pulumi.export("storage_class_name", addons.storage_class_name)
@@ -288,6 +296,15 @@ def test_balancers_wait_for_the_load_balancer_controller():
     service = plan.one("kubernetes:core/v1:Service")
     assert controller.urn in service.depends_on
     assert controller.urn in plan.outputs["ready"]
+
+
+def test_eks_objects_wait_for_the_cluster_the_component_waits_for():
+    plan = run(EVERYTHING, after_cluster=True)
+    cluster = plan.one("aws:eks/cluster:Cluster")
+    waiting = [*plan.by_type(POD_IDENTITY_ASSOCIATION), plan.one(ADDON), *plan.by_type(CHART)]
+    assert len(waiting) == 2 + 1 + 5
+    for resource in waiting:
+        assert cluster.urn in resource.depends_on, resource.name
 
 
 def test_no_controller_means_nothing_to_wait_for():

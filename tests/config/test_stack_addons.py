@@ -168,6 +168,16 @@ def test_the_balancers_service_waits_for_the_controller_on_a_created_cluster(tmp
         assert controller.urn in service.depends_on, service.name
 
 
+def test_pod_identity_associations_wait_for_the_cluster_the_stack_creates(tmp_path):
+    plan = plan_of(tmp_path, balanced(CREATED, {"prometheusAdapter": True}))
+    cluster = plan.one("aws:eks/cluster:Cluster")
+    associations = plan.by_type("aws:eks/podIdentityAssociation:PodIdentityAssociation")
+    assert {a.inputs["serviceAccount"] for a in associations} == {"aws-load-balancer-controller", "cluster-autoscaler"}
+    for association in associations:
+        assert association.inputs["clusterName"] == "ml-new"
+        assert cluster.urn in association.depends_on
+
+
 def test_adopted_cluster_with_its_own_controller_plans_none(tmp_path):
     plan = plan_of(tmp_path, balanced(ADOPTED, {"prometheusAdapter": True}))
     charts = {r.inputs["chart"] for r in plan.by_type(CHART)}

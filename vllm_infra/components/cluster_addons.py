@@ -381,7 +381,9 @@ class ClusterAddons(pulumi.ComponentResource):
     """The optional add-ons of one region's cluster, each chosen by ``AddonsSpec``.
 
     Children are created with ``parent=self`` and inherit the component's providers: pass the region's
-    ``providers=[cluster.aws_provider, cluster.k8s_provider]``.
+    ``providers=[cluster.aws_provider, cluster.k8s_provider]``. They also wait for the component's ``depends_on``:
+    pass the ``RegionalCluster``, so that Pod Identity associations and EKS add-ons are only made once a cluster the
+    stack creates exists (its name alone, known from config, carries no dependency).
 
     - AWS Load Balancer Controller (``kube-system``): an IAM role with the controller's official policy (vendored,
       v3.5.0), its EKS Pod Identity association, and the pinned chart, which waits for both (a pod started before
@@ -411,7 +413,7 @@ class ClusterAddons(pulumi.ComponentResource):
         addons = ClusterAddons("us-east-1", ClusterAddonsArgs(
             spec=stack_config.addons, cluster_name=cluster.cluster_name, region="us-east-1",
             subnet_ids=["subnet-0a1", "subnet-0b2"]),
-            opts=pulumi.ResourceOptions(providers=[cluster.aws_provider, cluster.k8s_provider]))
+            opts=pulumi.ResourceOptions(providers=[cluster.aws_provider, cluster.k8s_provider], depends_on=[cluster]))
         Autoscaler("llama-8b", AutoscalerArgs(...),
                    opts=pulumi.ResourceOptions(provider=cluster.k8s_provider, depends_on=addons.crds_ready))
         LoadBalancer("gateway", LoadBalancerArgs(...),
@@ -430,7 +432,7 @@ class ClusterAddons(pulumi.ComponentResource):
         spec = args.spec
         if spec.efs_csi and not args.subnet_ids:
             raise ValueError("ClusterAddons: efsCsi needs subnet_ids (one subnet per Availability Zone of the nodes)")
-        self._name, self._args = name, args
+        self._name, self._args, self._opts = name, args, opts
         self._aws_provider = _provider(opts, "aws")
         self.prometheus_url = self.storage_class_name = self.file_system_id = None
         self.crds_ready, self.load_balancer_ready, self.ready = [], [], []
@@ -487,11 +489,16 @@ class ClusterAddons(pulumi.ComponentResource):
             }
         )
 
+    def _child(self, **extra: Any) -> pulumi.ResourceOptions:
+        # Children wait for what the component was told to wait for (e.g. the cluster a Pod Identity association
+        # or an EKS add-on is made in), and inherit its providers as children.
+        return child_options(self, self._opts, **extra)
+
     def _namespace(self, suffix: str, namespace: str) -> k8s.core.v1.Namespace:
         resource = k8s.core.v1.Namespace(
             f"{self._name}-{suffix}",
             metadata={"name": namespace, "labels": dict(PART_OF)},
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=self._child(),
         )
         self.ready.append(resource)
         return resource
@@ -513,7 +520,7 @@ class ClusterAddons(pulumi.ComponentResource):
             name=pinned.release,
             namespace=pinned.namespace,
             values=values,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=depends_on),
+            opts=self._child(depends_on=depends_on),
         )
         self.ready.append(chart)
         return chart
@@ -533,7 +540,7 @@ class ClusterAddons(pulumi.ComponentResource):
     ) -> list[pulumi.Resource]:
         """An IAM role with the inline ``policy`` that ``kube-system/<service_account>`` gets through EKS Pod
         Identity; returns what a pod of that account must wait for (the policy and the association)."""
-        aws_opts = pulumi.ResourceOptions(parent=self)
+        aws_opts = self._child()
         role = service_role(
             f"{self._name}-{suffix}", "pods.eks.amazonaws.com", [], self._partition,
             tag_session=True, parent=self, provider=cast(pulumi.ProviderResource, self._aws_provider),
@@ -546,7 +553,7 @@ class ClusterAddons(pulumi.ComponentResource):
             service_account=service_account,
             role_arn=role.arn,
             # The credentials a pod gets carry only what the role allows once its policy is attached.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[role_policy]),
+            opts=self._child(depends_on=[role_policy]),
         )
         return [role_policy, association]
 
@@ -612,7 +619,7 @@ class ClusterAddons(pulumi.ComponentResource):
     def _efs(self) -> None:
         args, spec = self._args, self._args.spec
         name = self._name
-        aws_opts = pulumi.ResourceOptions(parent=self)
+        aws_opts = self._child()
         invoke_opts = self._invoke_opts
         partition = self._partition
         vpc_id = self._vpc_id()
@@ -684,7 +691,7 @@ class ClusterAddons(pulumi.ComponentResource):
             reclaim_policy="Delete",
             # A claim made before the driver and the mount targets exist would sit Pending; dependents of `ready`
             # (and of storage_class_name) start once the whole path works.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[addon, *mount_targets]),
+            opts=self._child(depends_on=[addon, *mount_targets]),
         )
         self.storage_class_name = storage_class.metadata.name
         self.file_system_id = file_system.id

@@ -107,7 +107,9 @@ def serve_region(
                     else None
                 ),
             ),
-            opts=pulumi.ResourceOptions(providers=[cluster.aws_provider, cluster.k8s_provider]),
+            # A created cluster's name is known from config before the cluster exists: the add-ons' EKS objects
+            # (Pod Identity associations, the EFS CSI add-on) wait for the cluster itself.
+            opts=pulumi.ResourceOptions(providers=[cluster.aws_provider, cluster.k8s_provider], depends_on=[cluster]),
         )
         addon_ready = list(addons.ready)
         load_balancer_ready = list(addons.load_balancer_ready)
