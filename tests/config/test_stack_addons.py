@@ -110,6 +110,16 @@ def test_a_pod_identity_addon_on_a_cluster_without_the_agent_is_rejected_with_th
     assert "cluster.create" in problem and f"{addon}: false" in problem
 
 
+def test_efs_on_a_cluster_without_the_agent_is_flagged():
+    config = validated(balanced(ADOPTED, {"prometheusAdapter": True, "efsCsi": True}))
+    assert any(
+        note.startswith("vllm-infra:regions[0].addons.efsCsi: ") and "eks-pod-identity-agent" in note
+        for note in config.warnings()
+    )
+    created = validated(balanced(CREATED, {"prometheusAdapter": True, "efsCsi": True}))
+    assert not any("addons.efsCsi" in note for note in created.warnings())
+
+
 def test_cluster_autoscaler_needs_a_kubernetes_version_it_has_a_release_for():
     cluster = {"create": {**CREATED["create"], "kubernetesVersion": "1.29"}}
     (problem,) = problems(balanced(cluster, {"prometheusAdapter": True}))

@@ -319,8 +319,8 @@ class AddonsSpec(ConfigModel):
         ``StackConfig`` requires the Pod Identity agent for.
 
         efsCsi uses Pod Identity too, but shipped stacks enable it on adopted clusters whose agent this library
-        cannot yet see (``RegionSpec.pod_identity_agent`` is False for every adopted cluster); it joins this list
-        once adopted clusters can declare the agent.
+        cannot yet see (``RegionSpec.pod_identity_agent`` is False for every adopted cluster): it is only warned
+        about, and joins this list once adopted clusters can declare the agent.
 
         >>> AddonsSpec(cluster_autoscaler=True).pod_identity_addons
         ['clusterAutoscaler']

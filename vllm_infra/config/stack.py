@@ -197,6 +197,14 @@ class StackConfig(ConfigModel):
                     "cluster already runs"
                     for addon in resolved.pod_identity_addons
                 ]
+                if resolved.efs_csi:
+                    # A warning, not yet an error: the shipped stacks enable efsCsi on adopted clusters, which cannot
+                    # declare the agent yet (AddonsSpec.pod_identity_addons).
+                    notes.append(
+                        f"{key}.efsCsi: the EFS CSI driver's IAM role reaches it through EKS Pod Identity, and cluster "
+                        f"{region.cluster.name} is not known to run the Pod Identity agent: without the "
+                        "eks-pod-identity-agent EKS add-on on the cluster, EFS volumes never mount"
+                    )
             regions.append(region.model_copy(update={"addons": resolved}))
         observability = self._resolve_observability(regions, problems, notes)
         if problems:
