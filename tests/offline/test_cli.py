@@ -34,9 +34,10 @@ def test_render_writes_one_yaml_file_per_kubernetes_object(tmp_path):
     result = run_cli("render", "single", "--out", str(tmp_path))
     assert result.returncode == 0, result.stderr
     kinds = sorted(yaml.safe_load(p.read_text())["kind"] for p in tmp_path.glob("*.yaml"))
+    # No PodMonitor/PrometheusRule/dashboard: the single stack installs no monitoring stack, so observability is off.
     assert kinds == sorted(
         ["Namespace", "Secret", "Secret", "PersistentVolumeClaim", "Job", "Deployment", "Service", "PodDisruptionBudget",
-         "PodMonitor", "PrometheusRule", "ConfigMap", *["NetworkPolicy"] * 5,
+         *["NetworkPolicy"] * 5,
          "StorageClass"]  # gp3: the single stack installs it into the adopted cluster (cluster.existing.install)
     )
 

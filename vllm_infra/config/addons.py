@@ -1,29 +1,33 @@
-"""Optional cluster add-ons, chosen by config: monitoring, custom metrics, KEDA and shared (EFS) model caches.
+"""Optional cluster add-ons, chosen by config: the AWS Load Balancer Controller, cluster-autoscaler, monitoring,
+custom metrics, KEDA and shared (EFS) model caches.
 
-Each add-on is one boolean (all off by default: an adopted cluster usually has its own platform add-ons, and two
-Prometheus operators or two external-metrics servers in one cluster fight). The Helm charts are pinned here, chart,
-version and repository together, so a plan never floats to whatever a repository serves on the day.
+Each add-on is one boolean. Monitoring, custom metrics, KEDA and EFS are off by default: an adopted cluster usually
+has its own platform add-ons, and two Prometheus operators or two external-metrics servers in one cluster fight. The
+AWS Load Balancer Controller and cluster-autoscaler default to what the stack needs (``null`` = decided by
+``StackConfig``): on for a cluster the stack creates when its balancer needs a load balancer / its GPU node groups
+can grow, off for an adopted cluster, which may already run its own (two controllers reconcile the same load
+balancers; two autoscalers resize the same Auto Scaling groups). The Helm charts are pinned here, chart, version and
+repository together, so a plan never floats to whatever a repository serves on the day.
 
 In a stack file::
 
     vllm-infra:addons:
+      awsLoadBalancerController: true   # NLB/ALB for the balancer (default: on for created clusters)
+      clusterAutoscaler: true           # GPU nodes follow the replicas (default: on for created clusters)
       kubePrometheusStack: true
       prometheusRetention: 15d
-      prometheusAdapter: true       # the HPA engine's custom metrics
+      prometheusAdapter: true           # the HPA engine's custom metrics
       keda: false
-      efsCsi: true                  # StorageClass efs-sc (ReadWriteMany model caches)
-
-The AWS Load Balancer Controller is deliberately not an add-on yet: its IAM policy must be the controller's official
-``docs/install/iam_policy.json`` *for the pinned controller version*, and that document could not be obtained and
-tied to a release with certainty. Install it the way the platform team already does (the balancer's Services and
-Ingresses only need it to exist).
+      efsCsi: true                      # StorageClass efs-sc (ReadWriteMany model caches)
 """
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
-from typing import Literal
+from importlib import resources
+from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
@@ -40,7 +44,7 @@ class PinnedChart:
     Example::
 
         >>> KEDA_CHART.reference
-        'https://kedacore.github.io/charts keda 2.21.1'
+        'https://kedacore.github.io/charts keda 2.20.2'
     """
 
     chart: str
@@ -48,6 +52,8 @@ class PinnedChart:
     repository: str
     release: str
     namespace: str
+    #: The chart's ``appVersion`` (the software it installs by default), where the library relies on it.
+    app_version: str = ""
 
     @property
     def reference(self) -> str:
@@ -82,15 +88,107 @@ PROMETHEUS_ADAPTER_CHART = PinnedChart(
     namespace="monitoring",
 )
 
-# keda 2.21.1 (KEDA v2.21.1): the kedacore/charts GitHub release "KEDA Chart: v2.21.1"
-# (https://github.com/kedacore/charts/releases/tag/v2.21.1, "Chart: v2.21.1 | App: v2.21.1").
+# keda 2.20.2 (KEDA 2.20.2). The 2.21.1 pinned before could not be found: the chart repository's own index
+# (kedacore/charts docs/index.yaml, served as https://kedacore.github.io/charts/index.yaml, generated
+# 2026-07-31T09:12:31Z) lists 2.20.2 as its newest `keda` entry (keda-2.20.2.tgz, sha256
+# db60b1fa60f0565fefa4ce2f87e855b6a8854363ee82962fbe28a12a70d64c4c), and the repository's newest tag is v2.20.2
+# (commit cbb9bb8ce0809dc9048f72302f7c09765d66ed56, "prepare v2.20.2 release (#895)", keda/Chart.yaml version and
+# appVersion 2.20.2); there is no v2.21.x tag in a snapshot taken 2026-08-13. The values keda_values() sets
+# (operator/metricsServer/webhooks.replicaCount, resources.{operator,metricServer,webhooks},
+# podDisruptionBudget.{operator,webhooks}) all exist in that release's keda/values.yaml.
 KEDA_CHART = PinnedChart(
     chart="keda",
-    version="2.21.1",
+    version="2.20.2",
     repository="https://kedacore.github.io/charts",
     release="keda",
     namespace="keda",
+    app_version="2.20.2",
 )
+
+# aws-load-balancer-controller 3.5.0 (controller v3.5.0): https://aws.github.io/eks-charts/index.yaml (aws/eks-charts
+# gh-pages, entry created 2026-08-03T22:57:26Z, sha256 45051f634b33e10baccb3354d0681b7de787c60445e599fa276e0c9aedd4ccd5)
+# and helm/aws-load-balancer-controller/Chart.yaml of kubernetes-sigs/aws-load-balancer-controller at tag v3.5.0
+# (commit 11eb202c97e4ae2ee45e0658c4cde9a4b59f33d4): version 3.5.0, appVersion v3.5.0. Its IAM policy is vendored
+# from the same tag (vllm_infra/data/iam/SOURCE.md). Installed in kube-system, the namespace its documentation uses.
+AWS_LOAD_BALANCER_CONTROLLER_CHART = PinnedChart(
+    chart="aws-load-balancer-controller",
+    version="3.5.0",
+    repository="https://aws.github.io/eks-charts",
+    release="aws-load-balancer-controller",
+    namespace="kube-system",
+    app_version="v3.5.0",
+)
+#: The controller's ServiceAccount (set in the chart values; the Pod Identity association names it).
+AWS_LOAD_BALANCER_CONTROLLER_SERVICE_ACCOUNT = "aws-load-balancer-controller"
+#: The controller's official IAM policy per AWS partition: docs/install/iam_policy{,_cn,_us-gov}.json at v3.5.0.
+AWS_LOAD_BALANCER_CONTROLLER_POLICY_FILES = {
+    "aws": "aws-load-balancer-controller-v3.5.0.json",
+    "aws-cn": "aws-load-balancer-controller-v3.5.0-cn.json",
+    "aws-us-gov": "aws-load-balancer-controller-v3.5.0-us-gov.json",
+}
+
+CLUSTER_AUTOSCALER_REPOSITORY = "https://kubernetes.github.io/autoscaler"
+# cluster-autoscaler must be the release of the cluster's Kubernetes minor (its README: "use the version matching
+# your cluster's Kubernetes version"): one chart per minor, the newest whose appVersion is of that minor, from the
+# repository's index (kubernetes/autoscaler gh-pages index.yaml, 2026-07-26) and the release tags
+# cluster-autoscaler-chart-<version>: 9.46.6 → 1.32.0, 9.51.0 → 1.33.0, 9.53.0 → 1.34.2, 9.59.0 → 1.35.0.
+CLUSTER_AUTOSCALER_CHARTS = {
+    minor: PinnedChart(
+        chart="cluster-autoscaler",
+        version=version,
+        repository=CLUSTER_AUTOSCALER_REPOSITORY,
+        release="cluster-autoscaler",
+        namespace="kube-system",
+        app_version=app_version,
+    )
+    for minor, version, app_version in (
+        ("1.32", "9.46.6", "1.32.0"),
+        ("1.33", "9.51.0", "1.33.0"),
+        ("1.34", "9.53.0", "1.34.2"),
+        ("1.35", "9.59.0", "1.35.0"),
+    )
+}
+#: cluster-autoscaler's ServiceAccount (set in the chart values; the Pod Identity association names it).
+CLUSTER_AUTOSCALER_SERVICE_ACCOUNT = "cluster-autoscaler"
+#: The upstream IAM policy for ASG auto-discovery (kubernetes/autoscaler cluster-autoscaler/cloudprovider/aws).
+CLUSTER_AUTOSCALER_POLICY_FILE = "cluster-autoscaler-auto-discovery.json"
+#: The Auto Scaling group tag every GPU node group carries for auto-discovery (with ``cluster_autoscaler_tag``).
+CLUSTER_AUTOSCALER_ENABLED_TAG = "k8s.io/cluster-autoscaler/enabled"
+
+
+def cluster_autoscaler_tag(cluster_name: str) -> str:
+    """The per-cluster auto-discovery tag key of cluster-autoscaler's AWS provider.
+
+    >>> cluster_autoscaler_tag("ml-prod")
+    'k8s.io/cluster-autoscaler/ml-prod'
+    """
+    return f"k8s.io/cluster-autoscaler/{cluster_name}"
+
+
+def cluster_autoscaler_chart(kubernetes_version: str) -> PinnedChart:
+    """The pinned cluster-autoscaler chart whose app version is of ``kubernetes_version``'s minor.
+
+    >>> cluster_autoscaler_chart("1.33").version, cluster_autoscaler_chart("1.33.4").app_version
+    ('9.51.0', '1.33.0')
+    """
+    minor = ".".join(kubernetes_version.removeprefix("v").split(".")[:2])
+    if minor not in CLUSTER_AUTOSCALER_CHARTS:
+        raise ValueError(
+            f"cluster-autoscaler has no pinned release for Kubernetes {minor} (pinned: "
+            f"{', '.join(CLUSTER_AUTOSCALER_CHARTS)}): run the cluster on one of those versions, or set "
+            "addons.clusterAutoscaler: false and scale the GPU node groups another way"
+        )
+    return CLUSTER_AUTOSCALER_CHARTS[minor]
+
+
+def iam_policy_document(filename: str) -> dict[str, Any]:
+    """A vendored IAM policy document of ``vllm_infra/data/iam`` (see its SOURCE.md), parsed.
+
+    >>> iam_policy_document(CLUSTER_AUTOSCALER_POLICY_FILE)["Version"]
+    '2012-10-17'
+    """
+    text = resources.files("vllm_infra").joinpath("data", "iam", filename).read_text(encoding="utf-8")
+    return json.loads(text)
 
 #: The Service kube-prometheus-stack creates for Prometheus (`<release>-prometheus`, port 9090) — the address the
 #: KEDA triggers (the default of ``autoscaling.prometheusAddress``) and prometheus-adapter query.
@@ -110,8 +208,19 @@ EFS_CSI_POLICY = "service-role/AmazonEFSCSIDriverPolicy"
 
 
 class AddonsSpec(ConfigModel):
-    """Which cluster add-ons the stack installs, and their few settings. Everything is off by default.
+    """Which cluster add-ons the stack installs, and their few settings.
 
+    - ``awsLoadBalancerController``: the AWS Load Balancer Controller (pinned chart, two replicas, its official IAM
+      policy through EKS Pod Identity), which turns the balancer's ``LoadBalancer`` Service into an NLB and its
+      Ingress into an ALB. ``null`` (default): on for a created cluster whose stack exposes a load balancer or an
+      Ingress, off for an adopted cluster (it may already run one, and two controllers fight over the same load
+      balancers) — ``StackConfig`` resolves it, so a validated stack holds a bool.
+    - ``clusterAutoscaler``: cluster-autoscaler (the release of the cluster's Kubernetes minor), discovering the GPU
+      node groups by their Auto Scaling group tags. ``null`` (default): on for a created cluster when a model
+      autoscales or a GPU node group can grow beyond its minimum; off for an adopted cluster (it may run its own
+      cluster-autoscaler or Karpenter).
+    - ``clusterAutoscalerScaleDownMinutes``: how long a node must be unneeded, and how long after a scale-up, before
+      cluster-autoscaler removes a node.
     - ``kubePrometheusStack``: Prometheus (operator), Alertmanager and Grafana as release ``kube-prometheus-stack``
       in ``monitoring`` — what the Observability component's PodMonitors, rules and dashboards are written for.
     - ``prometheusAdapter``: the custom-metrics API the ``hpa`` autoscaling engine reads
@@ -121,12 +230,36 @@ class AddonsSpec(ConfigModel):
     - ``efsCsi``: the EFS CSI driver (EKS add-on), an encrypted EFS file system with mount targets, and the
       ``efs-sc`` StorageClass (one access point per claim) for ReadWriteMany model caches.
 
+    Monitoring, custom metrics, KEDA and EFS are off by default.
+
     Example::
 
         AddonsSpec(kube_prometheus_stack=True, prometheus_adapter=True)
         AddonsSpec.model_validate({"keda": True, "efsCsi": True, "efsBasePath": "/models"})
     """
 
+    aws_load_balancer_controller: bool | None = Field(
+        None,
+        description="Install the AWS Load Balancer Controller; null = on for created clusters whose stack exposes "
+        "a load balancer, off for adopted ones.",
+    )
+    cluster_autoscaler: bool | None = Field(
+        None,
+        description="Install cluster-autoscaler; null = on for created clusters whose GPU node groups can grow, off "
+        "for adopted ones.",
+    )
+    # A GPU node is expensive to bring back: minutes to boot and join, pull the ~10 GB vLLM image, then load the
+    # weights (the model's startup budget). cluster-autoscaler's defaults (scale-down-unneeded-time and
+    # scale-down-delay-after-add, 10m each: kubernetes/autoscaler cluster-autoscaler/FAQ.md) would remove a node
+    # between two bursts only to pay that cold start again; 30 minutes outlasts the HPA's scale-down window and a
+    # typical lull.
+    cluster_autoscaler_scale_down_minutes: int = Field(
+        30,
+        ge=10,
+        le=1440,
+        description="Minutes a node must be unneeded (and since the last scale-up) before cluster-autoscaler "
+        "removes it.",
+    )
     kube_prometheus_stack: bool = Field(False, description="Install kube-prometheus-stack in `monitoring`.")
     prometheus_retention: str = Field("15d", description="How long Prometheus keeps samples (e.g. 15d, 12h).")
     prometheus_storage_gib: int = Field(
@@ -171,7 +304,29 @@ class AddonsSpec(ConfigModel):
         >>> AddonsSpec().any, AddonsSpec(keda=True).any
         (False, True)
         """
-        return self.kube_prometheus_stack or self.prometheus_adapter or self.keda or self.efs_csi
+        return bool(
+            self.aws_load_balancer_controller
+            or self.cluster_autoscaler
+            or self.kube_prometheus_stack
+            or self.prometheus_adapter
+            or self.keda
+            or self.efs_csi
+        )
+
+    @property
+    def pod_identity_addons(self) -> list[str]:
+        """The enabled add-ons (config keys) whose IAM role this library gives through EKS Pod Identity: they need
+        the Pod Identity agent in the cluster (``RegionSpec`` checks it).
+
+        >>> AddonsSpec(cluster_autoscaler=True, efs_csi=True).pod_identity_addons
+        ['clusterAutoscaler', 'efsCsi']
+        """
+        enabled = (
+            ("awsLoadBalancerController", self.aws_load_balancer_controller),
+            ("clusterAutoscaler", self.cluster_autoscaler),
+            ("efsCsi", self.efs_csi),
+        )
+        return [key for key, on in enabled if on]
 
     @property
     def prometheus_retention_size(self) -> str:

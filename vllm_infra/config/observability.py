@@ -146,8 +146,10 @@ class ObservabilitySpec(ConfigModel):
 
     The defaults match kube-prometheus-stack's: its Prometheus selects monitors and rules whose ``release`` label is
     the Helm release name (``*SelectorNilUsesHelmValues: true``), and its Grafana sidecar loads ConfigMaps labelled
-    ``grafana_dashboard: "1"``. The cluster must have the monitoring.coreos.com CRDs (prometheus-operator) installed
-    when ``enabled`` is true.
+    ``grafana_dashboard: "1"``. PodMonitors and PrometheusRules need the monitoring.coreos.com CRDs
+    (prometheus-operator): ``enabled`` unset means on exactly when they will exist — every region installs
+    ``addons.kubePrometheusStack``, or ``external: true`` says the clusters have their own — and ``StackConfig``
+    rejects ``enabled: true`` with neither (the objects would fail with "no matches for kind").
 
     ``sloOverrides`` is keyed by model ``name``; an override only changes the keys it sets, the rest come from
     ``defaultSlo``. Use :meth:`slo_for` to read a model's effective SLO and :meth:`check_model_names` to reject
@@ -164,7 +166,16 @@ class ObservabilitySpec(ConfigModel):
             llama-70b: {ttftP95Seconds: 5}
     """
 
-    enabled: bool = Field(True, description="Create the monitors, alert rules and dashboard.")
+    enabled: bool | None = Field(
+        None,
+        description="Create the monitors, alert rules and dashboard; null = on where they can be applied (every "
+        "region installs addons.kubePrometheusStack, or `external`).",
+    )
+    external: bool = Field(
+        False,
+        description="The clusters already run prometheus-operator (the monitoring.coreos.com CRDs) installed "
+        "outside this stack.",
+    )
     prometheus_release_label: str = Field(
         "kube-prometheus-stack",
         min_length=1,

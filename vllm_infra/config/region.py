@@ -289,8 +289,9 @@ class RegionSpec(ConfigModel):
             raise ValueError(
                 f"{', '.join(consumers)}: the add-on's IAM role reaches its pods through EKS Pod Identity, which "
                 "needs the eks-pod-identity-agent add-on in the cluster: set "
-                "cluster.existing.install.podIdentityAgent: true (the stack installs it), or "
-                "cluster.existing.has.podIdentityAgent: true if the cluster already runs it"
+                "cluster.existing.install.podIdentityAgent: true (the stack installs it), "
+                "cluster.existing.has.podIdentityAgent: true if the cluster already runs it, or create the cluster "
+                f"with cluster.create (which installs it); or set {' and '.join(c + ': false' for c in consumers)}"
             )
         return self
 
@@ -320,7 +321,9 @@ class RegionSpec(ConfigModel):
     @property
     def pod_identity_consumers(self) -> list[str]:
         """The config keys (relative to the region) of what this stack installs with a Pod Identity IAM role."""
-        return ["addons.efsCsi"] if self.addons.efs_csi else []
+        # Add-ons left unset (None) only default to on for created clusters, which run the agent: the explicit
+        # values seen here are the ones that can lack it.
+        return [f"addons.{key}" for key in self.addons.pod_identity_addons]
 
     @property
     def storage_classes(self) -> frozenset[str]:

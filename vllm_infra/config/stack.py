@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, PrivateAttr, StringConstraints, field_validator, model_validator
+from pydantic import Field, ModelWrapValidatorHandler, PrivateAttr, StringConstraints, field_validator, model_validator
 
 from vllm_infra import vllm_release
+from vllm_infra.config.addons import AddonsSpec, cluster_autoscaler_chart
 from vllm_infra.config.balancer import BalancerSpec
 from vllm_infra.config.base import ConfigModel
 from vllm_infra.config.global_lb import GlobalLoadBalancerSpec, validate_regions
-from vllm_infra.config.capacity import GpuPlacement, ReplicaResources, place_model, replica_resources
+from vllm_infra.config.capacity import GpuPlacement, ReplicaResources, node_bounds, place_model, replica_resources
 from vllm_infra.config.model import ModelSpec
 from vllm_infra.config.network import NetworkPolicySpec
 from vllm_infra.config.observability import ObservabilitySpec
@@ -55,6 +56,7 @@ class StackConfig(ConfigModel):
 
     _placements: dict[str, GpuPlacement] = PrivateAttr(default_factory=dict)
     _resources: dict[str, ReplicaResources] = PrivateAttr(default_factory=dict)
+    _default_notes: list[str] = PrivateAttr(default_factory=list)
 
     @field_validator("vllm_image")
     @classmethod
@@ -135,6 +137,101 @@ class StackConfig(ConfigModel):
             raise ValueError("\n".join(problems))
         return self
 
+    @model_validator(mode="wrap")
+    @classmethod
+    def _resolve_defaults(cls, data: Any, handler: ModelWrapValidatorHandler[StackConfig]) -> StackConfig:
+        # Defaults that depend on the whole stack (created or adopted cluster, exposure, node group bounds, add-ons
+        # of every region) are filled in once the stack is otherwise valid, so components only ever see bools.
+        config = handler(data)
+        return config._with_stack_defaults()
+
+    @property
+    def exposes_load_balancer(self) -> bool:
+        """Whether the stack's balancer needs the AWS Load Balancer Controller (an NLB Service or an ALB Ingress)."""
+        return self.topology != "single" and self.balancer.exposure.kind in {"load-balancer", "ingress"}
+
+    def gpu_node_bounds(self, model: ModelSpec) -> tuple[int, int]:
+        """``(min, max)`` GPU nodes of ``model``'s node group (``vllm_infra.config.capacity.node_bounds``): what its
+        initial replicas need, and what its maximum replicas plus a shared cache's surge replica need."""
+        bounds = node_bounds(model, self.placement(model))
+        return bounds.min_nodes, bounds.max_nodes
+
+    def _gpu_nodes_can_grow(self) -> bool:
+        def grows(model: ModelSpec) -> bool:
+            min_nodes, max_nodes = self.gpu_node_bounds(model)
+            # A spot model gets an on-demand fallback group starting at 0 nodes: only an autoscaler ever grows it.
+            return model.autoscaling is not None or model.gpu.capacity_type == "spot" or min_nodes < max_nodes
+
+        return any(model.gpu.create_node_group and grows(model) for model in self.models)
+
+    def _with_stack_defaults(self) -> StackConfig:
+        problems: list[str] = []
+        notes: list[str] = []
+        can_grow = self._gpu_nodes_can_grow()
+        regions = []
+        for index, region in enumerate(self.regions):
+            key = f"vllm-infra:regions[{index}].addons"
+            addons, created = region.addons, region.cluster.create is not None
+            controller, autoscaler = addons.aws_load_balancer_controller, addons.cluster_autoscaler
+            if controller is None:
+                controller = created and self.exposes_load_balancer
+                if not created and self.exposes_load_balancer:
+                    notes.append(
+                        f"{key}.awsLoadBalancerController is off on the adopted cluster {region.cluster.name}: the "
+                        "balancer's Service/Ingress only gets a load balancer if the cluster already runs the AWS "
+                        "Load Balancer Controller (v2.12 or newer); set it to true to install it"
+                    )
+            if autoscaler is None:
+                autoscaler = created and can_grow
+                if not created and can_grow:
+                    notes.append(
+                        f"{key}.clusterAutoscaler is off on the adopted cluster {region.cluster.name}: the GPU node "
+                        "groups only grow if the cluster runs cluster-autoscaler with ASG auto-discovery "
+                        f"(k8s.io/cluster-autoscaler/enabled, k8s.io/cluster-autoscaler/{region.cluster.name}) or "
+                        "Karpenter; set it to true to install it"
+                    )
+            resolved = addons.model_copy(
+                update={"aws_load_balancer_controller": controller, "cluster_autoscaler": autoscaler}
+            )
+            if autoscaler and region.cluster.create is not None:
+                try:
+                    cluster_autoscaler_chart(region.cluster.create.kubernetes_version)
+                except ValueError as error:
+                    problems.append(f"{key}.clusterAutoscaler: cluster.create.kubernetesVersion: {error}")
+            regions.append(region.model_copy(update={"addons": resolved}))
+        observability = self._resolve_observability(regions, problems, notes)
+        if problems:
+            raise ValueError("\n".join(problems))
+        config = self.model_copy(update={"regions": tuple(regions), "observability": observability})
+        config._default_notes = notes
+        return config
+
+    def _resolve_observability(
+        self, regions: list[RegionSpec], problems: list[str], notes: list[str]
+    ) -> ObservabilitySpec:
+        spec = self.observability
+        missing = [
+            f"regions[{index}] ({region.name})"
+            for index, region in enumerate(regions)
+            if not region.addons.kube_prometheus_stack
+        ]
+        available = spec.external or not missing
+        if spec.enabled is None:
+            if not available and len(missing) < len(regions):
+                notes.append(
+                    "vllm-infra:observability is off: some regions install addons.kubePrometheusStack but "
+                    f"{', '.join(missing)} do not; install it there too, or set observability.external: true"
+                )
+            return spec.model_copy(update={"enabled": available})
+        if spec.enabled and not available:
+            problems.append(
+                "vllm-infra:observability.enabled: the PodMonitors and PrometheusRule need the monitoring.coreos.com "
+                f"CRDs, which nothing installs in {', '.join(missing)}: set addons.kubePrometheusStack: true there, "
+                "or observability.external: true if the clusters already run prometheus-operator "
+                "(or observability.enabled: false)"
+            )
+        return spec
+
     def _check_multi_region(self, region_names: list[str]) -> None:
         problems = []
         if self.global_load_balancer is None:
@@ -190,7 +287,7 @@ class StackConfig(ConfigModel):
 
     def warnings(self) -> list[str]:
         """Risks that are allowed but worth a reviewer's attention (printed by ``vllm-infra plan``)."""
-        notes = []
+        notes = list(self._default_notes)
         for index, model in enumerate(self.models):
             if model.revision is None:
                 notes.append(

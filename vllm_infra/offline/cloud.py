@@ -15,6 +15,7 @@ import grpc
 from vllm_infra.offline.runner import InvokeResults
 
 OFFLINE_ACCOUNT = "000000000000"
+OFFLINE_VPC_ID = "vpc-00000000offline"
 
 
 def _partition(_args: dict) -> dict:
@@ -33,7 +34,7 @@ def _eks_cluster(args: dict) -> dict:
         "status": "ACTIVE",
         "vpcConfig": {
             "subnetIds": ["subnet-0000000000offline1", "subnet-0000000000offline2"],
-            "vpcId": "vpc-00000000offline",
+            "vpcId": OFFLINE_VPC_ID,
             "securityGroupIds": [],
             "clusterSecurityGroupId": "sg-00000000offline",
             "endpointPrivateAccess": True,
@@ -162,6 +163,30 @@ def _load_balancer(args: dict) -> dict:
     }
 
 
+def _subnet(args: dict) -> dict:
+    # Any subnet a stack names lies in the offline VPC (shape: GetSubnetResult).
+    subnet_id = args.get("id") or "subnet-0000000000offline1"
+    return {
+        "id": subnet_id,
+        "arn": f"arn:aws:ec2:offline:{OFFLINE_ACCOUNT}:subnet/{subnet_id}",
+        "vpcId": OFFLINE_VPC_ID,
+        "availabilityZone": "offline-1a",
+        "cidrBlock": "10.0.0.0/20",
+        "tags": {},
+    }
+
+
+def _subnets(args: dict) -> dict:
+    # The offline VPC has two subnets (in two zones) for each load balancer scheme, tagged as the AWS Load Balancer
+    # Controller expects: kubernetes.io/role/elb (public) and kubernetes.io/role/internal-elb (private).
+    filters = args.get("filters") or []
+    tag_keys = [value for f in filters if f.get("name") == "tag-key" for value in f.get("values", [])]
+    ids = ["subnet-0000000000offline1", "subnet-0000000000offline2"]
+    if "kubernetes.io/role/elb" in tag_keys:
+        ids = ["subnet-00000000publicoff1", "subnet-00000000publicoff2"]
+    return {"id": "offline", "ids": ids, "filters": filters}
+
+
 def default_invokes() -> InvokeResults:
     """The invoke answers used by ``vllm-infra plan``."""
     return InvokeResults(
@@ -171,5 +196,7 @@ def default_invokes() -> InvokeResults:
             "aws:eks/getAddon:getAddon": eks_addon_answer(OFFLINE_CLUSTER_ADDONS),
             "aws:lb/getHostedZoneId:getHostedZoneId": _lb_hosted_zone_id,
             "aws:lb/getLoadBalancer:getLoadBalancer": _load_balancer,
+            "aws:ec2/getSubnet:getSubnet": _subnet,
+            "aws:ec2/getSubnets:getSubnets": _subnets,
         }
     )

@@ -21,8 +21,7 @@ from vllm_infra.components.network_policy import NetworkPolicies, NetworkPolicyA
 from vllm_infra.components.observability import Observability, ObservabilityArgs
 from vllm_infra.components.secrets import InferenceSecrets, InferenceSecretsArgs
 from vllm_infra.components.vllm import VllmDeployment, VllmDeploymentArgs
-from vllm_infra.config import ModelSpec, StackConfig
-from vllm_infra.config.capacity import node_bounds
+from vllm_infra.config import StackConfig
 from vllm_infra.config.region import RegionSpec
 from vllm_infra.observability import ScrapeTarget, monitored_models
 
@@ -36,13 +35,6 @@ class RegionalServing:
     namespace: pulumi.Output[str]
     deployments: dict[str, VllmDeployment]
     balancer: LoadBalancer | None
-
-
-def _node_bounds(model: ModelSpec, stack_config: StackConfig) -> tuple[int, int]:
-    # One rule for every topology (and for the quota output): replicas plus the RWX rollout's surge, no surge with
-    # Recreate (RWO); spot and its on-demand fallback each get the whole maximum.
-    bounds = node_bounds(model, stack_config.placement(model))
-    return bounds.min_nodes, bounds.max_nodes
 
 
 def _network_policy_args(
@@ -101,7 +93,10 @@ def serve_region(
     k8s_opts = pulumi.ResourceOptions(provider=cluster.k8s_provider)
     # What depends on add-ons (custom resources need their CRDs; EFS claims need the StorageClass) waits for them.
     addon_ready: list[pulumi.Resource] = []
+    # The balancer's Service/Ingress waits for the AWS Load Balancer Controller where this stack installs it.
+    load_balancer_ready: list[pulumi.Resource] = []
     if region.addons.any:
+        exposure = stack_config.balancer.exposure
         addons = ClusterAddons(
             f"{prefix}-addons",
             ClusterAddonsArgs(
@@ -110,18 +105,27 @@ def serve_region(
                 region=region.name,
                 subnet_ids=list(region.node_subnet_ids),
                 vpc_cidr=str(region.vpc_cidr) if region.vpc_cidr else None,
+                kubernetes_version=region.cluster.create.kubernetes_version if region.cluster.create else None,
+                load_balancer_scheme=(
+                    ("internal" if exposure.internal else "internet-facing")
+                    if with_balancer and stack_config.exposes_load_balancer
+                    else None
+                ),
             ),
-            # Add-ons with a Pod Identity role (EFS CSI) need the agent RegionalCluster installs.
+            # The add-ons' EKS objects (Pod Identity associations, the EFS CSI add-on) wait for the cluster and for the
+            # Pod Identity agent that gives their pods the roles.
             opts=pulumi.ResourceOptions(
-                providers=[cluster.aws_provider, cluster.k8s_provider], depends_on=cluster.pod_identity_ready
+                providers=[cluster.aws_provider, cluster.k8s_provider],
+                depends_on=[cluster, *cluster.pod_identity_ready],
             ),
         )
         addon_ready = list(addons.ready)
+        load_balancer_ready = list(addons.load_balancer_ready)
 
     for model in stack_config.models:
         if not model.gpu.create_node_group:
             continue
-        min_nodes, max_nodes = _node_bounds(model, stack_config)
+        min_nodes, max_nodes = stack_config.gpu_node_bounds(model)
         GpuNodeGroup(
             f"{prefix}-{model.name}",
             GpuNodeGroupArgs(
@@ -218,7 +222,7 @@ def serve_region(
                 multi_model=len(stack_config.models) > 1,
                 tls_certificate_arn=certificate_arn,
             ),
-            opts=k8s_opts,
+            opts=pulumi.ResourceOptions(provider=cluster.k8s_provider, depends_on=load_balancer_ready),
         )
     if stack_config.observability.enabled:
         router_metrics = None
