@@ -7,7 +7,9 @@ and hands both to the topology the config names.
 
 from __future__ import annotations
 
+import difflib
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,7 +17,7 @@ import pulumi
 from pulumi.runtime import config as runtime_config
 
 from vllm_infra.config import ConfigError, StackConfig, validate_config
-from vllm_infra.config.errors import NAMESPACE
+from vllm_infra.config.errors import NAMESPACE, nearest
 
 API_KEY = "apiKey"
 HF_TOKEN = "hfToken"
@@ -41,8 +43,43 @@ class StackSecrets:
 def _namespace_keys() -> set[str]:
     # The CLI passes config in the PULUMI_CONFIG environment variable; the Automation API and the offline runner set
     # it in the runtime instead. Listing both lets unknown keys (typos) be rejected rather than ignored.
-    keys = set(runtime_config.get_config_env()) | set(runtime_config.CONFIG.get())
-    return {key.split(":", 1)[1] for key in keys if key.startswith(f"{NAMESPACE}:")}
+    return {key.split(":", 1)[1] for key in _all_config_keys() if key.startswith(f"{NAMESPACE}:")}
+
+
+def _all_config_keys() -> set[str]:
+    return set(runtime_config.get_config_env()) | set(runtime_config.CONFIG.get())
+
+
+def _normalized(namespace: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", namespace.lower())
+
+
+def is_misspelt_namespace(namespace: str) -> bool:
+    """Whether ``namespace`` is a near miss of ``vllm-infra`` (``vllm_infra``, ``vllminfra``, ``vllm-infr``): Pulumi
+    would hand its keys to no program, so they would be silently ignored. Unrelated namespaces (``aws``, ``pulumi``,
+    ``kubernetes``, your own project's) are not.
+
+    >>> [is_misspelt_namespace(n) for n in ("vllm_infra", "vllm-infr", "VLLM-INFRA", "vllm-infra", "aws", "vllm")]
+    [True, True, True, False, False, False]
+    """
+    if namespace == NAMESPACE:
+        return False
+    return difflib.SequenceMatcher(None, _normalized(namespace), _normalized(NAMESPACE)).ratio() >= 0.8
+
+
+def _misspelt_namespace_problems(known_keys: list[str]) -> list[str]:
+    problems = []
+    for full_key in sorted(_all_config_keys()):
+        namespace, _, key = full_key.partition(":")
+        if not key or not is_misspelt_namespace(namespace):
+            continue
+        right = key if key in known_keys else (nearest(key.split(".")[0], known_keys) or key)
+        # The value is never printed: the key may be a secret (vllm_infra:apiKey).
+        problems.append(
+            f"{full_key}: the namespace is {namespace!r}, not {NAMESPACE!r}, so the program would never read this "
+            f"key; write it as {NAMESPACE}:{right}"
+        )
+    return problems
 
 
 def _decode(raw: str) -> Any:
@@ -68,7 +105,8 @@ def read_stack_config(config: pulumi.Config | None = None) -> tuple[StackConfig,
         stack_config, secrets = read_stack_config()
     """
     config = config or pulumi.Config(NAMESPACE)
-    problems: list[str] = []
+    known_keys = [info.alias or name for name, info in StackConfig.model_fields.items()] + list(SECRET_KEYS)
+    problems: list[str] = _misspelt_namespace_problems(known_keys)
     data: dict[str, Any] = {}
     for key in sorted(_namespace_keys() - set(SECRET_KEYS)):
         if runtime_config.is_config_secret(f"{NAMESPACE}:{key}"):
@@ -83,7 +121,7 @@ def read_stack_config(config: pulumi.Config | None = None) -> tuple[StackConfig,
             "<key>` (clients send it as `Authorization: Bearer <key>`)"
         )
     try:
-        stack_config = validate_config(StackConfig, data)
+        stack_config = validate_config(StackConfig, data, extra_top_level_keys=SECRET_KEYS)
     except ConfigError as error:
         problems.extend(error.problems)
     if problems:
