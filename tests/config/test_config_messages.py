@@ -147,7 +147,7 @@ def test_an_unknown_key_far_from_every_known_key_gets_no_suggestion(tmp_path):
 
 def test_a_misspelt_choice_suggests_the_nearest_allowed_value(tmp_path):
     (problem,) = problems_of(tmp_path, single_model_config(gpu={"capacityType": "spto"}))
-    assert problem.startswith("vllm-infra:models[0].gpu.capacityType: got 'spto'; must be one of on-demand, spot")
+    assert problem.startswith("vllm-infra:models[0].gpu.capacityType: got 'spto'; must be on-demand or spot")
     assert "did you mean spot?" in problem
 
 

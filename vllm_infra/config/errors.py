@@ -223,7 +223,15 @@ def config_patterns(model: type[BaseModel]) -> set[str]:
 
 
 def _choices(ctx: Mapping[str, Any]) -> list[str]:
-    return re.findall(r"'([^']*)'", str(ctx.get("expected", "")))
+    # pydantic's "expected" reads "'a', 'b' or 'c'" (strings quoted, numbers bare).
+    parts = re.split(r", | or ", str(ctx.get("expected", "")))
+    return [part.strip().strip("'") for part in parts if part.strip()]
+
+
+def _one_of(choices: list[str]) -> str:
+    if len(choices) <= 2:
+        return "must be " + " or ".join(choices)
+    return "must be one of " + ", ".join(choices)
 
 
 def _list_length(item: Mapping[str, Any], key_parts: Sequence[Any]) -> str:
@@ -256,8 +264,8 @@ _PHRASES: dict[str, Callable[[Mapping[str, Any]], str]] = {
     "less_than_equal": lambda ctx: f"must be at most {ctx.get('le')}",
     "less_than": lambda ctx: f"must be less than {ctx.get('lt')}",
     "multiple_of": lambda ctx: f"must be a multiple of {ctx.get('multiple_of')}",
-    "literal_error": lambda ctx: "must be one of " + ", ".join(_choices(ctx)),
-    "enum": lambda ctx: "must be one of " + ", ".join(_choices(ctx)),
+    "literal_error": lambda ctx: _one_of(_choices(ctx)),
+    "enum": lambda ctx: _one_of(_choices(ctx)),
     "tuple_type": lambda ctx: "must be a list",
     "list_type": lambda ctx: "must be a list",
     "set_type": lambda ctx: "must be a list",
