@@ -42,7 +42,7 @@ def test_read_write_once_cache_with_several_replicas_is_rejected_with_the_fix(tm
     config = single_model_config(replicas=2, cache={"accessMode": "ReadWriteOnce"})
     config["vllm-infra:topology"] = "load-balanced"
     (problem,) = problems_of(tmp_path, config)
-    assert problem.startswith("vllm-infra:models[0]:")
+    assert problem.startswith("vllm-infra:models[0].cache.accessMode: ReadWriteOnce cannot be shared by 2 replicas")
     assert "Multi-Attach" in problem and "ReadWriteMany" in problem
 
 

@@ -325,7 +325,7 @@ def explain(
         if item["type"] == "too_short" and tuple(item["loc"]) in nested:
             continue  # a list whose items were all invalid: the items' own errors say why
         if not item["loc"]:
-            _stack_rule_lines(_clean_message(item["msg"]), problems)
+            _stack_rule_lines(model, _clean_message(item["msg"]), problems)
             continue
         key_parts, _ = _walk(model, item["loc"]) if model else (list(item["loc"]), [])
         grouped.setdefault(tuple(key_parts), []).append(item)
@@ -351,13 +351,39 @@ def _all_config_models() -> list[type[BaseModel]]:
     return found
 
 
-def _stack_rule_lines(message: str, problems: list[str]) -> None:
+_RELATIVE_KEY = re.compile(r"(?P<key>[A-Za-z][A-Za-z0-9]*(?:\.[A-Za-z][A-Za-z0-9]*)*): ")
+_STACK_LINE_KEY = re.compile(rf"{re.escape(NAMESPACE)}:(?P<path>[A-Za-z0-9_.\[\]]*): ")
+
+
+def _parts(path: str) -> list[Any]:
+    return [int(p) if p.isdigit() else p for p in re.findall(r"[^.\[\]]+", path)]
+
+
+def _with_relative_key(model: type[BaseModel] | None, key_parts: list[Any], message: str) -> tuple[list[Any], str]:
+    """A cross-field rule of a nested model that starts with the key it is about (``cache.accessMode: ...``) is
+    reported against that key: ``vllm-infra:models[0].cache.accessMode: ...`` rather than ``...models[0]: ...``."""
+    match = _RELATIVE_KEY.match(message)
+    if model is None or match is None:
+        return key_parts, message
+    candidate = key_parts + match["key"].split(".")
+    kept, found = _walk(model, candidate)
+    if kept != candidate or not found:
+        return key_parts, message
+    return candidate, message[match.end() :]
+
+
+def _stack_rule_lines(model: type[BaseModel] | None, message: str, problems: list[str]) -> None:
     # Cross-field rules of the whole stack name their own keys, one problem per line.
     for line in message.splitlines():
         if line[:1].isspace() and problems:
             problems[-1] += "\n" + line  # continuation of the previous problem
-        else:
+            continue
+        match = _STACK_LINE_KEY.match(line)
+        if match is None:
             problems.append(line if line.startswith(f"{NAMESPACE}:") else f"{NAMESPACE}: {line}")
+            continue
+        key_parts, rest = _with_relative_key(model, _parts(match["path"]), line[match.end() :])
+        problems.append(f"{config_key(key_parts)}: {rest}")
 
 
 def _problem(
@@ -378,6 +404,9 @@ def _problem(
         hint = f"; did you mean {suggestion}?" if suggestion else ""
         return f"{key}: unknown key{hint} (the config reference in README.md lists every key)"
     phrase = _merge_union([_phrase(item, key_parts) for item in group])
+    if first["type"] in ("value_error", "assertion_error") and isinstance(first.get("input"), dict):
+        key_parts, phrase = _with_relative_key(model, key_parts, phrase)
+        key = config_key(key_parts)
     if first["type"] == "literal_error" and isinstance(first.get("input"), str):
         suggestion = nearest(first["input"], _choices(first.get("ctx") or {}))
         if suggestion:

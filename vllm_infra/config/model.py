@@ -212,7 +212,7 @@ class ModelSpec(ConfigModel):
     def _cache_can_be_shared(self) -> ModelSpec:
         if self.cache.access_mode == "ReadWriteOnce" and self.max_replicas > 1:
             raise ValueError(
-                f"cache.accessMode ReadWriteOnce cannot be shared by {self.max_replicas} replicas (pods on other "
+                f"cache.accessMode: ReadWriteOnce cannot be shared by {self.max_replicas} replicas (pods on other "
                 "nodes hang on Multi-Attach): set cache.accessMode: ReadWriteMany with an RWX storage class (e.g. "
                 "EFS), or at most one replica"
             )
