@@ -324,3 +324,19 @@ def test_the_cli_reports_an_odd_quantity_without_a_traceback(tmp_path):
     assert result.returncode == 2, result.stderr
     assert "vllm-infra:models[0].resources.memory" in result.stderr
     assert "Traceback" not in result.stderr + result.stdout
+
+
+@pytest.mark.parametrize(
+    "text",
+    [f"config:\n  vllm-infra:apiKey: {SECRET}: [\n", f'config:\n  vllm-infra:apiKey: "{SECRET}\n  x: 1\n'],
+)
+def test_a_stack_file_that_is_not_yaml_is_reported_without_quoting_its_lines(tmp_path, text):
+    from vllm_infra.offline.stackfile import load_stack_file
+
+    path = tmp_path / "Pulumi.broken.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as raised:
+        load_stack_file(str(path))
+    (problem,) = raised.value.problems
+    assert "not valid YAML" in problem and "line 2" in problem
+    assert "sk-live" not in problem
