@@ -340,3 +340,10 @@ def test_a_stack_file_that_is_not_yaml_is_reported_without_quoting_its_lines(tmp
     (problem,) = raised.value.problems
     assert "not valid YAML" in problem and "line 2" in problem
     assert "sk-live" not in problem
+
+
+def test_scale_to_zero_behind_the_router_is_accepted(tmp_path):
+    config = load_balanced(autoscaling=SCALE_TO_ZERO)
+    config["vllm-infra:balancer"] = {"strategy": "router"}
+    scaled = plan_config(tmp_path, config).one("kubernetes:keda.sh/v1alpha1:ScaledObject")
+    assert scaled.inputs["spec"]["minReplicaCount"] == 0
