@@ -63,7 +63,9 @@ def test_scale_to_zero_behind_anything_but_the_router_is_rejected_with_the_fix(t
     config = load_balanced(autoscaling=SCALE_TO_ZERO)
     config["vllm-infra:balancer"] = {"strategy": strategy}
     (problem,) = problems_of(tmp_path, config)
-    assert problem.startswith("vllm-infra:models[0].autoscaling.minReplicas: 0 (scale to zero) needs balancer.strategy: router")
+    assert problem.startswith(
+        "vllm-infra:models[0].autoscaling.minReplicas: 0 (scale to zero) needs balancer.strategy: router"
+    )
     assert f"strategy {strategy}" in problem and "minReplicas: 1" in problem
 
 
@@ -163,7 +165,8 @@ BAD_VALUES = {
     "regions-empty": (_top(**{"vllm-infra__regions": []}), "vllm-infra:regions", "must list at least 1 region"),
     "models-text": (_top(**{"vllm-infra__models": "llama"}), "vllm-infra:models", "must be a list"),
     "engine-number": (single_model_config(engine=5), "vllm-infra:models[0].engine", "must be a map"),
-    "node-selector-list": (single_model_config(nodeSelector=["a"]), "vllm-infra:models[0].nodeSelector", "must be a map"),
+    "node-selector-list": (single_model_config(nodeSelector=["a"]), "vllm-infra:models[0].nodeSelector",
+                           "must be a map"),
     "int-text": (single_model_config(engine={"maxNumSeqs": "many"}), "vllm-infra:models[0].engine.maxNumSeqs",
                  "got 'many'; must be a whole number"),
     "int-fraction": (single_model_config(engine={"maxNumSeqs": 2.5}), "vllm-infra:models[0].engine.maxNumSeqs",
@@ -231,7 +234,9 @@ def test_every_pattern_of_the_config_has_a_description_in_words():
 
 def test_a_misspelt_region_is_reported_as_unknown_with_did_you_mean(tmp_path):
     config = single_model_config()
-    config["vllm-infra:regions"] = [{"name": "us-eats-1", "cluster": {"existing": {"name": "x"}}, "vpcCidr": "10.0.0.0/16"}]
+    config["vllm-infra:regions"] = [
+        {"name": "us-eats-1", "cluster": {"existing": {"name": "x"}}, "vpcCidr": "10.0.0.0/16"}
+    ]
     (problem,) = problems_of(tmp_path, config)
     assert problem.startswith("vllm-infra:regions[0].name: got 'us-eats-1'; not a region of the GPU catalog")
     assert "did you mean us-east-1?" in problem

@@ -54,7 +54,8 @@ def test_the_example_program_creates_what_the_model_needs():
     pod = deployment.inputs["spec"]["template"]["spec"]
     # The pods land on the node group the program created: its instance type and tier label are what they select.
     assert node_group.inputs["instanceTypes"] == [pod["nodeSelector"]["node.kubernetes.io/instance-type"]]
-    assert all(node_group.inputs["labels"][k] == v for k, v in pod["nodeSelector"].items() if k in node_group.inputs["labels"])
+    node_labels = node_group.inputs["labels"]
+    assert all(node_labels[k] == v for k, v in pod["nodeSelector"].items() if k in node_labels)
     assert plan.one("kubernetes:core/v1:PersistentVolumeClaim").protect
     assert deployment.provider and "k8s" in deployment.provider
 

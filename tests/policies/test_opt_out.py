@@ -133,7 +133,9 @@ def test_the_stack_annotates_what_the_config_opted_out_of(tmp_path):
     assert deployment.inputs["metadata"]["annotations"] == {
         "opt-out.vllm-infra.io/vllm-network-policy": "networkPolicies.enabled: false"
     }
-    assert claim.inputs["metadata"]["annotations"] == {"opt-out.vllm-infra.io/model-cache-protected": "cache.protect: false"}
+    assert claim.inputs["metadata"]["annotations"] == {
+        "opt-out.vllm-infra.io/model-cache-protected": "cache.protect: false"
+    }
     assert {v.policy: v.mandatory for v in evaluate(plan.resources)} == {
         f"{NETWORK}-opted-out": False,
         f"{CACHE}-opted-out": False,

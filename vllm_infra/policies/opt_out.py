@@ -1,7 +1,7 @@
 """Explicit opt-outs: how a documented switch of the stack config turns a policy from mandatory into advisory.
 
-Some rules of the production checklist have a documented way out — ``networkPolicies.enabled: false`` (the CNI does not
-enforce NetworkPolicies, or another tool owns them), ``cache.protect: false`` (a scratch stack whose caches may go).
+Some rules of the production checklist have a documented way out: ``networkPolicies.enabled: false`` (the CNI does
+not enforce NetworkPolicies, or another tool owns them), ``cache.protect: false`` (a scratch stack whose caches may go).
 The components record such a choice on the object it concerns, as an annotation naming the policy and the setting::
 
     metadata:
