@@ -112,7 +112,9 @@ def test_a_secret_in_a_misspelt_namespace_is_rejected_without_its_value(tmp_path
     assert "sk-live" not in problem
 
 
-@pytest.mark.parametrize("key", ["aws:region", "pulumi:tags", "kubernetes:context", "my-app:vllmKey", "vllm:x"])
+@pytest.mark.parametrize(
+    "key", ["aws:region", "pulumi:tags", "kubernetes:context", "my-app:vllmKey", "vllm:x", "vllm-infra-ops:x"]
+)
 def test_keys_of_unrelated_namespaces_are_left_alone(tmp_path, key):
     config = single_model_config()
     config[key] = "us-east-1"

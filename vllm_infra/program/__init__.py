@@ -7,7 +7,6 @@ and hands both to the topology the config names.
 
 from __future__ import annotations
 
-import difflib
 import json
 import re
 from dataclasses import dataclass
@@ -54,17 +53,29 @@ def _normalized(namespace: str) -> str:
     return re.sub(r"[^a-z0-9]", "", namespace.lower())
 
 
+def _edit_distance(a: str, b: str) -> int:
+    # Levenshtein distance: insertions, deletions and substitutions, one character each.
+    previous = list(range(len(b) + 1))
+    for i, char_a in enumerate(a, 1):
+        current = [i]
+        for j, char_b in enumerate(b, 1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (char_a != char_b)))
+        previous = current
+    return previous[-1]
+
+
 def is_misspelt_namespace(namespace: str) -> bool:
-    """Whether ``namespace`` is a near miss of ``vllm-infra`` (``vllm_infra``, ``vllminfra``, ``vllm-infr``): Pulumi
+    """Whether ``namespace`` is a near miss of ``vllm-infra``: the same letters up to case and separators
+    (``vllm_infra``, ``VLLM-INFRA``, ``vllminfra``) or at most two letters off (``vllm-infr``, ``vlm-infra``). Pulumi
     would hand its keys to no program, so they would be silently ignored. Unrelated namespaces (``aws``, ``pulumi``,
-    ``kubernetes``, your own project's) are not.
+    ``kubernetes``, ``vllm``, your own project's such as ``vllm-infra-ops``) are not.
 
     >>> [is_misspelt_namespace(n) for n in ("vllm_infra", "vllm-infr", "VLLM-INFRA", "vllm-infra", "aws", "vllm")]
     [True, True, True, False, False, False]
     """
     if namespace == NAMESPACE:
         return False
-    return difflib.SequenceMatcher(None, _normalized(namespace), _normalized(NAMESPACE)).ratio() >= 0.8
+    return _edit_distance(_normalized(namespace), _normalized(NAMESPACE)) <= 2
 
 
 def _misspelt_namespace_problems(known_keys: list[str]) -> list[str]:
