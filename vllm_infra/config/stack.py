@@ -125,7 +125,7 @@ class StackConfig(ConfigModel):
 
     def _check_scale_to_zero(self) -> None:
         # A model at zero replicas has no pod to send the first request to: only the router counts requests for a
-        # model while none runs (vllm:router_requests), which is the KEDA trigger that wakes it.
+        # model while none runs (vllm_router_requests_total), which is the KEDA trigger that wakes it.
         problems = []
         for index, model in enumerate(self.models):
             if model.autoscaling is None or model.autoscaling.min_replicas != 0:
