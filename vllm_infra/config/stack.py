@@ -126,19 +126,18 @@ class StackConfig(ConfigModel):
     def _check_scale_to_zero(self) -> None:
         # A model at zero replicas has no pod to send the first request to: only the router counts requests for a
         # model while none runs (vllm_router_requests_total), which is the KEDA trigger that wakes it.
-        problems = []
-        for index, model in enumerate(self.models):
-            if model.autoscaling is None or model.autoscaling.min_replicas != 0:
-                continue
-            front = "topology single has no balancer" if self.topology == "single" else (
-                f"strategy {self.balancer.strategy} has nothing that counts requests while no replica runs"
-            )
-            if self.topology == "single" or self.balancer.strategy != "router":
-                problems.append(
-                    f"vllm-infra:models[{index}].autoscaling.minReplicas: 0 (scale to zero) needs balancer.strategy: "
-                    f"router, whose request counter wakes the model; {front}, so the first request would fail; set "
-                    "minReplicas: 1, or balancer.strategy: router"
-                )
+        if self.topology != "single" and self.balancer.strategy == "router":
+            return
+        front = "topology single has no balancer" if self.topology == "single" else (
+            f"strategy {self.balancer.strategy} has nothing that counts requests while no replica runs"
+        )
+        problems = [
+            f"vllm-infra:models[{index}].autoscaling.minReplicas: 0 (scale to zero) needs balancer.strategy: router, "
+            f"whose request counter wakes the model; {front}, so the first request would fail; set minReplicas: 1, "
+            "or balancer.strategy: router"
+            for index, model in enumerate(self.models)
+            if model.autoscaling is not None and model.autoscaling.min_replicas == 0
+        ]
         if problems:
             raise ValueError("\n".join(problems))
 
