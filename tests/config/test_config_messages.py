@@ -354,3 +354,21 @@ def test_scale_to_zero_behind_the_router_is_accepted(tmp_path):
     config["vllm-infra:balancer"] = {"strategy": "router"}
     scaled = plan_config(tmp_path, config).one("kubernetes:keda.sh/v1alpha1:ScaledObject")
     assert scaled.inputs["spec"]["minReplicaCount"] == 0
+
+
+def test_a_pydantic_check_without_a_translation_still_speaks_the_librarys_words():
+    import datetime
+
+    from pydantic import ValidationError
+
+    from vllm_infra.config.base import ConfigModel
+    from vllm_infra.config.errors import explain
+
+    class Probe(ConfigModel):
+        since: datetime.date
+
+    with pytest.raises(ValidationError) as raised:
+        Probe.model_validate({"since": "yesterday"})
+    (problem,) = explain(raised.value, Probe).problems
+    assert problem.startswith("vllm-infra:since: got 'yesterday'; is not a value this key takes")
+    assert "Input should" not in problem and "date" not in problem.split(";", 1)[1]

@@ -292,9 +292,12 @@ def _phrase(item: Mapping[str, Any], key_parts: Sequence[Any]) -> str:
         return _list_length(item, key_parts)
     if kind in _PHRASES:
         return _PHRASES[kind](item.get("ctx") or {})
+    if kind not in ("value_error", "assertion_error"):
+        # A pydantic check this table does not know yet: say so in our words rather than leak pydantic's.
+        return "is not a value this key takes (the config reference in README.md says what it takes)"
     # One of the library's own validators: its message is already in the library's words.
     message = _clean_message(item["msg"])
-    if kind in ("value_error", "assertion_error") and message[1:2].islower():
+    if message[1:2].islower():
         return message[:1].lower() + message[1:]  # "Must be ..." reads on after "got X; ", an acronym stays
     return message
 
