@@ -23,8 +23,8 @@ def problems_of(tmp_path, config, **kwargs) -> list[str]:
     [
         ({"gpuMemoryUtilization": 1.2}, "vllm-infra:models[0].engine.gpuMemoryUtilization", "got 1.2"),
         ({"tensorParallelSize": 3}, "vllm-infra:models[0].engine.tensorParallelSize", "power of two"),
-        ({"maxNumSeqs": 0}, "vllm-infra:models[0].engine.maxNumSeqs", "greater than or equal to 1"),
-        ({"quantization": "int3"}, "vllm-infra:models[0].engine.quantization", "'awq'"),
+        ({"maxNumSeqs": 0}, "vllm-infra:models[0].engine.maxNumSeqs", "got 0; must be at least 1"),
+        ({"quantization": "int3"}, "vllm-infra:models[0].engine.quantization", "must be one of awq, "),
         ({"extraArgs": ["--disable-everything"]}, "vllm-infra:models[0].engine.extraArgs", "not a flag of vLLM"),
         ({"extraArgs": ["--api-key", "x"]}, "vllm-infra:models[0].engine.extraArgs", "secret on the command line"),
         ({"extraArgs": ["--max-model-len=4096"]}, "vllm-infra:models[0].engine.extraArgs", "engine.maxModelLen"),
@@ -42,7 +42,7 @@ def test_read_write_once_cache_with_several_replicas_is_rejected_with_the_fix(tm
     config = single_model_config(replicas=2, cache={"accessMode": "ReadWriteOnce"})
     config["vllm-infra:topology"] = "load-balanced"
     (problem,) = problems_of(tmp_path, config)
-    assert problem.startswith("vllm-infra:models[0]:")
+    assert problem.startswith("vllm-infra:models[0].cache.accessMode: ReadWriteOnce cannot be shared by 2 replicas")
     assert "Multi-Attach" in problem and "ReadWriteMany" in problem
 
 

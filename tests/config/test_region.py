@@ -114,7 +114,8 @@ def test_a_cache_without_a_class_uses_the_cluster_default_unchecked():
 )
 def test_install_needs_its_prerequisites_and_never_duplicates_what_the_cluster_has(fields, fragment):
     found = problems(stack(existing(**fields)))
-    assert any(p.startswith("vllm-infra:regions[0].cluster.existing:") and fragment in p for p in found), found
+    # The message starts with the key it is about (the exact one where a single key is wrong), then says why.
+    assert any(p.startswith("vllm-infra:regions[0].cluster.existing") and fragment in p for p in found), found
 
 
 # --- Pod Identity consumers -----------------------------------------------------------------------------------------
@@ -123,7 +124,7 @@ def test_install_needs_its_prerequisites_and_never_duplicates_what_the_cluster_h
 def test_efs_on_an_adopted_cluster_without_the_pod_identity_agent_names_the_key_to_set():
     found = problems(stack(existing(), addons={"efsCsi": True}))
     (problem,) = [p for p in found if "Pod Identity" in p]
-    assert problem.startswith("vllm-infra:regions[0]: addons.efsCsi:")
+    assert problem.startswith("vllm-infra:regions[0].addons.efsCsi:")
     assert "cluster.existing.install.podIdentityAgent: true" in problem
     assert "cluster.existing.has.podIdentityAgent: true" in problem
 
@@ -188,7 +189,7 @@ def test_efs_sc_is_created_by_the_efs_add_on_or_declared_never_both():
 def test_the_prometheus_volume_names_a_known_class_or_the_default():
     addons = {"kubePrometheusStack": True, "prometheusStorageClass": "io2"}
     (problem,) = problems(stack(existing(has={"storageClasses": ["gp3"]}), addons=addons))
-    assert problem.startswith("vllm-infra:regions[0]: addons.prometheusStorageClass: io2 ")
+    assert problem.startswith("vllm-infra:regions[0].addons.prometheusStorageClass: io2 ")
     assert "known: gp3" in problem
     assert valid(stack(created(), addons={**addons, "prometheusStorageClass": "gp3"}))
     assert valid(stack(existing(), addons={"kubePrometheusStack": True}))  # unset: the cluster's default, unchecked

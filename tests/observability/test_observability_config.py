@@ -58,8 +58,8 @@ def test_an_override_changes_only_the_keys_it_sets():
     [
         ({"defaultSlo": {"maxKvCacheUsage": 1.5}}, "vllm-infra:defaultSlo.maxKvCacheUsage", "got 1.5"),
         ({"defaultSlo": {"maxErrorRate": 1}}, "vllm-infra:defaultSlo.maxErrorRate", "less than 1"),
-        ({"defaultSlo": {"ttftP95Seconds": 0}}, "vllm-infra:defaultSlo.ttftP95Seconds", "greater than 0"),
-        ({"defaultSlo": {"maxQueueDepth": 0}}, "vllm-infra:defaultSlo.maxQueueDepth", "greater than or equal to 1"),
+        ({"defaultSlo": {"ttftP95Seconds": 0}}, "vllm-infra:defaultSlo.ttftP95Seconds", "must be more than 0"),
+        ({"defaultSlo": {"maxQueueDepth": 0}}, "vllm-infra:defaultSlo.maxQueueDepth", "must be at least 1"),
         ({"defaultSlo": {"latencyFor": "10 minutes"}}, "vllm-infra:defaultSlo.latencyFor", "e.g. 30s, 5m"),
         ({"defaultSlo": {"e2eP95Seconds": 1}}, "vllm-infra:defaultSlo", "e2eP95Seconds (1) is below ttftP95Seconds"),
         ({"scrapeInterval": "2m"}, "vllm-infra:scrapeInterval", "5-minute windows"),

@@ -65,9 +65,11 @@ def test_against_a_git_ref_the_base_is_planned_from_that_commit():
 
 
 def test_plan_fails_with_exit_3_on_a_broken_stack(tmp_path):
-    broken = variant(tmp_path, "open", lambda c: c.update({"vllm-infra:networkPolicies": {"enabled": False}}))
+    # Pipeline parallelism through extraArgs doubles the GPUs the engine uses; the pod still asks for one.
+    broken = variant(tmp_path, "pp", lambda c: model(c)["engine"].update(
+        {"extraArgs": ["--pipeline-parallel-size", "2"]}))  # fmt: skip
     result = run_cli("plan", broken)
     assert result.returncode == 3
-    assert "[mandatory] vllm-network-policy" in result.stdout
+    assert "[mandatory] vllm-gpu-limit-matches-parallelism" in result.stdout
     for stack in SHIPPED_STACKS:
         assert run_cli("plan", stack).returncode == 0, stack

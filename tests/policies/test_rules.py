@@ -47,9 +47,9 @@ def test_registry_names_are_unique_and_every_policy_is_described():
         assert policy_named(policy.name) is policy
 
 
-def test_every_rule_is_mandatory_now_that_network_policies_ship():
+def test_every_rule_is_mandatory_but_the_twins_of_explicit_opt_outs():
     advisory = [p.name for p in ALL_POLICIES if p.enforcement is EnforcementLevel.ADVISORY]
-    assert advisory == []
+    assert advisory == ["model-cache-protected-opted-out", "vllm-network-policy-opted-out"]
 
 
 # --- the library's own plans ----------------------------------------------------------------------------------------
@@ -69,10 +69,10 @@ def test_plan_json_document_evaluates_like_the_plan(library_plan):
     assert evaluate(resources_from_plan(plan_json(library_plan))) == evaluate(library_plan.resources)
 
 
-def test_unprotected_model_cache_in_a_real_plan_is_caught(tmp_path):
+def test_unprotected_model_cache_in_a_real_plan_is_caught_as_the_configs_explicit_choice(tmp_path):
     plan = plan_config(tmp_path, single_model_config(cache={"protect": False}))
-    found = [v for v in evaluate(plan.resources) if v.policy == "model-cache-protected"]
-    assert len(found) == 1
+    found = [v for v in evaluate(plan.resources) if v.policy.startswith("model-cache-protected")]
+    assert [(v.policy, v.mandatory) for v in found] == [("model-cache-protected-opted-out", False)]
     assert "protect=True" in found[0].message and found[0].urn.endswith("-cache")
 
 

@@ -24,6 +24,7 @@ from vllm_infra.components.secrets import SecretKeyRef
 from vllm_infra.config import ModelSpec
 from vllm_infra.config.capacity import GpuPlacement, pod_node_selector
 from vllm_infra.sizing.node_capacity import PREWARM_JOB_CPU_MILLICORES, PREWARM_JOB_MEMORY_MIB
+from vllm_infra.policies.opt_out import opt_out_annotations
 
 # Where the claim is mounted, in the pre-warm Job and in vLLM pods alike; HF_HOME points here.
 HF_HOME = "/data/huggingface"
@@ -134,9 +135,12 @@ class ModelCache(pulumi.ComponentResource):
         }
         if model.cache.storage_class is not None:
             claim_spec["storageClassName"] = model.cache.storage_class
+        # An unprotected cache is a documented choice: the annotation makes the protection policy advisory for it.
+        opted_out = {} if model.cache.protect else {"annotations": opt_out_annotations(
+            {"model-cache-protected": "cache.protect: false"})}  # fmt: skip
         claim = k8s.core.v1.PersistentVolumeClaim(
             f"{name}-cache",
-            metadata=object_meta(f"{model.name}-cache", args.namespace, labels),
+            metadata=object_meta(f"{model.name}-cache", args.namespace, labels, **opted_out),
             spec=claim_spec,
             opts=child_options(self, opts, protect=model.cache.protect),
         )

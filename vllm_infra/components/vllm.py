@@ -29,6 +29,7 @@ from vllm_infra.components.model_cache import HF_HOME
 from vllm_infra.components.secrets import SecretKeyRef
 from vllm_infra.config import ModelSpec
 from vllm_infra.config.capacity import GpuPlacement, ReplicaResources, pod_node_selector
+from vllm_infra.policies.opt_out import opt_out_annotations
 
 HTTP_PORT_NAME = "http"
 # The vLLM image is ~10 GiB; the first pull on a fresh GPU node takes minutes and counts against `pulumi up`'s wait.
@@ -92,6 +93,9 @@ class VllmDeploymentArgs:
       run offline (``HF_HUB_OFFLINE=1``) and never call the Hub, so a scale-out cannot be rate-limited.
     - ``hf_token``: only used when the cache is not pre-warmed (each pod then downloads the weights itself).
     - ``autoscaled``: an autoscaler owns ``spec.replicas``; it is left out so ``pulumi up`` never resets it.
+    - ``network_policies``: False when the stack deliberately runs without NetworkPolicies
+      (``networkPolicies.enabled: false``); the Deployment is annotated so the ``vllm-network-policy`` rule reports
+      an advisory warning instead of failing (``vllm_infra.policies.opt_out``). Keep True when you create them.
     """
 
     namespace: pulumi.Input[str]
@@ -104,6 +108,7 @@ class VllmDeploymentArgs:
     pre_warmed: bool = True
     hf_token: SecretKeyRef | None = None
     autoscaled: bool = False
+    network_policies: bool = True
     extra_labels: dict[str, str] = field(default_factory=dict)
 
 
@@ -156,9 +161,12 @@ class VllmDeployment(pulumi.ComponentResource):
         # else: the autoscaler owns spec.replicas; leaving it out keeps server-side apply from resetting it.
 
         wait = minutes(budget + IMAGE_PULL_ALLOWANCE_SECONDS + 300)
+        # On the Deployment, not the pod template: recording the opt-out must not roll the pods.
+        opted_out = {} if args.network_policies else {"annotations": opt_out_annotations(
+            {"vllm-network-policy": "networkPolicies.enabled: false"})}  # fmt: skip
         deployment = k8s.apps.v1.Deployment(
             name,
-            metadata=object_meta(model.name, args.namespace, labels),
+            metadata=object_meta(model.name, args.namespace, labels, **opted_out),
             spec=deployment_spec,
             opts=child_options(
                 self, opts, custom_timeouts=pulumi.CustomTimeouts(create=wait, update=wait)

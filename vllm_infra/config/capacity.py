@@ -317,7 +317,7 @@ def replica_resources(model: ModelSpec, placement: GpuPlacement) -> ReplicaResou
     Raises ``ValueError`` when configured values cannot fit on the node (pods would stay Pending forever) or /dev/shm
     does not fit in the memory limit.
     """
-    from vllm_infra.config.model import quantity_gib
+    from vllm_infra.quantity import gib, parse_quantity
 
     spec = model.resources
     share_cpu, share_memory = placement.cpu_share, placement.memory_share_gib
@@ -326,11 +326,11 @@ def replica_resources(model: ModelSpec, placement: GpuPlacement) -> ReplicaResou
         f"{placement.replicas_per_node} replica(s) per node, after the kubelet's reserve, the node's DaemonSets and "
         "room for the cache pre-warm Job)"
     )
-    memory_gib = math.ceil(quantity_gib(spec.memory)) if spec.memory else share_memory
+    memory_gib = math.ceil(gib(spec.memory)) if spec.memory else share_memory
     if memory_gib > share_memory:
         raise ValueError(f"resources.memory {spec.memory} exceeds the {share_memory} GiB one replica can get {where}")
     if spec.cpu is not None:
-        cpu_value = float(spec.cpu[:-1]) / 1000 if spec.cpu.endswith("m") else float(spec.cpu)
+        cpu_value = float(parse_quantity(spec.cpu))
         if cpu_value > share_cpu:
             raise ValueError(f"resources.cpu {spec.cpu} exceeds the {share_cpu} CPUs one replica can get {where}")
     shm_gib = spec.shm_size_gib or 2 * placement.tensor_parallel_size

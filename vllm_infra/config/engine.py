@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Literal
 
 from pydantic import AnyHttpUrl, Field, field_validator, model_validator
@@ -108,7 +109,8 @@ class EngineSpec(ConfigModel):
         for arg in args:
             if not arg.startswith("-"):
                 continue  # the value of the preceding flag
-            flag = arg.split("=", 1)[0]
+            # "--flag=value" and "--flag value" (one list item) both carry a value: only the flag is ever printed.
+            flag = re.split(r"[=\s]", arg, maxsplit=1)[0]
             if flag in SECRET_FLAGS:
                 raise ValueError(
                     f"{flag} would put a secret on the command line; it is passed from {SECRET_FLAGS[flag]} instead"

@@ -6,12 +6,21 @@ import math
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, PrivateAttr, StringConstraints, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    Field,
+    PrivateAttr,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 from vllm_infra.config.autoscaling import AutoscalingSpec
 from vllm_infra.config.base import ConfigModel
 from vllm_infra.config.capacity import GpuSpec
 from vllm_infra.config.engine import EngineSpec
+from vllm_infra.quantity import GIB, QuantityError, parse_quantity
 from vllm_infra.sizing import ModelArchitecture
 
 # Kubernetes object names derived from a model name get suffixes ("-cache", "-prewarm", "-pdb"); 40 characters
@@ -20,20 +29,56 @@ ResourceName = Annotated[
     str,
     StringConstraints(pattern=r"^[a-z]([-a-z0-9]{0,38}[a-z0-9])?$"),
 ]
-Quantity = Annotated[str, StringConstraints(pattern=r"^[0-9]+(\.[0-9]+)?(m|Ki|Mi|Gi|Ti|k|M|G|T)?$")]
+# The library's floors for one replica. Memory: /dev/shm (2 GiB per GPU by default) counts against the limit, and the
+# server process with torch and the CUDA runtime loaded needs a few GiB more; below 4 GiB a replica is OOM-killed
+# while it loads. CPU: the API server, the tokenizer and the engine's scheduler loop each keep a core busy under load.
+MIN_REPLICA_MEMORY_GIB = 4
+MIN_REPLICA_CPU = 1
 
-_GIB_PER_UNIT = {"Ki": 1 / 1024**2, "Mi": 1 / 1024, "Gi": 1, "Ti": 1024, "k": 1e3 / 1024**3, "M": 1e6 / 1024**3,
-                 "G": 1e9 / 1024**3, "T": 1e12 / 1024**3, "": 1 / 1024**3}
+
+def _number_as_text(value: Any) -> Any:
+    # YAML turns `cpu: 8` into a number; Kubernetes accepts both spellings.
+    return str(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else value
 
 
-def quantity_gib(quantity: str) -> float:
-    """Convert a Kubernetes memory quantity to GiB.
+def _memory_quantity(text: str) -> str:
+    try:
+        amount = parse_quantity(text)
+    except QuantityError as error:
+        raise ValueError(f"{error}; write memory in bytes with a binary unit, e.g. 32Gi (Gi = 2^30 bytes)") from None
+    if amount <= 0:
+        raise ValueError("must be positive; write memory in bytes with a binary unit, e.g. 32Gi")
+    if amount < MIN_REPLICA_MEMORY_GIB * GIB:
+        unit = re.sub(r"^[+-]?[0-9.]+", "", text)
+        fractions = {"m": "milli (1/1000)", "u": "micro (1/10^6)", "n": "nano (1/10^9)"}
+        why = f"{text} is {amount.normalize():f} bytes"
+        if unit in fractions:
+            why = f"'{unit}' means {fractions[unit]}, so {why}"
+        raise ValueError(
+            f"{why}, below the {MIN_REPLICA_MEMORY_GIB}Gi a vLLM replica needs (/dev/shm counts against the limit, "
+            "and the server with torch and CUDA loaded takes a few GiB); write e.g. 32Gi, or leave it unset for the "
+            "replica's share of the node"
+        )
+    return text
 
-    >>> quantity_gib("12Gi"), quantity_gib("512Mi")
-    (12.0, 0.5)
-    """
-    number, unit = re.fullmatch(r"([0-9.]+)([A-Za-z]*)", quantity).groups()  # type: ignore[union-attr]
-    return float(number) * _GIB_PER_UNIT[unit]
+
+def _cpu_quantity(text: str) -> str:
+    try:
+        cores = parse_quantity(text)
+    except QuantityError as error:
+        raise ValueError(f"{error}; write CPU in cores, e.g. 8 or 7500m (m = 1/1000 core)") from None
+    if re.search(r"[KMGTPE]i$", text):
+        raise ValueError("CPU is counted in cores, not bytes; write e.g. 8 or 7500m (m = 1/1000 core)")
+    if cores < MIN_REPLICA_CPU:
+        raise ValueError(
+            f"is {cores.normalize()} CPU, below the {MIN_REPLICA_CPU} CPU a vLLM replica needs (the API server, the "
+            "tokenizer and the scheduler loop); write e.g. 8, or leave it unset for the replica's share of the node"
+        )
+    return text
+
+
+MemoryQuantity = Annotated[str, BeforeValidator(_number_as_text), AfterValidator(_memory_quantity)]
+CpuQuantity = Annotated[str, BeforeValidator(_number_as_text), AfterValidator(_cpu_quantity)]
 
 
 class CacheSpec(ConfigModel):
@@ -67,8 +112,12 @@ class ResourceSpec(ConfigModel):
     small model does not ask for more than a small node has.
     """
 
-    cpu: Quantity | None = Field(None, description="CPU request; no CPU limit is set, so the tokenizer is never throttled.")
-    memory: Quantity | None = Field(None, description="Memory request and limit (includes /dev/shm).")
+    cpu: CpuQuantity | None = Field(
+        None, description="CPU request (cores: 8, 7500m); no CPU limit is set, so the tokenizer is never throttled."
+    )
+    memory: MemoryQuantity | None = Field(
+        None, description="Memory request and limit (bytes: 32Gi), at least 4Gi; includes /dev/shm."
+    )
     shm_size_gib: int | None = Field(
         None, ge=1, le=512, description="Memory-backed /dev/shm (NCCL, tensor-parallel workers); None = 2 GiB per GPU."
     )
@@ -163,7 +212,7 @@ class ModelSpec(ConfigModel):
     def _cache_can_be_shared(self) -> ModelSpec:
         if self.cache.access_mode == "ReadWriteOnce" and self.max_replicas > 1:
             raise ValueError(
-                f"cache.accessMode ReadWriteOnce cannot be shared by {self.max_replicas} replicas (pods on other "
+                f"cache.accessMode: ReadWriteOnce cannot be shared by {self.max_replicas} replicas (pods on other "
                 "nodes hang on Multi-Attach): set cache.accessMode: ReadWriteMany with an RWX storage class (e.g. "
                 "EFS), or at most one replica"
             )

@@ -100,6 +100,7 @@ class StackConfig(ConfigModel):
                 f"vllm-infra:balancer.strategy: {self.balancer.strategy} cannot route by the request's model; "
                 "several models need strategy: router"
             )
+        self._check_scale_to_zero()
         if self.topology == "multi-region":
             self._check_multi_region(region_names)
         elif self.global_load_balancer is not None:
@@ -120,6 +121,7 @@ class StackConfig(ConfigModel):
             self.observability.check_model_names(model.name for model in self.models)
         except ValueError as error:
             raise ValueError(f"vllm-infra:{error}") from None
+        self._check_regions_known()
         self._place_models(region_names)
         return self
 
@@ -231,6 +233,43 @@ class StackConfig(ConfigModel):
                 "(or observability.enabled: false)"
             )
         return spec
+
+    def _check_scale_to_zero(self) -> None:
+        # A model at zero replicas has no pod to send the first request to: only the router counts requests for a
+        # model while none runs (vllm_router_requests_total), which is the KEDA trigger that wakes it.
+        if self.topology != "single" and self.balancer.strategy == "router":
+            return
+        front = "topology single has no balancer" if self.topology == "single" else (
+            f"strategy {self.balancer.strategy} has nothing that counts requests while no replica runs"
+        )
+        problems = [
+            f"vllm-infra:models[{index}].autoscaling.minReplicas: 0 (scale to zero) needs balancer.strategy: router, "
+            f"whose request counter wakes the model; {front}, so the first request would fail; set minReplicas: 1, "
+            "or balancer.strategy: router"
+            for index, model in enumerate(self.models)
+            if model.autoscaling is not None and model.autoscaling.min_replicas == 0
+        ]
+        if problems:
+            raise ValueError("\n".join(problems))
+
+    def _check_regions_known(self) -> None:
+        # A typo (us-eats-1) would otherwise surface as "no instance type offered in every region".
+        from vllm_infra.config.errors import nearest
+        from vllm_infra.sizing import gpu_instances
+
+        known = sorted({region for instance in gpu_instances().values() for region in instance.regions})
+        problems = []
+        for index, region in enumerate(self.regions):
+            if region.name in known:
+                continue
+            suggestion = nearest(region.name, known, cutoff=0.7)
+            hint = f"did you mean {suggestion}? " if suggestion else ""
+            problems.append(
+                f"vllm-infra:regions[{index}].name: got {region.name!r}; not a region of the GPU catalog; {hint}"
+                f"(vllm_infra/sizing/gpu_instances.yaml lists {', '.join(known)})"
+            )
+        if problems:
+            raise ValueError("\n".join(problems))
 
     def _check_multi_region(self, region_names: list[str]) -> None:
         problems = []

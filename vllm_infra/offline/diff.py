@@ -37,7 +37,7 @@ import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from pulumi.output import Unknown
@@ -45,6 +45,7 @@ from pulumi.runtime import rpc
 
 from vllm_infra.components.kube import group_version_kind
 from vllm_infra.offline.redact import redact
+from vllm_infra.quantity import QuantityError, parse_quantity
 
 if TYPE_CHECKING:
     from vllm_infra.offline.runner import Plan
@@ -742,17 +743,11 @@ def _index_of(path: str) -> tuple[int, str]:
 
 def _quantity(text: Any) -> Decimal | None:
     """A Kubernetes quantity (``29Gi``, ``500M``, ``1.5e3``) in base units, or ``None``."""
-    if not isinstance(text, str):
-        return None if not isinstance(text, (int, float)) or isinstance(text, bool) else Decimal(str(text))
-    match = re.fullmatch(r"\s*([+-]?[0-9.]+(?:[eE][+-]?\d+)?)(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E)?\s*", text)
-    if match is None:
+    if text is None or isinstance(text, bool):
         return None
-    suffixes = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60, "n": Decimal("1e-9"),
-                "u": Decimal("1e-6"), "m": Decimal("1e-3"), "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12,
-                "P": 10**15, "E": 10**18}  # fmt: skip
     try:
-        return Decimal(match.group(1)) * Decimal(suffixes.get(match.group(2) or "", 1))
-    except InvalidOperation:
+        return parse_quantity(text.strip() if isinstance(text, str) else text)
+    except (QuantityError, TypeError):
         return None
 
 

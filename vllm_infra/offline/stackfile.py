@@ -66,6 +66,17 @@ def resolve_stack(stack: str, project_dir: Path | None = None) -> tuple[str, Pat
     return stack, path, settings.get("name", NAMESPACE)
 
 
+def _yaml_problem(error: yaml.YAMLError) -> str:
+    # PyYAML's own text quotes the offending line, which may hold a secret (`apiKey: sk-...`): positions only.
+    if not isinstance(error, yaml.MarkedYAMLError):
+        return "the file cannot be parsed"
+    parts = []
+    for text, mark in ((error.context, error.context_mark), (error.problem, error.problem_mark)):
+        if text:
+            parts.append(f"{text} (line {mark.line + 1}, column {mark.column + 1})" if mark else text)
+    return "; ".join(parts) or "the file cannot be parsed"
+
+
 def load_stack_file(stack: str, project_dir: Path | None = None) -> StackFile:
     """Read a stack file into the flat config the Pulumi runtime expects.
 
@@ -76,7 +87,7 @@ def load_stack_file(stack: str, project_dir: Path | None = None) -> StackFile:
     try:
         document = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as error:
-        raise ConfigError([f"{path}: not valid YAML: {error}"]) from None
+        raise ConfigError([f"{path}: not valid YAML: {_yaml_problem(error)}"]) from None
     entries = document.get("config") or {}
     if not isinstance(entries, dict):
         raise ConfigError([f"{path}: `config` must be a mapping of keys to values"])

@@ -14,7 +14,16 @@ Example::
         print(violation)   # [mandatory] images-pinned: web: container 'web': ... pin a release tag ...
 """
 
-from vllm_infra.policies.model import EnforcementLevel, Policy, Resource, Violation, resource_policy, stack_policy
+from vllm_infra.policies.model import (
+    EnforcementLevel,
+    Policy,
+    Resource,
+    Violation,
+    opted_out_twin,
+    resource_policy,
+    stack_policy,
+)
+from vllm_infra.policies.opt_out import opt_out_annotations, opted_out_setting
 from vllm_infra.policies.rules import (
     ALL_POLICIES,
     api_key_from_secret,
@@ -25,6 +34,8 @@ from vllm_infra.policies.rules import (
     gpu_limit_matches_parallelism,
     images_pinned,
     model_cache_protected,
+    model_cache_protected_opted_out,
+    network_policy_opted_out,
     network_policy_selects_vllm,
     pdb_covers_deployments,
     policy_named,
@@ -46,7 +57,12 @@ __all__ = [
     "evaluate",
     "gpu_limit_matches_parallelism",
     "images_pinned",
+    "opt_out_annotations",
+    "opted_out_setting",
+    "opted_out_twin",
     "model_cache_protected",
+    "model_cache_protected_opted_out",
+    "network_policy_opted_out",
     "network_policy_selects_vllm",
     "pdb_covers_deployments",
     "policy_named",

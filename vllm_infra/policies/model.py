@@ -8,6 +8,7 @@ name and enforcement level, so the same function serves the offline ``evaluate``
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ from typing import Any
 from pulumi.runtime import rpc
 
 from vllm_infra.offline.redact import REDACTED
+from vllm_infra.policies.opt_out import OPTED_OUT_SUFFIX, opted_out_setting
 
 
 class EnforcementLevel(str, enum.Enum):
@@ -133,6 +135,9 @@ class Policy:
     ``scope`` is ``"resource"`` (``policy(resource)``) or ``"stack"`` (``policy(resources)``).
     ``needs_secret_markers`` marks rules that can only be judged when inputs still carry Pulumi's secret markers
     (the CrossGuard Python SDK unwraps them before a policy sees the inputs; see ``vllm_infra.policies.crossguard``).
+    ``opt_out_of`` names the policy whose opt-out annotation this one reads (``vllm_infra.policies.opt_out``): the
+    policy itself skips opted-out resources, and its advisory twin (``reports_opted_out``, from ``opted_out_twin``)
+    reports only those.
 
     Example::
 
@@ -145,6 +150,8 @@ class Policy:
     scope: str
     check: Callable[..., Iterable[Any]] = field(repr=False, compare=False)
     needs_secret_markers: bool = False
+    opt_out_of: str | None = None
+    reports_opted_out: bool = False
 
     def __post_init__(self) -> None:
         # help(policy) and IDEs show the rule function's own docstring.
@@ -154,21 +161,50 @@ class Policy:
         if self.scope == "resource":
             resource = subject
             assert isinstance(resource, Resource), f"{self.name} checks one Resource"
-            return [self._violation(resource, message) for message in self.check(resource)]
-        resources = list(subject)  # type: ignore[arg-type]
-        return [self._violation(resource, message) for resource, message in self.check(resources)]
+            found = [(resource, message) for message in self.check(resource)]
+        else:
+            found = list(self.check(list(subject)))  # type: ignore[arg-type]
+        return [violation for resource, message in found if (violation := self._violation(resource, message))]
 
-    def _violation(self, resource: Resource, message: str) -> Violation:
+    def _violation(self, resource: Resource, message: str) -> Violation | None:
+        if self.opt_out_of is not None:
+            setting = opted_out_setting(resource.inputs, self.opt_out_of)
+            if (setting is not None) != self.reports_opted_out:
+                return None  # judged by the other one of the pair
+            if setting is not None:
+                message = f"{message} (advisory: the stack config opted out with `{setting}`)"
         return Violation(self.name, resource.urn, resource.name, message, self.enforcement)
+
+
+def opted_out_twin(policy: Policy) -> Policy:
+    """The advisory companion of an opt-outable ``policy``: same rule, reporting only the resources whose config
+    opted out of it (``<name>-opted-out``), so an explicit choice is a warning rather than a failed deployment."""
+    assert policy.opt_out_of == policy.name, f"{policy.name} is not declared with opt_out=True"
+    return dataclasses.replace(
+        policy,
+        name=policy.name + OPTED_OUT_SUFFIX,
+        description=f"{policy.description} Reported as advisory where the stack config opted out explicitly.",
+        enforcement=EnforcementLevel.ADVISORY,
+        reports_opted_out=True,
+    )
+
+
+def _options(name: str, options: dict[str, Any]) -> dict[str, Any]:
+    if options.pop("opt_out", False):
+        options["opt_out_of"] = name
+    return options
 
 
 def resource_policy(
     name: str, description: str, enforcement: EnforcementLevel = EnforcementLevel.MANDATORY, **options: Any
 ) -> Callable[[ResourceCheck], Policy]:
-    """Decorate ``def rule(resource) -> Iterable[str]`` (messages) into a resource-scoped ``Policy``."""
+    """Decorate ``def rule(resource) -> Iterable[str]`` (messages) into a resource-scoped ``Policy``.
+
+    ``opt_out=True``: resources annotated as opted out (``vllm_infra.policies.opt_out``) are left to the policy's
+    advisory twin (``opted_out_twin``)."""
 
     def wrap(check: ResourceCheck) -> Policy:
-        return Policy(name, description, enforcement, "resource", check, **options)
+        return Policy(name, description, enforcement, "resource", check, **_options(name, dict(options)))
 
     return wrap
 
@@ -176,9 +212,10 @@ def resource_policy(
 def stack_policy(
     name: str, description: str, enforcement: EnforcementLevel = EnforcementLevel.MANDATORY, **options: Any
 ) -> Callable[[StackCheck], Policy]:
-    """Decorate ``def rule(resources) -> Iterable[(resource, message)]`` into a stack-scoped ``Policy``."""
+    """Decorate ``def rule(resources) -> Iterable[(resource, message)]`` into a stack-scoped ``Policy``
+    (``opt_out`` as for ``resource_policy``)."""
 
     def wrap(check: StackCheck) -> Policy:
-        return Policy(name, description, enforcement, "stack", check, **options)
+        return Policy(name, description, enforcement, "stack", check, **_options(name, dict(options)))
 
     return wrap

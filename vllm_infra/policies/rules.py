@@ -41,7 +41,15 @@ from vllm_infra.policies.kube import (
     unwrap,
     vllm_containers,
 )
-from vllm_infra.policies.model import EnforcementLevel, Policy, Resource, Violation, resource_policy, stack_policy
+from vllm_infra.policies.model import (
+    EnforcementLevel,
+    Policy,
+    Resource,
+    Violation,
+    opted_out_twin,
+    resource_policy,
+    stack_policy,
+)
 
 API_KEY_ENV = "VLLM_API_KEY"
 CACHE_COMPONENT_LABEL = ("app.kubernetes.io/component", "cache")
@@ -337,6 +345,7 @@ def _min_seconds(field: str, raw: Any) -> Iterator[str]:
     "model-cache-protected",
     "A PersistentVolumeClaim holding a model cache (label app.kubernetes.io/component: cache) is protected, so "
     "`pulumi destroy` or a rename cannot silently discard hundreds of GiB of downloaded weights.",
+    opt_out=True,
 )
 def model_cache_protected(resource: Resource) -> Iterator[str]:
     """For PersistentVolumeClaims labelled ``app.kubernetes.io/component: cache``: the ``protect`` option is set.
@@ -397,6 +406,7 @@ def pdb_covers_deployments(resources: Sequence[Resource]) -> Iterator[tuple[Reso
     "vllm-network-policy",
     "vLLM pods are selected by a NetworkPolicy that limits who can reach the OpenAI API.",
     EnforcementLevel.MANDATORY,
+    opt_out=True,
 )
 def network_policy_selects_vllm(resources: Sequence[Resource]) -> Iterator[tuple[Resource, str]]:
     """Every Deployment running a vLLM server is selected by a NetworkPolicy's ``spec.podSelector`` in its
@@ -460,6 +470,10 @@ def _namespace_key(resource: Resource) -> str | None:
     return namespace_of(resource)
 
 
+# What a documented switch of the stack config turns into a warning (vllm_infra.policies.opt_out).
+model_cache_protected_opted_out = opted_out_twin(model_cache_protected)
+network_policy_opted_out = opted_out_twin(network_policy_selects_vllm)
+
 # --- registry ------------------------------------------------------------------------------------------------------
 
 ALL_POLICIES: tuple[Policy, ...] = (
@@ -470,8 +484,10 @@ ALL_POLICIES: tuple[Policy, ...] = (
     secret_values_are_secrets,
     autoscaler_bounds,
     model_cache_protected,
+    model_cache_protected_opted_out,
     pdb_covers_deployments,
     network_policy_selects_vllm,
+    network_policy_opted_out,
     autoscaled_replicas_unset,
 )
 

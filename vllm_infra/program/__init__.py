@@ -8,6 +8,7 @@ and hands both to the topology the config names.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,7 +16,7 @@ import pulumi
 from pulumi.runtime import config as runtime_config
 
 from vllm_infra.config import ConfigError, StackConfig, validate_config
-from vllm_infra.config.errors import NAMESPACE
+from vllm_infra.config.errors import NAMESPACE, nearest
 
 API_KEY = "apiKey"
 HF_TOKEN = "hfToken"
@@ -41,8 +42,55 @@ class StackSecrets:
 def _namespace_keys() -> set[str]:
     # The CLI passes config in the PULUMI_CONFIG environment variable; the Automation API and the offline runner set
     # it in the runtime instead. Listing both lets unknown keys (typos) be rejected rather than ignored.
-    keys = set(runtime_config.get_config_env()) | set(runtime_config.CONFIG.get())
-    return {key.split(":", 1)[1] for key in keys if key.startswith(f"{NAMESPACE}:")}
+    return {key.split(":", 1)[1] for key in _all_config_keys() if key.startswith(f"{NAMESPACE}:")}
+
+
+def _all_config_keys() -> set[str]:
+    return set(runtime_config.get_config_env()) | set(runtime_config.CONFIG.get())
+
+
+def _normalized(namespace: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", namespace.lower())
+
+
+def _edit_distance(a: str, b: str) -> int:
+    # Levenshtein distance: insertions, deletions and substitutions, one character each.
+    previous = list(range(len(b) + 1))
+    for i, char_a in enumerate(a, 1):
+        current = [i]
+        for j, char_b in enumerate(b, 1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (char_a != char_b)))
+        previous = current
+    return previous[-1]
+
+
+def is_misspelt_namespace(namespace: str) -> bool:
+    """Whether ``namespace`` is a near miss of ``vllm-infra``: the same letters up to case and separators
+    (``vllm_infra``, ``VLLM-INFRA``, ``vllminfra``) or at most two letters off (``vllm-infr``, ``vlm-infra``). Pulumi
+    would hand its keys to no program, so they would be silently ignored. Unrelated namespaces (``aws``, ``pulumi``,
+    ``kubernetes``, ``vllm``, your own project's such as ``vllm-infra-ops``) are not.
+
+    >>> [is_misspelt_namespace(n) for n in ("vllm_infra", "vllm-infr", "VLLM-INFRA", "vllm-infra", "aws", "vllm")]
+    [True, True, True, False, False, False]
+    """
+    if namespace == NAMESPACE:
+        return False
+    return _edit_distance(_normalized(namespace), _normalized(NAMESPACE)) <= 2
+
+
+def _misspelt_namespace_problems(known_keys: list[str]) -> list[str]:
+    problems = []
+    for full_key in sorted(_all_config_keys()):
+        namespace, _, key = full_key.partition(":")
+        if not key or not is_misspelt_namespace(namespace):
+            continue
+        right = key if key in known_keys else (nearest(key.split(".")[0], known_keys) or key)
+        # The value is never printed: the key may be a secret (vllm_infra:apiKey).
+        problems.append(
+            f"{full_key}: the namespace is {namespace!r}, not {NAMESPACE!r}, so the program would never read this "
+            f"key; write it as {NAMESPACE}:{right}"
+        )
+    return problems
 
 
 def _decode(raw: str) -> Any:
@@ -68,7 +116,8 @@ def read_stack_config(config: pulumi.Config | None = None) -> tuple[StackConfig,
         stack_config, secrets = read_stack_config()
     """
     config = config or pulumi.Config(NAMESPACE)
-    problems: list[str] = []
+    known_keys = [info.alias or name for name, info in StackConfig.model_fields.items()] + list(SECRET_KEYS)
+    problems: list[str] = _misspelt_namespace_problems(known_keys)
     data: dict[str, Any] = {}
     for key in sorted(_namespace_keys() - set(SECRET_KEYS)):
         if runtime_config.is_config_secret(f"{NAMESPACE}:{key}"):
@@ -83,7 +132,7 @@ def read_stack_config(config: pulumi.Config | None = None) -> tuple[StackConfig,
             "<key>` (clients send it as `Authorization: Bearer <key>`)"
         )
     try:
-        stack_config = validate_config(StackConfig, data)
+        stack_config = validate_config(StackConfig, data, extra_top_level_keys=SECRET_KEYS)
     except ConfigError as error:
         problems.extend(error.problems)
     if problems:

@@ -183,6 +183,7 @@ def serve_region(
                 pre_warmed=model.cache.prewarm,
                 hf_token=inference_secrets.hf_token,
                 autoscaled=model.autoscaling is not None,
+                network_policies=stack_config.network_policies.enabled,
             ),
             opts=pulumi.ResourceOptions(provider=cluster.k8s_provider, depends_on=[cache.ready]),
         )
