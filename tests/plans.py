@@ -14,6 +14,9 @@ KNOWN_API_KEY = "sk-test-4f1c2b9e7d-DO-NOT-LEAK"
 KNOWN_HF_TOKEN = "hf_test_9c8b7a6f5e4d3c2b1a-DO-NOT-LEAK"
 REGION = "us-east-1"
 EXISTING_CLUSTER = [{"name": REGION, "cluster": {"existing": {"name": "ml-platform"}}, "vpcCidr": "10.0.0.0/16"}]
+# Internet-facing balancers need TLS: an ACM certificate ARN of the right shape (offline, nothing looks it up).
+EXAMPLE_CERTIFICATE_ARN = "arn:aws:acm:us-east-1:123456789012:certificate/0b8f2a4e-6a1d-4c55-9f5e-3f1a2b3c4d5e"
+TLS_EXPOSURE = {"tls": {"certificateArn": EXAMPLE_CERTIFICATE_ARN}}
 
 
 def single_model_config(**model_overrides: Any) -> dict[str, Any]:
