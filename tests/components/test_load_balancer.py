@@ -295,3 +295,21 @@ def test_a_single_model_router_waits_for_deregistration_before_it_stops(tmp_path
     request_timeout = int(router["args"][router["args"].index("--request-timeout-secs") + 1])
     assert pod["terminationGracePeriodSeconds"] >= request_timeout + int(router["lifecycle"]["preStop"]["exec"][
         "command"][1])
+
+
+def test_multi_region_needs_its_per_region_certificates_and_pins_the_tls_policy(tmp_path, shipped_plans):
+    from tests.config.test_config_errors import problems_of
+    from tests.topologies.test_multi_region import shipped_config
+
+    config = shipped_config()
+    config["vllm-infra:globalLoadBalancer"] = {**config["vllm-infra:globalLoadBalancer"], "tls": False}
+    (problem,) = problems_of(tmp_path, config)
+    assert problem.startswith("vllm-infra:globalLoadBalancer.tls: internet-facing") and "set tls: true" in problem
+    services = [s for s in shipped_plans["multi-region"].by_type("kubernetes:core/v1:Service")
+                if s.name.endswith("-gateway-service")]
+    assert len(services) == 3
+    for service in services:
+        annotations = service.inputs["metadata"]["annotations"]
+        assert annotations["service.beta.kubernetes.io/aws-load-balancer-ssl-negotiation-policy"] == (
+            "ELBSecurityPolicy-TLS13-1-2-2021-06")
+        assert [p["port"] for p in service.inputs["spec"]["ports"]] == [443]

@@ -138,7 +138,9 @@ class LoadBalancer(pulumi.ComponentResource):
       cache-aware routing, and routing by ``model`` across all models (``multi_model``).
     - ``service``: no balancer pods; a Service over the vLLM pods with ClientIP session affinity.
 
-    Clients reach it on port 80 of a Service ``<name>`` (type LoadBalancer → NLB) or through an Ingress (ALB).
+    Clients reach it through a Service ``<name>``: type LoadBalancer → an NLB terminating TLS on 443 (the only
+    port), or ClusterIP on 80 behind an Ingress (an ALB terminating TLS on 443), or ClusterIP on 80 in-cluster.
+    Only the router pod mounts a service-account token (its Role lists pods); nginx pods get none.
 
     Example::
 
