@@ -254,3 +254,51 @@ def _stack_models(stack: str):
         {key.split(":", 1)[1]: value for key, value in document.items() if key.split(":", 1)[1] not in
          ("apiKey", "hfToken")}
     ).models
+
+
+def test_planned_router_prestop_returns_only_after_nginx_has_drained(planned, nginx_bin, workdir, make_stubs):
+    """The multi-model pod's two preStop hooks as planned, run side by side as the kubelet runs them, around the
+    planned front door with a request in flight (7 s, so it outlasts nginx's 5 s wait): nginx finishes that request
+    after SIGQUIT, and the router's hook returns only after nginx's master is gone — so the router, which gets
+    SIGTERM when its hook returns, never stops under a request nginx is still draining into it."""
+    import threading
+    import time
+
+    plan = planned["multi-model"]
+    (deployment,) = [d for d in plan.by_type("kubernetes:apps/v1:Deployment") if d.name.endswith("-gateway-deployment")]
+    containers = {c["name"]: c for c in deployment.inputs["spec"]["template"]["spec"]["containers"]}
+    shared = next(m["mountPath"] for m in containers["router"]["volumeMounts"] if m["name"] == "nginx-tmp")
+
+    def local(command: list[str]) -> list[str]:
+        return [part.replace("/tmp/", f"{workdir}/").replace(f"{shared}/", f"{workdir}/") for part in command]
+
+    (stub,) = make_stubs(1, model="llama-3.1-8b-instruct", api_key=API_KEY)
+    front, _ = start_planned_nginx(planned_nginx(plan), nginx_bin, workdir, [stub.port])
+    outcome: dict = {}
+    body = chat_body("llama-3.1-8b-instruct", "long one", stub_delay_ms=7000)
+    client = threading.Thread(target=lambda: outcome.update(r=request(
+        "POST", front.url + "/v1/chat/completions", body, {"Authorization": f"Bearer {API_KEY}"}, timeout=30)))
+    client.start()
+    hooks = {}
+    try:
+        assert wait_until(lambda: stub.stats()["in_flight"] == 1, timeout=10)
+        hooks = {name: subprocess.Popen(local(containers[name]["lifecycle"]["preStop"]["exec"]["command"]))
+                 for name in ("nginx", "router")}
+        exited: dict[str, float] = {}
+        deadline = time.monotonic() + 30
+        while len(exited) < 3 and time.monotonic() < deadline:
+            for name, proc in (("nginx-master", front.proc), *hooks.items()):
+                if name not in exited and proc.poll() is not None:
+                    exited[name] = time.monotonic()
+            time.sleep(0.01)
+        client.join(timeout=30)
+        assert outcome["r"].status == 200, outcome["r"]
+        assert set(exited) == {"nginx-master", "nginx", "router"}, exited
+        assert exited["router"] >= exited["nginx-master"], exited
+        assert hooks["router"].returncode == 0
+    finally:
+        for proc in hooks.values():
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(timeout=5)
+        front.stop()

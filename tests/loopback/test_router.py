@@ -140,6 +140,12 @@ def test_multi_model_routes_by_model_through_the_key_adding_proxy(make_stubs, ro
     assert [r["model"] for r in a.stats()["records"]] == ["model-a"] * 4
     assert [r["model"] for r in b.stats()["records"]] == ["model-b"] * 4
     assert a.stats()["unauthorized"] == b.stats()["unauthorized"] == 0
+    # The proxy is on the streaming path too: SSE chunks 150 ms apart still arrive spread out.
+    result = stream(proc.url + "/v1/chat/completions", chat_body("model-b", "stream via proxy"),
+                    {**AUTH, "X-Stub-Chunk-Delay-Ms": "150", "X-Stub-Chunks": "6"})
+    assert result.status == 200 and result.done and len(result.events) == 6, result
+    times = [t for t, _ in result.events]
+    assert (times[-1] - times[0]) > 0.6 * 0.15 * 5, times
 
 
 def test_without_the_proxy_key_protected_workers_are_filed_under_unknown(make_stubs, router) -> None:
