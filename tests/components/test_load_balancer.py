@@ -263,6 +263,8 @@ def test_the_router_reaches_the_pods_through_the_key_adding_proxy(tmp_path):
     containers = {c["name"]: c for c in gateway(plan).inputs["spec"]["template"]["spec"]["containers"]}
     env = {e["name"]: e.get("value") for e in containers["router"]["env"]}
     assert env["http_proxy"] == env["HTTP_PROXY"] == "http://127.0.0.1:8090"
+    # Discovery's Kubernetes API calls never go through it.
+    assert env["no_proxy"] == env["NO_PROXY"] and "$(KUBERNETES_SERVICE_HOST)" in env["NO_PROXY"].split(",")
     conf = nginx_config_map(plan).inputs["data"]["nginx.conf"]
     assert "listen 127.0.0.1:8090;" in conf
     assert "proxy_set_header Authorization $vllm_expected_authorization;" in conf

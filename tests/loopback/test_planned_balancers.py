@@ -190,7 +190,10 @@ def test_planned_multi_model_gateway_lists_and_routes_by_model(planned, router_b
     # The planned container environment (the key from the Secret; http_proxy to the sidecar, port moved here).
     planned_env = {e["name"]: e.get("value") for e in planned_router_container(plan)["env"]}
     assert planned_env["http_proxy"] == "http://127.0.0.1:8090"
-    proxies = {k: v.replace(":8090", f":{proxy_port}") for k, v in planned_env.items() if k.lower() == "http_proxy"}
+    # What the kubelet expands: $(KUBERNETES_SERVICE_HOST) is the API's ClusterIP (an example one here).
+    proxies = {k: v.replace(":8090", f":{proxy_port}").replace("$(KUBERNETES_SERVICE_HOST)", "172.20.0.1")
+               for k, v in planned_env.items() if k.lower() in ("http_proxy", "no_proxy")}
+    assert len(proxies) == 4, planned_env
     base = {k: v for k, v in os.environ.items() if k.lower() not in ("http_proxy", "https_proxy", "all_proxy")}
     env = {**base, "VLLM_API_KEY": API_KEY, **proxies}
     expanded = [a.replace("$(VLLM_API_KEY)", env["VLLM_API_KEY"]) for a in local]  # what Kubernetes does

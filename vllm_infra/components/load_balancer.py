@@ -370,10 +370,16 @@ class LoadBalancer(pulumi.ComponentResource):
             worker_auth_proxy=True,
         )
         proxy_url = f"http://127.0.0.1:{WORKER_AUTH_PROXY_PORT}"
+        # The Kubernetes API is https (http_proxy does not apply); no_proxy names it anyway, so a client library
+        # that reads proxies more broadly still watches pods directly. $(KUBERNETES_SERVICE_HOST) is expanded by the
+        # kubelet from the service variables it injects into every container.
+        no_proxy = "$(KUBERNETES_SERVICE_HOST),kubernetes.default.svc,kubernetes.default.svc.cluster.local,localhost"
         container["env"] += [
-            # reqwest (the router's HTTP client) reads both spellings; the Kubernetes API is https, not proxied.
+            # reqwest (the router's HTTP client) reads both spellings.
             {"name": "http_proxy", "value": proxy_url},
             {"name": "HTTP_PROXY", "value": proxy_url},
+            {"name": "no_proxy", "value": no_proxy},
+            {"name": "NO_PROXY", "value": no_proxy},
         ]
         # nginx drains through the router: the router must outlive it. nginx's preStop waits, sends SIGQUIT and
         # returns once its master has exited (its pid file is gone); the router's preStop waits for that too, so
