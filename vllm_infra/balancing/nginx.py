@@ -360,6 +360,9 @@ class NginxSettings(_Model):
 
     @model_validator(mode="after")
     def _coherent(self) -> NginxSettings:
+        if not self.pid_file.startswith(self.temp_dir.rstrip("/") + "/"):
+            # The only writable volume on a read-only root; the router container also watches the file there.
+            raise ValueError("pid_file must lie under temp_dir (the writable volume)")
         if self.connect_timeout_s >= self.read_timeout_s:
             raise ValueError("connect_timeout_s must be shorter than read_timeout_s")
         if self.next_upstream_timeout_s and self.next_upstream_timeout_s < self.connect_timeout_s:

@@ -388,8 +388,6 @@ class LoadBalancer(pulumi.ComponentResource):
         # whole request timeout even when nothing is in flight.
         nginx_settings = self._nginx_settings()
         shared = "/run/nginx-state"
-        if not nginx_settings.pid_file.startswith(nginx_settings.temp_dir.rstrip("/") + "/"):
-            raise ValueError("balancer.nginx.pidFile must lie under balancer.nginx.tempDir (the router waits on it)")
         pid_file = shared + nginx_settings.pid_file[len(nginx_settings.temp_dir.rstrip("/")):]
         container["volumeMounts"] = [{"name": "nginx-tmp", "mountPath": shared, "readOnly": True}]
         container["lifecycle"] = {"preStop": {"exec": {"command": [
