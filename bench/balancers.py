@@ -49,8 +49,11 @@ from tests.loopback.procs import (  # noqa: E402 - after the sys.path fix above
 )
 from vllm_infra.balancing.nginx import UpstreamServer, render_nginx_conf  # noqa: E402
 from vllm_infra.balancing.router import StaticWorkers, router_args  # noqa: E402
+from tests.loopback.stub_backend import DEFAULT_API_KEY  # noqa: E402
 
 MODEL = "bench-model"
+# The stubs enforce an API key as vLLM does; the load generator sends it like any client.
+HEADERS = {"Content-Type": "application/json", "Authorization": f"Bearer {DEFAULT_API_KEY}"}
 
 
 def start_stub_process(delay_ms: int, chunk_delay_ms: int, name: str) -> tuple[subprocess.Popen[str], str]:
@@ -82,7 +85,7 @@ class Client:
                 self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
             start = time.perf_counter()
             try:
-                self.conn.request("POST", path, body=body, headers={"Content-Type": "application/json"})
+                self.conn.request("POST", path, body=body, headers=HEADERS)
                 resp = self.conn.getresponse()
                 resp.read()
                 if resp.getheader("connection", "").lower() == "close":
@@ -99,7 +102,7 @@ class Client:
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
         start = time.perf_counter()
         try:
-            conn.request("POST", path, body=body, headers={"Content-Type": "application/json"})
+            conn.request("POST", path, body=body, headers=HEADERS)
             resp = conn.getresponse()
             ttft = None
             while True:
@@ -205,8 +208,10 @@ def main(argv: list[str] | None = None) -> int:
         nginx = NginxProcess(nginx_bin, workdir, conf, nginx_port).start()
 
         router_port = free_port()
-        rargs = router_args(loopback_router_settings(policy=args.router_policy, log_level="error"),
+        rargs = router_args(loopback_router_settings(policy=args.router_policy, log_level="error",
+                                                     worker_api_key_env="VLLM_API_KEY"),
                             StaticWorkers(urls=tuple(urls)), multi_model=False, port=router_port)
+        rargs = [a.replace("$(VLLM_API_KEY)", DEFAULT_API_KEY) for a in rargs]  # what Kubernetes expands
         router = RouterProcess(router_bin, workdir, rargs, router_port).start()
 
         targets = {"direct": ports, "nginx": [nginx.port], "router": [router.port]}

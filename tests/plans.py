@@ -22,6 +22,9 @@ EXISTING_CLUSTER = [
         "vpcCidr": "10.0.0.0/16",
     }
 ]
+# Internet-facing balancers need TLS: an ACM certificate ARN of the right shape (offline, nothing looks it up).
+EXAMPLE_CERTIFICATE_ARN = "arn:aws:acm:us-east-1:123456789012:certificate/0b8f2a4e-6a1d-4c55-9f5e-3f1a2b3c4d5e"
+TLS_EXPOSURE = {"tls": {"certificateArn": EXAMPLE_CERTIFICATE_ARN}}
 
 
 def single_model_config(**model_overrides: Any) -> dict[str, Any]:

@@ -46,7 +46,10 @@ __all__ = [
 VLLM_VERSION = "0.33.0"
 #: Docker Hub repository of the official OpenAI-compatible server image.
 VLLM_IMAGE_REPOSITORY = "vllm/vllm-openai"
-#: The pinned image; Docker Hub tags of ``vllm/vllm-openai`` are ``v<version>``.
+#: The pinned image; Docker Hub tags of ``vllm/vllm-openai`` are ``v<version>``. A tag can be re-pushed, a digest
+#: cannot: for production set ``vllm-infra:vllmImage`` to ``vllm/vllm-openai:v0.33.0@sha256:<digest>`` (the
+#: digest ``docker buildx imagetools inspect`` prints). No digest is pinned here because none could be verified
+#: from an authoritative source where this was written (Docker Hub's registry API was out of reach).
 VLLM_IMAGE = f"{VLLM_IMAGE_REPOSITORY}:v{VLLM_VERSION}"
 #: Default ``--port`` of ``vllm serve`` (``FrontendArgs.port`` in 0.33.0).
 VLLM_PORT = 8000

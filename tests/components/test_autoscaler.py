@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from tests.config.test_config_errors import problems_of
 from tests.offline.kube_schema import validate_object
-from tests.plans import plan_config, single_model_config
+from tests.plans import TLS_EXPOSURE, plan_config, single_model_config
 from vllm_infra import vllm_release
 from vllm_infra.components.autoscaler import RUNNING, WAITING, prometheus_adapter_rules
 from vllm_infra.offline.render import manifest
@@ -16,6 +16,7 @@ def autoscaled(engine="hpa", **autoscaling):
         autoscaling={"engine": engine, "minReplicas": 2, "maxReplicas": 10, **autoscaling},
     )
     config["vllm-infra:topology"] = "load-balanced"
+    config["vllm-infra:balancer"] = {"exposure": TLS_EXPOSURE}
     return config
 
 
@@ -62,7 +63,7 @@ def test_keda_scaled_object_is_valid_and_queries_the_models_metrics(tmp_path):
 
 def test_scale_to_zero_wakes_on_the_router_request_counter(tmp_path):
     config = autoscaled("keda", minReplicas=0)
-    config["vllm-infra:balancer"] = {"strategy": "router"}
+    config["vllm-infra:balancer"] = {"strategy": "router", "exposure": TLS_EXPOSURE}
     spec = plan_config(tmp_path, config).one("kubernetes:keda.sh/v1alpha1:ScaledObject").inputs["spec"]
     wake = next(t for t in spec["triggers"] if t["name"] == "router-requests")
     assert wake["metadata"]["activationThreshold"] == "0"

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from tests.config.test_config_errors import problems_of
-from tests.plans import PROJECT_DIR, container, plan_config, single_model_config
+from tests.plans import PROJECT_DIR, TLS_EXPOSURE, container, plan_config, single_model_config
 from vllm_infra.offline.runner import plan_stack
 from vllm_infra.sizing import gpu_instances
 
@@ -167,6 +167,7 @@ def test_a_node_maximum_below_replicas_plus_surge_is_rejected(tmp_path):
     config = single_model_config(cache={"accessMode": "ReadWriteMany", "storageClass": "efs-sc"}, replicas=3,
                                  gpu={"maxNodes": 3})  # fmt: skip
     config["vllm-infra:topology"] = "load-balanced"
+    config["vllm-infra:balancer"] = {"exposure": TLS_EXPOSURE}
     (problem,) = problems_of(tmp_path, config)
     assert problem.startswith("vllm-infra:models[0]: gpu.maxNodes 3 cannot run 3 replica(s)")
     assert "surge" in problem and "at least 4" in problem

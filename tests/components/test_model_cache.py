@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from tests.offline.kube_schema import validate_object
-from tests.plans import plan_config, single_model_config
+from tests.plans import TLS_EXPOSURE, plan_config, single_model_config
 from vllm_infra.offline.render import manifest
 
 
@@ -64,6 +64,7 @@ def test_without_prewarm_there_is_no_job_and_pods_download_with_the_token(tmp_pa
 def shared_cache_config():
     config = single_model_config(cache={"accessMode": "ReadWriteMany", "storageClass": "efs-sc"}, replicas=2)
     config["vllm-infra:topology"] = "load-balanced"
+    config["vllm-infra:balancer"] = {"exposure": TLS_EXPOSURE}
     return config
 
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from tests.offline.kube_schema import validate_object
-from tests.plans import EXISTING_CLUSTER, plan_config
+from tests.plans import EXISTING_CLUSTER, TLS_EXPOSURE, plan_config
 from vllm_infra.components.kube import MODEL_LABEL, selector_labels, standard_labels
 from vllm_infra.components.network_policy import (
     NON_PUBLIC_IPV4,
@@ -470,7 +470,7 @@ def test_policies_fit_the_pods_and_ports_of_a_planned_multi_model_stack(tmp_path
             {"name": "llama-8b", "model": "meta-llama/Llama-3.1-8B-Instruct", "servedModelName": "llama-8b", **shared},
             {"name": "qwen-7b", "model": "Qwen/Qwen2.5-7B-Instruct", "servedModelName": "qwen-7b", **shared},
         ],
-        "vllm-infra:balancer": {"strategy": "router"},
+        "vllm-infra:balancer": {"strategy": "router", "exposure": TLS_EXPOSURE},
     }
     plan = plan_config(tmp_path, config)
     templates = {

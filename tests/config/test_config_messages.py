@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from tests.plans import PROJECT_DIR, plan_config, single_model_config, write_stack
+from tests.plans import PROJECT_DIR, TLS_EXPOSURE, plan_config, single_model_config, write_stack
 from vllm_infra.config import ConfigError
 from vllm_infra.program import InvalidStackConfig
 
@@ -43,6 +43,7 @@ def problems_of(tmp_path, config, **kwargs) -> list[str]:
 def load_balanced(**model_overrides):
     config = single_model_config(cache={"accessMode": "ReadWriteMany"}, **model_overrides)
     config["vllm-infra:topology"] = "load-balanced"
+    config["vllm-infra:balancer"] = {"exposure": TLS_EXPOSURE}
     return config
 
 
@@ -61,7 +62,7 @@ SCALE_TO_ZERO = {"engine": "keda", "minReplicas": 0, "maxReplicas": 4, "scaleDow
 @pytest.mark.parametrize("strategy", ["nginx", "service"])
 def test_scale_to_zero_behind_anything_but_the_router_is_rejected_with_the_fix(tmp_path, strategy):
     config = load_balanced(autoscaling=SCALE_TO_ZERO)
-    config["vllm-infra:balancer"] = {"strategy": strategy}
+    config["vllm-infra:balancer"] = {"strategy": strategy, "exposure": TLS_EXPOSURE}
     (problem,) = problems_of(tmp_path, config)
     assert problem.startswith(
         "vllm-infra:models[0].autoscaling.minReplicas: 0 (scale to zero) needs balancer.strategy: router"
@@ -352,7 +353,7 @@ def test_a_stack_file_that_is_not_yaml_is_reported_without_quoting_its_lines(tmp
 
 def test_scale_to_zero_behind_the_router_is_accepted(tmp_path):
     config = load_balanced(autoscaling=SCALE_TO_ZERO)
-    config["vllm-infra:balancer"] = {"strategy": "router"}
+    config["vllm-infra:balancer"] = {"strategy": "router", "exposure": TLS_EXPOSURE}
     scaled = plan_config(tmp_path, config).one("kubernetes:keda.sh/v1alpha1:ScaledObject")
     assert scaled.inputs["spec"]["minReplicaCount"] == 0
 

@@ -7,7 +7,7 @@ import copy
 
 import pytest
 
-from tests.plans import plan_config, single_model_config
+from tests.plans import TLS_EXPOSURE, plan_config, single_model_config
 from vllm_infra.config import ConfigError, StackConfig, validate_config
 from vllm_infra.program import InvalidStackConfig
 
@@ -29,6 +29,7 @@ def balanced(cluster: dict, addons: dict | None = None, **extra) -> dict:
     config = {
         "topology": "load-balanced",
         "regions": [region],
+        "balancer": {"exposure": TLS_EXPOSURE},
         "models": [{
             "name": "llama-8b", "model": "meta-llama/Llama-3.1-8B-Instruct",
             "revision": "0e9e39f249a16976918f6564b8830bc894c89659",

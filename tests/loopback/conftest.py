@@ -106,13 +106,14 @@ def nginx(nginx_bin: str, workdir: Path) -> Iterator[Callable[..., NginxProcess]
 
 @pytest.fixture
 def router(router_bin: str, workdir: Path) -> Iterator[Callable[..., RouterProcess]]:
-    """``router(workers, multi_model=False, **settings)`` runs real vllm-router with :func:`router_args`."""
+    """``router(workers, multi_model=False, env=None, **settings)`` runs real vllm-router with :func:`router_args`."""
     started: list[RouterProcess] = []
 
     def factory(
-        workers: StaticWorkers | KubernetesDiscovery, *, multi_model: bool = False, **settings: Any
+        workers: StaticWorkers | KubernetesDiscovery, *, multi_model: bool = False,
+        env: dict[str, str] | None = None, **settings: Any
     ) -> RouterProcess:
-        proc = start_router(router_bin, workdir, workers, multi_model=multi_model, **settings)
+        proc = start_router(router_bin, workdir, workers, multi_model=multi_model, env=env, **settings)
         started.append(proc)
         return proc
 

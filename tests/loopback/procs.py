@@ -37,6 +37,8 @@ from vllm_infra.balancing.nginx import (
 )
 from vllm_infra.balancing.router import KubernetesDiscovery, RouterSettings, StaticWorkers, router_args
 
+from .stub_backend import DEFAULT_API_KEY
+
 CI_INSTALL_HINT = {
     "nginx": "apt-get install -y nginx",
     "vllm-router": "pip install vllm-router==0.1.17",
@@ -435,6 +437,8 @@ def start_nginx(
     api_key_check: bool = False,
     resolver: str | None = "127.0.0.1",
     conf_transform: Callable[[str], str] | None = None,
+    probe_model: str | None = None,
+    worker_auth_proxy_port: int | None = None,
     **settings_overrides: Any,
 ) -> NginxProcess:
     """Render the production config for ``servers`` (loopback paths), optionally transform it, and start nginx.
@@ -443,14 +447,16 @@ def start_nginx(
     DNS), so the running file differs from the cluster's only in the ``server`` lines and the local paths.
 
     With ``api_key_check`` the API-key include is rendered from :data:`API_KEY_TEMPLATE` as the image would,
-    with ``api_key`` as the environment variable's value (None = unset).
+    with ``api_key`` as the environment variable's value (None = unset); so it is for ``probe_model`` and
+    ``worker_auth_proxy_port``, which need the key too (see :func:`render_nginx_conf`).
     """
     port = free_port()
     settings = loopback_nginx_settings(workdir, port, **settings_overrides)
-    conf = render_nginx_conf(settings, servers, resolver=resolver, api_key_check=api_key_check)
+    conf = render_nginx_conf(settings, servers, resolver=resolver, api_key_check=api_key_check,
+                             probe_model=probe_model, worker_auth_proxy_port=worker_auth_proxy_port)
     if conf_transform is not None:
         conf = conf_transform(conf)
-    if api_key_check:
+    if api_key_check or probe_model is not None or worker_auth_proxy_port is not None:
         runtime = Path(settings.runtime_conf_dir)
         runtime.mkdir(exist_ok=True)
         (runtime / API_KEY_INCLUDE_NAME).write_text(render_api_key_include(API_KEY_TEMPLATE, api_key))
@@ -460,11 +466,13 @@ def start_nginx(
 class RouterProcess:
     """A real ``vllm-router`` on 127.0.0.1 started with :func:`router_args`."""
 
-    def __init__(self, router_bin: str, workdir: Path, args: list[str], port: int) -> None:
+    def __init__(self, router_bin: str, workdir: Path, args: list[str], port: int,
+                 env: dict[str, str] | None = None) -> None:
         self.router_bin = router_bin
         self.workdir = workdir
         self.args = args
         self.port = port
+        self.env = env
         self.log_path = workdir / f"router-{port}.log"
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -476,8 +484,10 @@ class RouterProcess:
     def start(self, timeout: float = 30.0) -> RouterProcess:
         """Start the router and wait until ``/health`` answers 200 (in regular mode: workers found healthy)."""
         with self.log_path.open("wb") as log:
+            # A proxy set in the test's own environment would divert the router's calls; only `env` may set one.
+            base = {k: v for k, v in os.environ.items() if k.lower() not in ("http_proxy", "https_proxy", "all_proxy")}
             self.proc = subprocess.Popen([self.router_bin, *self.args], stdout=log, stderr=subprocess.STDOUT,
-                                         stdin=subprocess.DEVNULL)
+                                         stdin=subprocess.DEVNULL, env={**base, **(self.env or {})})
         healthy = wait_until(lambda: self.proc.poll() is not None
                              or request("GET", self.url + "/health", timeout=1).status == 200, timeout)
         if self.proc.poll() is not None or not healthy:
@@ -508,10 +518,15 @@ def start_router(
     workers: StaticWorkers | KubernetesDiscovery,
     *,
     multi_model: bool = False,
+    env: dict[str, str] | None = None,
     **settings_overrides: Any,
 ) -> RouterProcess:
-    """Start vllm-router with production settings bound to loopback; ``StaticWorkers()`` + multi_model for IGW."""
+    """Start vllm-router with production settings bound to loopback; ``StaticWorkers()`` + multi_model for IGW.
+
+    The router gets the stubs' key as its ``--api-key`` (as the pod's ``$(VLLM_API_KEY)``); ``env`` adds variables
+    (e.g. ``http_proxy``)."""
     port = free_port()
-    settings = loopback_router_settings(**settings_overrides)
+    settings = loopback_router_settings(**{"worker_api_key_env": "VLLM_API_KEY", **settings_overrides})
     args = router_args(settings, workers, multi_model=multi_model, port=port)
-    return RouterProcess(router_bin, workdir, args, port).start()
+    args = [a.replace("$(VLLM_API_KEY)", DEFAULT_API_KEY) for a in args]  # what Kubernetes expands
+    return RouterProcess(router_bin, workdir, args, port, env).start()

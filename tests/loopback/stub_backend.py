@@ -12,6 +12,12 @@ make uneven durations through any balancer: request headers ``X-Stub-Delay-Ms``,
 ``X-Stub-Chunks`` win; the same three knobs are also read from the JSON body (``stub_delay_ms`` ...) because a
 balancer may not forward unknown headers.
 
+Every ``/v1/...`` route demands ``Authorization: Bearer <api_key>`` and answers anything else with vLLM 0.33's
+``401 {"error": "Unauthorized"}``; ``/health``, ``/metrics``, ``/tokenize`` and the stub's own routes need no key,
+exactly as vLLM's ``AuthenticationMiddleware`` guards only paths under ``/v1`` (vllm/entrypoints/openai/
+server_utils.py: the scheme ``Bearer`` in any case, the key compared exactly).
+A balancer that forgets to pass the key therefore fails here as it would in front of real pods.
+
 Only the standard library is used. Everything binds to loopback addresses only; :meth:`StubBackend.kill` stops
 a stub the way a crashing pod stops (listener gone, open connections cut mid-request), and
 ``python -m tests.loopback.stub_backend --port N --model M`` runs one as a separate process for the bench.
@@ -32,7 +38,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-__all__ = ["StubBackend", "StubKilled", "main"]
+__all__ = ["DEFAULT_API_KEY", "StubBackend", "StubKilled", "main"]
+
+# The key every stub enforces unless given another; tests send it as a real client (or nginx's edge) would.
+DEFAULT_API_KEY = "sk-loopback-stub-key"
 
 # Bounds that keep a mistaken test from turning a stub into a long-running load generator.
 _MAX_DELAY_MS = 60_000
@@ -78,6 +87,7 @@ class _Stats:
 
     lock: threading.Lock = field(default_factory=threading.Lock)
     requests: int = 0
+    unauthorized: int = 0
     generation_requests: int = 0
     in_flight: int = 0
     max_in_flight: int = 0
@@ -203,6 +213,19 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
         self.wfile.flush()
 
+    def _authorized(self, path: str) -> bool:
+        """vLLM's rule: paths under /v1 need ``Authorization: <bearer, any case> <key, exact>``; 401 otherwise."""
+        if not path.startswith("/v1") or self.command == "OPTIONS":
+            return True
+        stub = self.server.stub
+        scheme, _, token = (self.headers.get("Authorization") or "").partition(" ")
+        if scheme.lower() == "bearer" and token == stub.api_key:
+            return True
+        with stub._stats.lock:
+            stub._stats.unauthorized += 1
+        self._send_json(401, {"error": "Unauthorized"})
+        return False
+
     # ---- routes --------------------------------------------------------------------------------------------
 
     def do_GET(self) -> None:  # noqa: N802 - name fixed by the base class
@@ -210,6 +233,8 @@ class _Handler(BaseHTTPRequestHandler):
         stub = self.server.stub
         path = urlsplit(self.path).path
         stub._count(path)
+        if not self._authorized(path):
+            return
         if path == "/health":
             # vLLM answers 200 with an empty body when the engine is up.
             self._send_text(200, "")
@@ -232,6 +257,8 @@ class _Handler(BaseHTTPRequestHandler):
             raw = self._read_body()
         except ValueError as exc:
             self._send_json(413, {"error": {"message": str(exc), "type": "BadRequestError", "code": 413}})
+            return
+        if not self._authorized(path):
             return
         if path == "/stub/reset":
             stub.reset_stats()
@@ -408,7 +435,8 @@ class StubBackend:
 
     ``delay_ms`` is the default time before the answer (or before the first SSE chunk), ``chunk_delay_ms``
     the default gap between SSE chunks, ``chunks`` the default number of tokens, ``max_concurrency`` an optional
-    cap on requests processed at once (further requests wait, as they would in a saturated engine). Use as a
+    cap on requests processed at once (further requests wait, as they would in a saturated engine), ``api_key``
+    the key every ``/v1`` route requires (like ``vllm serve --api-key``; never disabled). Use as a
     context manager or call :meth:`start` / :meth:`stop`; :meth:`kill` simulates a pod dying mid-run.
     """
 
@@ -423,8 +451,12 @@ class StubBackend:
         chunk_delay_ms: int = 20,
         chunks: int = 8,
         max_concurrency: int | None = None,
+        api_key: str = DEFAULT_API_KEY,
     ) -> None:
         _require_loopback(host)
+        if not api_key:
+            raise ValueError("stubs always enforce an API key, as the deployed vLLM pods do")
+        self.api_key = api_key
         self.model = model
         self.host = host
         self.requested_port = port
@@ -521,6 +553,7 @@ class StubBackend:
                 "name": self.name,
                 "model": self.model,
                 "requests": s.requests,
+                "unauthorized": s.unauthorized,
                 "generation_requests": s.generation_requests,
                 "in_flight": s.in_flight,
                 "max_in_flight": s.max_in_flight,
@@ -550,6 +583,7 @@ class StubBackend:
             self._connections_accepted = 0
         with s.lock:
             s.requests = 0
+            s.unauthorized = 0
             s.generation_requests = 0
             s.max_in_flight = s.in_flight
             s.by_path = {}
@@ -651,10 +685,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--chunk-delay-ms", type=int, default=20, help="default gap between SSE chunks")
     parser.add_argument("--chunks", type=int, default=8, help="default number of tokens / SSE chunks")
     parser.add_argument("--max-concurrency", type=int, default=None, help="requests processed at once")
+    parser.add_argument("--api-key", default=DEFAULT_API_KEY, help="key every /v1 route requires")
     args = parser.parse_args(argv)
     stub = StubBackend(
         args.model, name=args.name, host=args.host, port=args.port, delay_ms=args.delay_ms,
         chunk_delay_ms=args.chunk_delay_ms, chunks=args.chunks, max_concurrency=args.max_concurrency,
+        api_key=args.api_key,
     ).start()
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -15,15 +15,19 @@ import pytest
 
 from .conftest import servers_for
 from .procs import chat_body, load_with_kill, raw_arrivals, request, settle, stream, wait_until
-from .stub_backend import StubBackend
+from .stub_backend import DEFAULT_API_KEY, StubBackend
 
 pytestmark = pytest.mark.slow
 
 MODEL = "stub-model"
+# What a client of the pods sends; nginx passes it through (the edge check, when on, compares it first).
+AUTH = {"Authorization": f"Bearer {DEFAULT_API_KEY}"}
 
 
-def _post(url: str, prompt: str, headers: dict[str, str] | None = None, timeout: float = 30.0, **body):
-    return request("POST", url + "/v1/chat/completions", chat_body(MODEL, prompt, **body), headers, timeout)
+def _post(url: str, prompt: str, headers: dict[str, str] | None = None, timeout: float = 30.0, *,
+          auth: bool = True, **body):
+    sent = {**(AUTH if auth else {}), **(headers or {})}
+    return request("POST", url + "/v1/chat/completions", chat_body(MODEL, prompt, **body), sent, timeout)
 
 
 def _stubs_with_prompt(stubs: list[StubBackend], prompt: str) -> list[tuple[str, bool]]:
@@ -89,11 +93,11 @@ def test_long_prompt_passes_and_oversized_body_is_refused(make_stubs, nginx) -> 
 def test_api_key_is_enforced_at_the_edge(make_stubs, nginx) -> None:
     """401 without or with a wrong key (case-sensitive), 200 with it; probes stay open; refused requests never
     reach a pod."""
-    (stub,) = make_stubs(1)
     key = "sk-Loopback-7f3a9"
+    (stub,) = make_stubs(1, api_key=key)
     proxy = nginx(servers_for([stub]), api_key_check=True, api_key=key)
     assert key not in proxy.conf_text
-    missing = _post(proxy.url, "no key")
+    missing = _post(proxy.url, "no key", auth=False)
     assert missing.status == 401
     assert missing.json()["error"]["code"] == "invalid_api_key"
     assert missing.headers.get("www-authenticate") == "Bearer"
@@ -116,7 +120,7 @@ def test_empty_api_key_refuses_everything(make_stubs, nginx) -> None:
     proxy = nginx(servers_for([stub]), api_key_check=True, api_key="")
     for auth in (None, "Bearer ", "Bearer", "Bearer x"):
         headers = {"Authorization": auth} if auth is not None else None
-        assert _post(proxy.url, "empty", headers).status == 401
+        assert _post(proxy.url, "empty", headers, auth=False).status == 401
     assert stub.generation_requests == 0
 
 
@@ -190,7 +194,7 @@ def test_least_conn_spreads_uneven_requests_better_than_round_robin(make_stubs, 
 def _stream_spread(url: str, chunk_delay_ms: int, chunks: int) -> dict:
     """Stream through ``url`` and compare SSE arrival times with the pod's nominal pacing."""
     result = stream(url + "/v1/chat/completions", chat_body(MODEL, "stream me"),
-                    {"X-Stub-Chunk-Delay-Ms": str(chunk_delay_ms), "X-Stub-Chunks": str(chunks)})
+                    {**AUTH, "X-Stub-Chunk-Delay-Ms": str(chunk_delay_ms), "X-Stub-Chunks": str(chunks)})
     assert result.status == 200 and result.done and len(result.events) == chunks, result
     times = [t for t, _ in result.events]
     nominal = chunk_delay_ms * (chunks - 1) / 1000
@@ -202,7 +206,7 @@ def _gzip_spread(url: str, chunk_delay_ms: int, chunks: int) -> dict:
     """Same, measured on the raw (gzip-compressed) bytes as they arrive."""
     status, headers, arrivals = raw_arrivals(
         url + "/v1/chat/completions", chat_body(MODEL, "stream me", stream=True),
-        {"Accept-Encoding": "gzip", "X-Stub-Chunk-Delay-Ms": str(chunk_delay_ms), "X-Stub-Chunks": str(chunks)})
+        {**AUTH, "Accept-Encoding": "gzip", "X-Stub-Chunk-Delay-Ms": str(chunk_delay_ms), "X-Stub-Chunks": str(chunks)})
     assert status == 200 and headers.get("content-encoding") == "gzip", headers
     nominal = chunk_delay_ms * (chunks - 1) / 1000
     return {"first_s": round(arrivals[0][0], 3), "last_s": round(arrivals[-1][0], 3),
@@ -295,8 +299,8 @@ def test_request_is_re_sent_only_before_the_response_began(make_stubs, nginx) ->
         if n == 1:
             killed.append(_kill_when_in_flight(stubs))
 
-    result = stream(proxy.url + "/v1/chat/completions", chat_body(MODEL, "mid-stream"), on_event=on_event,
-                    timeout=20)
+    result = stream(proxy.url + "/v1/chat/completions", chat_body(MODEL, "mid-stream"), AUTH,
+                    on_event=on_event, timeout=20)
     time.sleep(0.5)  # a replay, if nginx did one, would have reached the other stub by now
     assert settle(stubs)
     assert killed and result.status == 200

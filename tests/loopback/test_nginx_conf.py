@@ -173,6 +173,11 @@ def test_ipv6_addresses_are_bracketed() -> None:
         {"next_upstream_timeout_s": 1, "connect_timeout_s": 3},
         {"worker_processes": 0},
         {"pid_file": "relative/nginx.pid"},
+        {"pid_file": "/var/run/nginx.pid"},  # outside temp_dir: not writable on a read-only root
+        {"model_probe_allow_cidrs": []},
+        {"model_probe_allow_cidrs": ["not-a-cidr"]},
+        {"real_ip_from": ["10.0.0.0/33"]},
+        {"model_probe_cache_s": 0},
         {"temp_dir": "/tmp/a b"},
         {"upstream_name": "Vllm-Backends"},
         {"listen_address": "localhost"},

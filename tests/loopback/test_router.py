@@ -11,12 +11,15 @@ import pytest
 
 from vllm_infra.balancing.router import StaticWorkers, add_worker_path
 
-from .procs import chat_body, load_with_kill, request, run_bounded, settle, stream, wait_until
-from .stub_backend import StubBackend
+from .conftest import servers_for
+from .procs import chat_body, free_port, load_with_kill, request, run_bounded, settle, stream, wait_until
+from .stub_backend import DEFAULT_API_KEY, StubBackend
 
 pytestmark = pytest.mark.slow
 
 MODEL = "stub-model"
+# Clients send the pods' key; the router passes it on (and uses its own --api-key for its tokenizer calls).
+AUTH = {"Authorization": f"Bearer {DEFAULT_API_KEY}"}
 
 
 def _workers(stubs: list[StubBackend]) -> StaticWorkers:
@@ -24,7 +27,8 @@ def _workers(stubs: list[StubBackend]) -> StaticWorkers:
 
 
 def _post(url: str, prompt: str, model: str = MODEL, timeout: float = 30.0, headers: dict | None = None):
-    return request("POST", url + "/v1/chat/completions", chat_body(model, prompt), headers, timeout)
+    return request("POST", url + "/v1/chat/completions", chat_body(model, prompt), {**AUTH, **(headers or {})},
+                   timeout)
 
 
 def test_router_killing_a_backend_mid_run_loses_no_request(make_stubs, router, record_property) -> None:
@@ -101,32 +105,59 @@ def test_cache_aware_keeps_a_shared_prefix_on_one_backend(make_stubs, router, re
     assert measured["round_robin"]["mean_modal_fraction"] <= 0.8, measured
 
 
-def test_multi_model_routes_by_model(make_stubs, router) -> None:
-    """``--enable-igw`` with two backends serving different models, registered with POST /add_worker: the
-    router's /v1/models lists both, and each request lands only on the backend serving its model."""
+def _igw_models(url: str) -> set[str]:
+    listed = request("GET", url + "/v1/models", timeout=5)
+    if listed.status != 200:
+        return set()
+    payload = listed.json()
+    # vllm-router 0.1.17 answers {"models": [...]} in IGW mode; accept OpenAI's list shape as well.
+    return set(payload.get("models") or [m["id"] for m in payload.get("data", [])])
+
+
+def _register_and_route(router_url: str, a: StubBackend, b: StubBackend) -> None:
+    for stub in (a, b):
+        added = request("POST", router_url + add_worker_path(stub.url), timeout=10)
+        assert added.status == 200, added.body
+    assert wait_until(lambda: _igw_models(router_url) == {"model-a", "model-b"}, timeout=10), _igw_models(router_url)
+    for i in range(8):
+        model = "model-a" if i % 2 == 0 else "model-b"
+        response = _post(router_url, f"igw {i}", model=model)
+        assert response.status == 200 and response.json()["model"] == model, response.body
+
+
+def test_multi_model_routes_by_model_through_the_key_adding_proxy(make_stubs, router, nginx) -> None:
+    """``--enable-igw`` with two key-protected backends serving different models, registered with POST
+    /add_worker: the router learns each worker's model from its ``/v1/models`` only through the planned
+    worker-auth proxy (nginx, loopback, adds the key; the router's ``http_proxy``). Then its /v1/models lists both
+    and each request lands only on the backend serving its model."""
+    (a,) = make_stubs(1, model="model-a", prefix="a-")
+    (b,) = make_stubs(1, model="model-b", prefix="b-")
+    proxy_port = free_port()
+    nginx(servers_for([a]), api_key=DEFAULT_API_KEY, worker_auth_proxy_port=proxy_port)
+    proc = router(StaticWorkers(), multi_model=True, env={"http_proxy": f"http://127.0.0.1:{proxy_port}"})
+    _register_and_route(proc.url, a, b)
+    assert settle([a, b])
+    assert [r["model"] for r in a.stats()["records"]] == ["model-a"] * 4
+    assert [r["model"] for r in b.stats()["records"]] == ["model-b"] * 4
+    assert a.stats()["unauthorized"] == b.stats()["unauthorized"] == 0
+    # The proxy is on the streaming path too: SSE chunks 150 ms apart still arrive spread out.
+    result = stream(proc.url + "/v1/chat/completions", chat_body("model-b", "stream via proxy"),
+                    {**AUTH, "X-Stub-Chunk-Delay-Ms": "150", "X-Stub-Chunks": "6"})
+    assert result.status == 200 and result.done and len(result.events) == 6, result
+    times = [t for t, _ in result.events]
+    assert (times[-1] - times[0]) > 0.6 * 0.15 * 5, times
+
+
+def test_without_the_proxy_key_protected_workers_are_filed_under_unknown(make_stubs, router) -> None:
+    """Control, the bug the proxy fixes: vllm-router 0.1.17 asks ``/v1/models`` without its ``--api-key``, vLLM
+    answers 401, and both workers are registered as model ``unknown``."""
     (a,) = make_stubs(1, model="model-a", prefix="a-")
     (b,) = make_stubs(1, model="model-b", prefix="b-")
     proc = router(StaticWorkers(), multi_model=True)
     for stub in (a, b):
-        added = request("POST", proc.url + add_worker_path(stub.url), timeout=10)
-        assert added.status == 200, added.body
-
-    def models() -> set[str]:
-        listed = request("GET", proc.url + "/v1/models", timeout=5)
-        if listed.status != 200:
-            return set()
-        payload = listed.json()
-        # vllm-router 0.1.17 answers {"models": [...]} in IGW mode; accept OpenAI's list shape as well.
-        return set(payload.get("models") or [m["id"] for m in payload.get("data", [])])
-
-    assert wait_until(lambda: models() == {"model-a", "model-b"}, timeout=10), models()
-    for i in range(8):
-        model = "model-a" if i % 2 == 0 else "model-b"
-        response = _post(proc.url, f"igw {i}", model=model)
-        assert response.status == 200 and response.json()["model"] == model
-    assert settle([a, b])
-    assert [r["model"] for r in a.stats()["records"]] == ["model-a"] * 4
-    assert [r["model"] for r in b.stats()["records"]] == ["model-b"] * 4
+        assert request("POST", proc.url + add_worker_path(stub.url), timeout=10).status == 200
+    assert wait_until(lambda: _igw_models(proc.url) == {"unknown"}, timeout=10), _igw_models(proc.url)
+    assert a.stats()["unauthorized"] >= 1 and b.stats()["unauthorized"] >= 1
 
 
 def test_router_streams_incrementally(make_stubs, router) -> None:
@@ -134,7 +165,7 @@ def test_router_streams_incrementally(make_stubs, router) -> None:
     (stub,) = make_stubs(1)
     proc = router(_workers([stub]))
     result = stream(proc.url + "/v1/chat/completions", chat_body(MODEL, "stream via router"),
-                    {"X-Stub-Chunk-Delay-Ms": "150", "X-Stub-Chunks": "8"})
+                    {**AUTH, "X-Stub-Chunk-Delay-Ms": "150", "X-Stub-Chunks": "8"})
     assert result.status == 200 and result.done and len(result.events) == 8, result
     times = [t for t, _ in result.events]
     assert times[0] < 0.4 * times[-1], times

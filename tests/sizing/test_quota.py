@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.plans import plan_config, single_model_config
+from tests.plans import TLS_EXPOSURE, plan_config, single_model_config
 from vllm_infra.sizing.quota import NodeGroupDemand, gpu_quota_for, gpu_quota_needs
 
 # Service Quotas codes of the EC2 GPU vCPU quotas (EC2 user guide, "Amazon EC2 service quotas", "Spot Instance
@@ -50,6 +50,7 @@ def test_spot_counts_the_spot_group_and_its_fallback(tmp_path):
         autoscaling={"minReplicas": 2, "maxReplicas": 5},
     )  # fmt: skip
     config["vllm-infra:topology"] = "load-balanced"
+    config["vllm-infra:balancer"] = {"exposure": TLS_EXPOSURE}
     # g6.xlarge (4 vCPUs) × (5 replicas + 1 surge) in each group.
     assert quota_output(plan_config(tmp_path, config)) == {"us-east-1": {G_SPOT: 24, G_ON_DEMAND: 24}}
 

@@ -11,11 +11,14 @@ from vllm_infra.balancing.nginx import (
     KUBE_DNS_RESOLVER,
     NGINX_IMAGE,
     NGINX_VERSION,
+    PRESTOP_DELAY_S,
+    WORKER_AUTH_PROXY_PORT,
     NginxKubernetesSpec,
     NginxSettings,
     UpstreamServer,
     nginx_kubernetes_spec,
     render_nginx_conf,
+    route53_health_checker_cidrs,
 )
 from vllm_infra.balancing.router import (
     PORTABLE_FLAGS,
@@ -35,6 +38,7 @@ __all__ = [
     "NGINX_IMAGE",
     "NGINX_VERSION",
     "PORTABLE_FLAGS",
+    "PRESTOP_DELAY_S",
     "ROUTER_IMAGE",
     "ROUTER_VERSION",
     "KubernetesDiscovery",
@@ -43,8 +47,10 @@ __all__ = [
     "RouterSettings",
     "StaticWorkers",
     "UpstreamServer",
+    "WORKER_AUTH_PROXY_PORT",
     "add_worker_path",
     "nginx_kubernetes_spec",
     "render_nginx_conf",
+    "route53_health_checker_cidrs",
     "router_args",
 ]

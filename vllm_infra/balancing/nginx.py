@@ -27,15 +27,24 @@ and changes what matters for LLM traffic:
 * **Unprivileged, read-only root.** No ``user`` directive, a port above 1024, pid and temp paths under an
   emptyDir. ``daemon off`` is given on the command line (the official image's CMD), not in the file.
 * **Optional API key at the edge**, never in the config text: see :data:`API_KEY_TEMPLATE`.
+* **Model probe for Route 53, cached and fenced.** ``/healthz/model`` answers from a cached result of one
+  authenticated one-token completion (at most one per ``model_probe_cache_s`` per nginx pod, refreshed in the
+  background while the last answer is served), and only to ``model_probe_allow_cidrs`` (default: the Route 53
+  health checkers' published ranges), so nobody gets free completions and a slow, loaded region still answers in
+  time. See :func:`render_nginx_conf`.
+* **Worker-auth proxy for vllm-router** (``worker_auth_proxy_port``): a loopback-only forward proxy that adds the
+  API key to the router's calls to the pods; see :func:`render_nginx_conf`.
 """
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from importlib import resources
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -52,15 +61,20 @@ __all__ = [
     "NGINX_VERSION",
     "NginxKubernetesSpec",
     "NginxSettings",
+    "PRESTOP_DELAY_S",
     "UpstreamServer",
+    "WORKER_AUTH_PROXY_PORT",
     "nginx_kubernetes_spec",
     "render_nginx_conf",
+    "route53_health_checker_cidrs",
 ]
 
 # The official image's mainline Debian variant (nginx/docker-nginx, mainline/debian/Dockerfile, ENV NGINX_VERSION
 # 1.29.8). Pinned to an exact version, never "mainline"/"latest": the `resolve` server parameter and this file
 # were written against it, and a floating tag would change nginx under a running fleet.
 NGINX_VERSION = "1.29.8"
+# No digest: Docker Hub's registry API cannot be reached from where this was written, and no source of the nginx
+# project itself pins one. Pin `nginx:1.29.8@sha256:...` through `balancer.nginxImage` for production.
 NGINX_IMAGE = f"nginx:{NGINX_VERSION}"
 # First open-source release whose upstream `server` accepts `resolve` (before: NGINX Plus only).
 NGINX_MIN_VERSION_FOR_RESOLVE = (1, 27, 3)
@@ -68,6 +82,12 @@ NGINX_MIN_VERSION_FOR_RESOLVE = (1, 27, 3)
 # The cluster DNS Service (CoreDNS on EKS keeps the kube-dns name). nginx resolves this name once at start with the
 # pod's own resolv.conf and then sends its run-time `resolve` queries to that ClusterIP.
 KUBE_DNS_RESOLVER = "kube-dns.kube-system.svc.cluster.local"
+
+# nginx's preStop waits this long for the endpoint removal to reach the load balancer before it drains.
+PRESTOP_DELAY_S = 5
+
+# Loopback port of the worker-auth forward proxy in the multi-model router pod (see render_nginx_conf).
+WORKER_AUTH_PROXY_PORT = 8090
 
 API_KEY_ENV_VAR = "VLLM_API_KEY"
 API_KEY_TEMPLATE_NAME = "vllm-api-key.conf.template"
@@ -108,6 +128,23 @@ def _check_host(value: str) -> str:
     if _is_ip(value) or _HOSTNAME.match(value):
         return value
     raise ValueError(f"not a hostname or IP address: {value!r}")
+
+
+@functools.cache
+def route53_health_checker_cidrs() -> tuple[str, ...]:
+    """The Route 53 health checkers' address ranges (IPv4, then IPv6), from the vendored snapshot of AWS's
+    ``ip-ranges.json`` (``ROUTE53_HEALTHCHECKS``; ``vllm_infra/data/route53_healthchecks.SOURCE.md``).
+
+    >>> "15.177.0.0/18" in route53_health_checker_cidrs()
+    True
+    """
+    data = json.loads(resources.files("vllm_infra.data").joinpath("route53_healthchecks.json").read_text())
+    return tuple(data["ipv4_prefixes"]) + tuple(data["ipv6_prefixes"])
+
+
+def _check_cidrs(values: tuple[str, ...]) -> tuple[str, ...]:
+    """Normalised CIDRs (``ipaddress``); a host address is a /32 or /128."""
+    return tuple(str(ipaddress.ip_network(v, strict=False)) for v in values)
 
 
 class _Model(BaseModel):
@@ -233,6 +270,33 @@ class NginxSettings(_Model):
     health_read_timeout_s: int = Field(
         default=5, ge=1, le=300, description="Read timeout of the /health passthrough (probes must answer fast)."
     )
+    model_probe_cache_s: int = Field(
+        default=10, ge=1, le=300,
+        description=(
+            "/healthz/model: how long one probe answer (a one-token completion, or its failure) is served to every "
+            "checker before the next completion refreshes it; at most one completion per this many seconds per pod."
+        ),
+    )
+    model_probe_timeout_s: int = Field(
+        default=30, ge=2, le=600,
+        description=(
+            "/healthz/model: how long the background completion may take before it counts as failed; checkers "
+            "keep getting the previous answer meanwhile, so a loaded model is not reported down for being slow."
+        ),
+    )
+    model_probe_allow_cidrs: tuple[str, ...] = Field(
+        default_factory=route53_health_checker_cidrs, min_length=1,
+        description=(
+            "/healthz/model: client ranges allowed (403 for others); default the Route 53 health checkers' "
+            "published ranges. The balancer must see client addresses (NLB client IP preservation, or real_ip_from)."
+        ),
+    )
+    real_ip_from: tuple[str, ...] = Field(
+        default=(),
+        description=(
+            "Proxies whose X-Forwarded-For names the client (an ALB in the VPC); empty = the TCP peer is the client."
+        ),
+    )
     resolver_valid_s: int = Field(
         default=5, ge=1, le=3600, description="How long nginx trusts a DNS answer before re-resolving (pod churn)."
     )
@@ -260,6 +324,11 @@ class NginxSettings(_Model):
         if not _NGINX_NAME.match(value):
             raise ValueError("upstream_name must match [a-z][a-z0-9_]*")
         return value
+
+    @field_validator("model_probe_allow_cidrs", "real_ip_from")
+    @classmethod
+    def _valid_cidrs(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return _check_cidrs(value)
 
     @field_validator("pid_file", "temp_dir", "runtime_conf_dir")
     @classmethod
@@ -291,6 +360,9 @@ class NginxSettings(_Model):
 
     @model_validator(mode="after")
     def _coherent(self) -> NginxSettings:
+        if not self.pid_file.startswith(self.temp_dir.rstrip("/") + "/"):
+            # The only writable volume on a read-only root; the router container also watches the file there.
+            raise ValueError("pid_file must lie under temp_dir (the writable volume)")
         if self.connect_timeout_s >= self.read_timeout_s:
             raise ValueError("connect_timeout_s must be shorter than read_timeout_s")
         if self.next_upstream_timeout_s and self.next_upstream_timeout_s < self.connect_timeout_s:
@@ -330,12 +402,31 @@ def render_nginx_conf(
     api_key_check: bool,
     served_models: Sequence[str] | None = None,
     probe_model: str | None = None,
+    worker_auth_proxy_port: int | None = None,
 ) -> str:
     """Return a complete ``nginx.conf`` (``events`` + ``http``) for the given upstream servers.
 
-    ``probe_model``: answer ``GET /healthz/model`` by asking a pod for one token of that model (a POST to
-    ``/v1/completions`` with the API key, which needs ``api_key_check``): 200 with a completion only when the model
-    really serves. Global health checks (Route 53) point here; ``/health`` only proves the server process answers.
+    ``probe_model``: answer ``GET /healthz/model`` with the result of asking a pod for one token of that model (a
+    POST to ``/v1/completions`` with the API key): 200 with a completion only when the model really serves. Route 53
+    points here; ``/health`` only proves the server process answers. Route 53 checks from many places (each
+    checker every 10 or 30 s) and wants an answer within 2 s of connecting ("How Amazon Route 53 determines whether
+    a health check is healthy", Route 53 Developer Guide), so the completion is not run per check: the location
+    serves a cached answer (``model_probe_cache_s``), one request refreshes it while the others get the previous one
+    (``proxy_cache_lock``, ``proxy_cache_use_stale updating``, ``proxy_cache_background_update``), and failures are
+    cached like successes, so a dead model shows within one validity period and a slow one within
+    ``model_probe_cache_s + model_probe_timeout_s``. The completion runs in a second ``server`` on a unix socket
+    under ``temp_dir``, which turns an upstream failure into a real 502/504 answer the cache can hold. Only
+    ``model_probe_allow_cidrs`` may ask (403 otherwise).
+
+    ``worker_auth_proxy_port``: also listen on ``127.0.0.1:<port>`` as a forward proxy to the vLLM pods that sets
+    ``Authorization: Bearer <key>`` on every request. vllm-router 0.1.17 asks a new worker's ``/v1/models`` without
+    its ``--api-key`` (seen against the real binary: ``Failed to discover model ... 401``), registers it as model
+    ``unknown`` and then sends every model's requests to it; pointing the router's ``http_proxy`` here makes that
+    call (and every other) carry the key. Only IP-literal targets are forwarded (pod IPs from discovery); nothing
+    but the pod's own containers can reach a loopback listener.
+
+    The key (``$vllm_expected_authorization``, from :data:`API_KEY_TEMPLATE`) is included whenever the API-key check,
+    the model probe or the worker-auth proxy needs it.
 
     ``served_models``: answer ``GET /v1/models`` here, in the OpenAI list shape, with these model ids (the
     multi-model gateway: vllm-router 0.1.17 answers that path with ``{"models": [...]}``, which OpenAI clients cannot
@@ -354,6 +445,11 @@ def render_nginx_conf(
         raise ValueError("servers with resolve=True need a resolver")
     if resolver is not None:
         _check_resolver(resolver)
+    if worker_auth_proxy_port is not None and not 1024 <= worker_auth_proxy_port <= 65535:
+        raise ValueError(f"worker_auth_proxy_port must be 1024..65535, got {worker_auth_proxy_port}")
+    if worker_auth_proxy_port is not None and worker_auth_proxy_port == settings.listen_port:
+        raise ValueError("worker_auth_proxy_port must differ from listen_port")
+    needs_key = api_key_check or probe_model is not None or worker_auth_proxy_port is not None
     s = settings
     name = s.upstream_name
     tmp = s.temp_dir.rstrip("/")
@@ -402,9 +498,24 @@ def render_nginx_conf(
         add(f"    resolver {resolver} valid={s.resolver_valid_s}s ipv6={'on' if s.resolver_ipv6 else 'off'};")
         add(f"    resolver_timeout {s.resolver_timeout_s}s;")
         add("")
-    if api_key_check:
+    if needs_key:
         add("    # Defines $vllm_expected_authorization; rendered from the environment at container start.")
         add(f"    include {s.runtime_conf_dir}/{API_KEY_INCLUDE_NAME};")
+        add("")
+    probe_socket = f"{tmp}/nginx_model_probe.sock"
+    if probe_model is not None:
+        add("    # One cached answer of the model probe; inactive long enough to keep a stale answer to serve while a")
+        add("    # refresh runs.")
+        add(f"    proxy_cache_path {tmp}/nginx_model_probe_cache levels=1 keys_zone=vllm_model_probe:1m max_size=1m")
+        add("                     inactive=1h use_temp_path=off;")
+        add("")
+    if worker_auth_proxy_port is not None:
+        add("    # Worker-auth proxy targets: pod IPs only (IPv4, or IPv6 in brackets), with their port.")
+        add("    map $http_host $vllm_worker_target {")
+        add('        default "";')
+        add(r'        "~^[0-9]{1,3}(\.[0-9]{1,3}){3}:[0-9]{1,5}$" $http_host;')
+        add(r'        "~^\[[0-9A-Fa-f:.]+\]:[0-9]{1,5}$" $http_host;')
+        add("    }")
         add("")
     add(f"    upstream {name} {{")
     add("        # Shared state across workers: resolved peers, least_conn counters, max_fails accounting.")
@@ -430,6 +541,13 @@ def render_nginx_conf(
         add(f"        listen [::]:{s.listen_port};")
     add("        server_name _;")
     add("")
+    if s.real_ip_from:
+        add("        # The client address from X-Forwarded-For, believed only from these proxies (the ALB).")
+        for cidr in s.real_ip_from:
+            add(f"        set_real_ip_from {cidr};")
+        add("        real_ip_header X-Forwarded-For;")
+        add("        real_ip_recursive on;")
+        add("")
     add(f"        client_max_body_size {s.client_max_body_size_mb}m;")
     add(f"        client_body_buffer_size {s.client_body_buffer_size_kb}k;")
     add(f"        client_body_timeout {s.client_body_timeout_s}s;")
@@ -479,20 +597,28 @@ def render_nginx_conf(
     add("        }")
     add("")
     if probe_model is not None:
-        if not api_key_check:
-            raise ValueError("probe_model needs api_key_check: the probe authenticates with the edge's API key")
-        probe = json.dumps(
-            {"model": probe_model, "prompt": "ping", "max_tokens": 1, "temperature": 0}, separators=(",", ":")
-        )
-        add("        # Proves the model serves: one token of a real completion, authenticated with the edge's key.")
+        add("        # Route 53's check that the model serves: a cached answer of the probe server below (one completion")
+        add("        # per validity period, refreshed in the background), for the health checkers' addresses only.")
         add("        location = /healthz/model {")
         add("            access_log off;")
-        add("            proxy_method POST;")
-        add('            proxy_set_header Content-Type "application/json";')
-        add("            proxy_set_header Authorization $vllm_expected_authorization;")
-        add("            proxy_set_body '" + probe.replace("'", "\\'") + "';")
-        add(f"            proxy_read_timeout {s.health_read_timeout_s}s;")
-        add(f"            proxy_pass http://{name}/v1/completions;")
+        for cidr in s.model_probe_allow_cidrs:
+            add(f"            allow {cidr};")
+        add("            deny all;")
+        add("            proxy_cache vllm_model_probe;")
+        add('            proxy_cache_key "model_probe";')
+        add(f"            proxy_cache_valid any {s.model_probe_cache_s}s;")
+        add("            proxy_cache_lock on;")
+        add(f"            proxy_cache_lock_timeout {s.model_probe_timeout_s + 5}s;")
+        add(f"            proxy_cache_lock_age {s.model_probe_timeout_s + 5}s;")
+        add("            proxy_cache_use_stale updating;")
+        add("            proxy_cache_background_update on;")
+        add("            proxy_ignore_headers Cache-Control Expires Set-Cookie Vary X-Accel-Expires X-Accel-Buffering;")
+        add("            add_header X-Probe-Cache $upstream_cache_status always;")
+        add("            # A cache needs the whole answer buffered.")
+        add("            proxy_buffering on;")
+        add("            proxy_next_upstream off;")
+        add(f"            proxy_read_timeout {s.model_probe_timeout_s + 5}s;")
+        add(f"            proxy_pass http://unix:{probe_socket}:/healthz/model;")
         add("        }")
         add("")
     if served_models is not None:
@@ -517,6 +643,59 @@ def render_nginx_conf(
     add(f"            proxy_pass http://{name};")
     add("        }")
     add("    }")
+    if probe_model is not None:
+        probe = json.dumps(
+            {"model": probe_model, "prompt": "ping", "max_tokens": 1, "temperature": 0}, separators=(",", ":")
+        )
+        add("")
+        add("    # The model probe itself: one token of a real completion, authenticated with the key. Reached only")
+        add("    # through the cache above; an upstream failure becomes a 502/504 answer the cache keeps.")
+        add("    server {")
+        add(f"        listen unix:{probe_socket};")
+        add("        access_log off;")
+        add("        proxy_http_version 1.1;")
+        add('        proxy_set_header Connection "";')
+        add("        location = /healthz/model {")
+        add("            proxy_method POST;")
+        add('            proxy_set_header Content-Type "application/json";')
+        add("            proxy_set_header Authorization $vllm_expected_authorization;")
+        add("            proxy_set_body '" + probe.replace("'", "\\'") + "';")
+        add(f"            proxy_connect_timeout {s.connect_timeout_s}s;")
+        add(f"            proxy_read_timeout {s.model_probe_timeout_s}s;")
+        add(f"            proxy_next_upstream {retry_on};")
+        add(f"            proxy_next_upstream_tries {s.next_upstream_tries};")
+        add(f"            proxy_pass http://{name}/v1/completions;")
+        add("        }")
+        add("        location / {")
+        add("            return 404;")
+        add("        }")
+        add("    }")
+    if worker_auth_proxy_port is not None:
+        add("")
+        add("    # vllm-router's requests to the pods (its http_proxy), each with the API key: vllm-router 0.1.17 lists a")
+        add("    # new worker's models without one. Loopback only; streaming-safe like the front door.")
+        add("    server {")
+        add(f"        listen 127.0.0.1:{worker_auth_proxy_port};")
+        add("        server_name _;")
+        add(f"        client_max_body_size {s.client_max_body_size_mb}m;")
+        add(f"        client_body_buffer_size {s.client_body_buffer_size_kb}k;")
+        add("        proxy_http_version 1.1;")
+        add("        proxy_set_header Host $http_host;")
+        add("        proxy_set_header Authorization $vllm_expected_authorization;")
+        add("        proxy_buffering off;")
+        add("        proxy_request_buffering off;")
+        add(f"        proxy_connect_timeout {s.connect_timeout_s}s;")
+        add(f"        proxy_send_timeout {s.send_timeout_s}s;")
+        add(f"        proxy_read_timeout {s.read_timeout_s}s;")
+        add("        # The router retries on its own; nginx must not pick another target for it.")
+        add("        proxy_next_upstream off;")
+        add("        location / {")
+        add('            if ($vllm_worker_target = "") {')
+        add("                return 403;")
+        add("            }")
+        add("            proxy_pass http://$vllm_worker_target$request_uri;")
+        add("        }")
+        add("    }")
     add("}")
     return "\n".join(lines) + "\n"
 
@@ -549,19 +728,27 @@ def nginx_kubernetes_spec(
     resources: dict[str, Any] | None = None,
     served_models: Sequence[str] | None = None,
     probe_model: str | None = None,
+    api_key_check: bool | None = None,
+    worker_auth_proxy_port: int | None = None,
+    image: str = NGINX_IMAGE,
 ) -> NginxKubernetesSpec:
     """Build the nginx container for Kubernetes from the same settings as :func:`render_nginx_conf`.
 
-    ``api_key_secret=(secret_name, key)`` turns the edge API-key check on: the key is read from that Secret into
+    ``api_key_secret=(secret_name, key)`` brings the API key into the container: it is read from that Secret into
     ``VLLM_API_KEY`` and rendered by the image's envsubst step into an in-memory emptyDir at
-    ``settings.runtime_conf_dir``. The container keeps the image's entrypoint (which runs that step) and its
-    ``nginx -g 'daemon off;'`` command, runs as the image's ``nginx`` user (uid 101) on a read-only root with
+    ``settings.runtime_conf_dir``. ``api_key_check`` (default: whether a Secret is given) makes the edge demand it
+    from clients; ``probe_model`` and ``worker_auth_proxy_port`` (see :func:`render_nginx_conf`) need the Secret.
+    ``image`` is the nginx image (``nginx:1.29.8``, better ``nginx:1.29.8@sha256:...``). The container keeps the
+    image's entrypoint (which runs that step) and its ``nginx -g 'daemon off;'`` command, runs as the image's ``nginx`` user (uid 101) on a read-only root with
     emptyDirs at ``temp_dir`` and ``runtime_conf_dir``, and is probed on nginx's own ``/healthz``.
     """
-    api_key_check = api_key_secret is not None
+    if api_key_check is None:
+        api_key_check = api_key_secret is not None
+    if api_key_secret is None and (api_key_check or probe_model is not None or worker_auth_proxy_port is not None):
+        raise ValueError("the API-key check, probe_model and worker_auth_proxy_port need api_key_secret")
     conf = render_nginx_conf(
         settings, upstream_servers, resolver=resolver, api_key_check=api_key_check, served_models=served_models,
-        probe_model=probe_model,
+        probe_model=probe_model, worker_auth_proxy_port=worker_auth_proxy_port,
     )
     data = {"nginx.conf": conf}
     templates_dir = "/etc/nginx/templates"
@@ -598,7 +785,7 @@ def nginx_kubernetes_spec(
     probe = {"httpGet": {"path": "/healthz", "port": settings.listen_port}, "periodSeconds": 5, "timeoutSeconds": 2}
     container: dict[str, Any] = {
         "name": container_name,
-        "image": NGINX_IMAGE,
+        "image": image,
         # The image's ENTRYPOINT renders templates then execs this; daemon mode is off on the command line.
         "args": ["nginx", "-g", "daemon off;"],
         "ports": [{"name": "http", "containerPort": settings.listen_port, "protocol": "TCP"}],
@@ -620,12 +807,13 @@ def nginx_kubernetes_spec(
         # The pod's terminationGracePeriodSeconds bounds the wait; set it to cover the longest generation.
         "lifecycle": {"preStop": {"exec": {"command": [
             "/bin/sh", "-c",
-            f"sleep 5; kill -QUIT $(cat {settings.pid_file}); while [ -e {settings.pid_file} ]; do sleep 1; done",
+            f"sleep {PRESTOP_DELAY_S}; kill -QUIT $(cat {settings.pid_file}); "
+            f"while [ -e {settings.pid_file} ]; do sleep 1; done",
         ]}}},
     }
     if resources is not None:
         container["resources"] = resources
     return NginxKubernetesSpec(
-        image=NGINX_IMAGE, config_map_name=config_map_name, config_map_data=data, container=container,
+        image=image, config_map_name=config_map_name, config_map_data=data, container=container,
         volumes=volumes,
     )

@@ -9,7 +9,10 @@ worker and health-checks workers. Two ways to give it workers:
 * regular mode, one model: ``--worker-urls`` (static) or ``--service-discovery --selector ...`` (it watches the
   Kubernetes API for pods with those labels; the pod's service account needs get/list/watch on pods);
 * multi-model (``--enable-igw``, "inference gateway"): each worker's model comes from its ``/v1/models`` and
-  requests are routed by their ``model`` field. Workers are registered with ``POST /add_worker?url=...``
+  requests are routed by their ``model`` field. 0.1.17 asks that without its ``--api-key`` (a key-protected vLLM
+  answers 401 and the worker is filed under model ``unknown``), so the deployed router reaches the pods through a
+  key-adding proxy (``http_proxy``, see ``render_nginx_conf(worker_auth_proxy_port=...)``). ``POST /workers`` with
+  a JSON ``model_id`` would skip the lookup, but Kubernetes discovery always registers without one. Workers are registered with ``POST /add_worker?url=...``
   (see :func:`add_worker_path`) or found by the same Kubernetes service discovery. In this mode
   ``--worker-urls`` is ignored by the router, so :func:`router_args` refuses static workers there.
 
@@ -44,7 +47,8 @@ __all__ = [
 ROUTER_VERSION = "0.1.17"
 # Official image, published by the router's release pipeline to Docker Hub as vllm/vllm-router with tags
 # `latest` and `v<version>` (router repo, .buildkite/scripts/publish-release-images.sh). Pin the exact release,
-# matching the PyPI version the tests run; resolve it to a digest when promoting to production.
+# matching the PyPI version the tests run. No digest here: none could be verified from an authoritative source;
+# pin `vllm/vllm-router:v0.1.17@sha256:...` through `balancer.routerImage` for production.
 ROUTER_IMAGE = f"vllm/vllm-router:v{ROUTER_VERSION}"
 
 # Flags accepted by both the Python launcher of vllm-router 0.1.17 (checked against the real `--help` by the
@@ -187,9 +191,10 @@ class RouterSettings(_Model):
     worker_api_key_env: str | None = Field(
         default=None,
         description=(
-            "Name of an env var (from a Secret) holding vLLM's --api-key. The router uses it for its own calls to "
-            "workers (/v1/models on registration); emitted as --api-key $(NAME), which Kubernetes expands, so the "
-            "key is not in the pod spec."
+            "Name of an env var (from a Secret) holding vLLM's --api-key, emitted as --api-key $(NAME), which "
+            "Kubernetes expands, so the key is not in the pod spec. vllm-router 0.1.17 sends it on its tokenizer "
+            "calls (/v1/.../render) but not when it lists a new worker's /v1/models (multi-model: see the "
+            "worker-auth proxy of vllm_infra.balancing.nginx.render_nginx_conf)."
         ),
     )
 

@@ -107,6 +107,15 @@ class StackConfig(ConfigModel):
             raise ValueError("vllm-infra:globalLoadBalancer: only topology multi-region has a global load balancer")
         if self.topology == "single" and "balancer" in self.model_fields_set:
             raise ValueError("vllm-infra:balancer: topology single has no balancer; remove the key")
+        if self.topology == "multi-region" and self.balancer.exposure.public and not self.global_load_balancer.tls:
+            raise ValueError(
+                "vllm-infra:globalLoadBalancer.tls: internet-facing regional load balancers need TLS (plain HTTP "
+                "would carry the API key and every prompt in clear text); set tls: true (an ACM certificate per region)"
+            )
+        if self.topology in {"load-balanced", "multi-model"}:
+            problem = self.balancer.exposure.tls_problem(managed_certificate=False)
+            if problem is not None:
+                raise ValueError(problem)
         if self.network_policies.enabled:
             missing = [i for i, region in enumerate(self.regions) if region.vpc_cidr is None]
             if missing:
