@@ -113,7 +113,9 @@ class _CaptureMonitor(pulumi_mocks.MockMonitor):
                 custom=bool(request.custom),
                 inputs=rpc.deserialize_properties(request.object) if request.type != STACK_TYPE else {},
                 protect=bool(request.protect),
-                depends_on=list(request.dependencies),
+                # The SDK collects dependencies in a set: its order follows string hashing, which changes from
+                # process to process (PYTHONHASHSEED). The engine treats them as a set, so sorting loses nothing.
+                depends_on=sorted(set(request.dependencies)),
                 custom_timeouts={
                     op: value
                     for op, value in (("create", timeouts.create), ("update", timeouts.update), ("delete", timeouts.delete))
@@ -171,7 +173,8 @@ def run_program(
             project=stack_file.project,
             resources=resources,
             outputs=outputs,
-            warnings=[*stack_file.warnings, *collector.messages],
+            # Logged from callbacks whose order follows Output resolution; sorted, so equal runs print equally.
+            warnings=[*stack_file.warnings, *sorted(collector.messages)],
         )
 
     loop = asyncio.new_event_loop()
