@@ -225,3 +225,74 @@ def plan_stack(
     if stack_name is not None:
         stack_file.stack = stack_name
     return run_program(main, stack_file, invokes=invokes or default_invokes())
+
+
+def _program_entry(path: Path) -> Path:
+    entry = path / "__main__.py" if path.is_dir() else path
+    if not entry.is_file():
+        from vllm_infra.config.errors import ConfigError
+
+        raise ConfigError([f"--program {path.absolute()}: no such file (give a Pulumi program's __main__.py or its "
+                           "directory)"])  # fmt: skip
+    return entry
+
+
+def _program_project(program_dir: Path) -> str:
+    # Pulumi names the project after Pulumi.yaml beside the program (or above it); without one, the folder's name.
+    import yaml
+
+    for directory in (program_dir, *program_dir.parents):
+        settings_file = directory / "Pulumi.yaml"
+        if settings_file.is_file():
+            name = (yaml.safe_load(settings_file.read_text()) or {}).get("name")
+            if isinstance(name, str) and name:
+                return name
+            break
+    return program_dir.name
+
+
+def plan_program(
+    program: str | Path,
+    config: str | Path,
+    *,
+    invokes: InvokeResults | None = None,
+    project: str | None = None,
+) -> Plan:
+    """Run a user's own Pulumi program (its ``__main__.py``, or the directory holding it) offline with the config of
+    a stack file, as ``pulumi preview`` would run it: from the program's directory, with that directory importable.
+
+    The project is the ``name`` of the nearest ``Pulumi.yaml`` at or above the program (else the directory's name),
+    so stack-file keys without a namespace land in it, as with the Pulumi CLI. Data-source invokes (``aws.get_*``)
+    get the same offline answers as ``vllm-infra plan``.
+
+    Example::
+
+        plan = plan_program("infra/__main__.py", "infra/Pulumi.dev.yaml")
+        [r.type for r in plan.resources]
+    """
+    import os
+    import runpy
+    import sys
+
+    from vllm_infra.offline.cloud import default_invokes
+
+    entry = _program_entry(Path(program)).resolve()
+    stack_file = load_stack_file(str(config), project=project or _program_project(entry.parent))
+
+    def run_user_program() -> None:
+        previous_cwd, previous_path, previous_modules = Path.cwd(), list(sys.path), set(sys.modules)
+        os.chdir(entry.parent)
+        sys.path.insert(0, str(entry.parent))
+        try:
+            runpy.run_path(str(entry), run_name="__main__")
+        finally:
+            os.chdir(previous_cwd)
+            sys.path[:] = previous_path
+            # The program's own modules (helpers.py beside it) are forgotten, so another program's same-named
+            # module is not served from this one's cache.
+            for name in set(sys.modules) - previous_modules:
+                origin = getattr(sys.modules[name], "__file__", None) or ""
+                if origin and Path(origin).resolve().is_relative_to(entry.parent):
+                    del sys.modules[name]
+
+    return run_program(run_user_program, stack_file, invokes=invokes or default_invokes())
