@@ -37,7 +37,10 @@ EXIT_UP_WOULD_FAIL = 4
 EXIT_BROKEN_PIPE = 141
 
 _ANSI = {"+": "32", "~": "33", "-": "31", "±": "1;31", "@": "36"}
-_MARKED_LINE = re.compile(r"^(\s*)([+~±-]|@@)(?=\s|$)")
+# Where the text renderers put a change symbol: the plan tree (1 space), resources and summary rows (2), the
+# resource count (4), property changes (6) — each followed by a space — and line-diff rows (10 spaces, then the
+# symbol glued to the line's text). Anchored on the indentation, so a YAML "- item" in a diff's context is left alone.
+_MARKED_LINE = re.compile(r"^(?P<indent> {1,2}| {4}| {6})(?P<symbol>[+~±-])(?= )|^(?P<hunk_indent> {10})(?P<hunk>[+-]|@@)")
 
 
 def colour_enabled(stream=None) -> bool:
@@ -62,8 +65,9 @@ def colourize(text: str) -> str:
         if match is None:
             lines.append(line)
             continue
-        code = _ANSI[match.group(2)[0]]
-        lines.append(f"{match.group(1)}\x1b[{code}m{line[match.end(1):]}\x1b[0m")
+        indent = match.group("indent") if match.group("indent") is not None else match.group("hunk_indent")
+        symbol = match.group("symbol") or match.group("hunk")
+        lines.append(f"{indent}\x1b[{_ANSI[symbol[0]]}m{line[len(indent):]}\x1b[0m")
     return "\n".join(lines)
 
 

@@ -77,6 +77,10 @@ def test_colourize_marks_creates_updates_and_deletes():
     text = colourize("  + a\n  ~ b\n  - c\n  ± d\nplain + e")
     assert text.splitlines() == ["  \x1b[32m+ a\x1b[0m", "  \x1b[33m~ b\x1b[0m", "  \x1b[31m- c\x1b[0m",
                                  "  \x1b[1;31m± d\x1b[0m", "plain + e"]  # fmt: skip
+    # In a line diff: added and removed lines are coloured, a context line that starts with "- " is not.
+    hunk = colourize("          @@ -1,2 +1,2 @@\n          -old\n          +new\n           - item")
+    assert hunk.splitlines() == ["          \x1b[36m@@ -1,2 +1,2 @@\x1b[0m", "          \x1b[31m-old\x1b[0m",
+                                 "          \x1b[32m+new\x1b[0m", "           - item"]  # fmt: skip
 
 
 def test_show_prints_the_generated_nginx_conf_as_a_file(capsys):
