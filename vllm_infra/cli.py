@@ -40,7 +40,9 @@ _ANSI = {"+": "32", "~": "33", "-": "31", "±": "1;31", "@": "36"}
 # Where the text renderers put a change symbol: the plan tree (1 space), resources and summary rows (2), the
 # resource count (4), property changes (6) — each followed by a space — and line-diff rows (10 spaces, then the
 # symbol glued to the line's text). Anchored on the indentation, so a YAML "- item" in a diff's context is left alone.
-_MARKED_LINE = re.compile(r"^(?P<indent> {1,2}| {4}| {6})(?P<symbol>[+~±-])(?= )|^(?P<hunk_indent> {10})(?P<hunk>[+-]|@@)")
+_MARKED_LINE = re.compile(
+    r"^(?P<indent> {1,2}| {4}| {6})(?P<symbol>[+~±-])(?= )|^(?P<hunk_indent> {10})(?P<hunk>[+-]|@@)"
+)
 
 
 def colour_enabled(stream=None) -> bool:
@@ -95,7 +97,9 @@ def _plan_from_args(args: argparse.Namespace):
     if args.stack is not None:
         raise ConfigError([f"give either STACK ({args.stack}) or --program/--config, not both"])
     if program is None or config is None:
-        raise ConfigError(["--program and --config go together: --program path/to/__main__.py --config Pulumi.dev.yaml"])
+        raise ConfigError(
+            ["--program and --config go together: --program path/to/__main__.py --config Pulumi.dev.yaml"]
+        )
     from vllm_infra.offline.runner import plan_program
 
     return plan_program(program, config)
@@ -276,9 +280,9 @@ _DIFF_EPILOG = f"""exit codes:
      API server rejects); takes precedence over {EXIT_POLICY_VIOLATIONS} and {EXIT_DIFF_CHANGES}
   {EXIT_BROKEN_PIPE}  the reader closed the pipe (`| head`) before the end"""
 
-_PLAN_EPILOG = f"""exit codes: 0 the plan passes every mandatory policy; {EXIT_BAD_CONFIG} invalid configuration (or --show
-matches no single resource); {EXIT_POLICY_VIOLATIONS} a mandatory policy fails; {EXIT_BROKEN_PIPE} the reader closed the pipe.
-Colour (+ create, ~ update, - delete) only on a terminal, never with NO_COLOR set."""
+_PLAN_EPILOG = f"""exit codes: 0 the plan passes every mandatory policy; {EXIT_BAD_CONFIG} invalid configuration
+(or --show matches no single resource); {EXIT_POLICY_VIOLATIONS} a mandatory policy fails; {EXIT_BROKEN_PIPE} the
+reader closed the pipe. Colour (+ create, ~ update, - delete) only on a terminal, never with NO_COLOR set."""
 
 
 def _add_program_arguments(command: argparse.ArgumentParser) -> None:
@@ -305,7 +309,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_program_arguments(plan)
     plan.set_defaults(handler=_cmd_plan)
 
-    render = commands.add_parser("render", help="write every Kubernetes object of a stack as YAML, a folder per cluster")
+    render = commands.add_parser(
+        "render", help="write every Kubernetes object of a stack as YAML, a folder per cluster"
+    )
     render.add_argument("stack", nargs="?", help="stack name or path to a stack file")
     render.add_argument("--out", required=True,
                         help="directory to write to: new, empty, or holding an earlier render (which is replaced)")

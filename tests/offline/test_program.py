@@ -97,3 +97,13 @@ def test_two_programs_with_same_named_helpers_do_not_mix(user_program, tmp_path)
     assert plan_program(program, stack).one("kubernetes:core/v1:Secret").inputs["metadata"]["namespace"] == "ml"
     second = plan_program(other, stack).one("kubernetes:core/v1:Secret")
     assert second.inputs["metadata"]["namespace"] == "team-b"
+
+
+def test_render_takes_a_program_too(user_program, tmp_path, capsys):
+    program, stack = user_program
+    out = tmp_path / "k8s"
+    assert main(["render", "--program", str(program), "--config", str(stack), "--out", str(out)]) == 0
+    # The program gives its component no Kubernetes provider: Pulumi's default one (the ambient kubeconfig).
+    (secret_file,) = (out / "default-provider").glob("*secret*.yaml")
+    assert yaml.safe_load(secret_file.read_text())["stringData"] == {"api-key": "[secret]"}
+    assert USER_KEY not in secret_file.read_text() + capsys.readouterr().out

@@ -349,7 +349,9 @@ class PropertyChange:
         if all(isinstance(value, str) for value in sides):
             if not any("\n" in value or _json_document(value) is not None for value in sides):
                 return None
-        elif not (len(sides) == 1 and isinstance(sides[0], (dict, list)) and len(_canonical(sides[0])) >= LINE_DIFF_JSON_CHARS):
+        elif len(sides) != 1 or not isinstance(sides[0], (dict, list)):
+            return None
+        elif len(_canonical(sides[0])) < LINE_DIFF_JSON_CHARS:
             return None
         old_lines, new_lines = _text_lines(self.old), _text_lines(self.new)
         if old_lines == new_lines:  # differs in formatting only: compare the text as it is
@@ -1212,7 +1214,8 @@ def render_markdown(diff: PlanDiff) -> str:
     if diff.updates:
         lines += ["", "### Updates"]
         for resource in diff.updates:
-            lines += ["", f"**~** `{resource.type}` **{resource.name}**{_resource_notes(resource, notes, include_change_reasons=False)}", ""]
+            refs = _resource_notes(resource, notes, include_change_reasons=False)
+            lines += ["", f"**~** `{resource.type}` **{resource.name}**{refs}", ""]
             lines += _md_changes_table(resource)
             lines += _md_line_diffs(resource)
             if resource.ignored:
@@ -1274,7 +1277,8 @@ def _md_attention(resource: ResourceChange, notes: _Notes) -> list[str]:
              f"{_resource_notes(resource, notes, include_change_reasons=False)}"]  # fmt: skip
     for change in resource.changes:
         if change.replaces:
-            lines.append(f"  - {_md_change_inline(change)} — **forces replacement** {notes.ref(_reason_note(change.replaces))}")
+            ref = notes.ref(_reason_note(change.replaces))
+            lines.append(f"  - {_md_change_inline(change)} — **forces replacement** {ref}")
     others = [c for c in resource.changes if not c.replaces]
     if others:
         table = _md_changes_table(ResourceChange(resource.urn, resource.type, resource.name, "update", tuple(others)))

@@ -273,7 +273,9 @@ def prepare_out_dir(out_dir: Path) -> int:
     if not marker.is_file() or foreign:
         shown = ", ".join(p.relative_to(out_dir).as_posix() for p in (foreign or present)[:5])
         more = f" and {len(foreign or present) - 5} more" if len(foreign or present) > 5 else ""
-        why = "it was not written by `vllm-infra render`" if not marker.is_file() else "files were added since the last render"
+        why = "it was not written by `vllm-infra render`"
+        if marker.is_file():
+            why = "files were added since the last render"
         raise RenderError(
             f"--out {out_dir} is not empty and {why} ({shown}{more}); nothing was deleted. "
             "Choose a new or empty directory, or remove those files."
@@ -296,8 +298,9 @@ def _dump(document: Any) -> str:
 
 def write_manifests(plan: Plan, out_dir: Path) -> RenderResult:
     """Write every Kubernetes object as ``<cluster>/NNN-<kind>-<namespace>-<name>.yaml`` (the number is the apply
-    order within a cluster, ``APPLY_ORDER``, then plan order), each chart's values as ``<cluster>/not-rendered/<name>.values.yaml``, the list of what
-    was not rendered as ``NOT-RENDERED.yaml`` and the marker file.
+    order within a cluster, ``APPLY_ORDER``, then plan order), each chart's values as
+    ``<cluster>/not-rendered/<name>.values.yaml``, the list of what was not rendered as ``NOT-RENDERED.yaml``, and
+    the marker file.
 
     Raises ``RenderError`` when ``out_dir`` holds files an earlier render did not write.
 

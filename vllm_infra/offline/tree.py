@@ -179,8 +179,9 @@ def argv_lines(argv: list[str]) -> list[list[str]]:
     groups: list[list[str]] = []
     for item in argv:
         is_flag = item.startswith("-") and len(item) > 1 and not item.lstrip("-").replace(".", "").isdigit()
-        if groups and not is_flag and groups[-1][0].startswith("-") and len(groups[-1]) == 1 and "=" not in groups[-1][0]:
-            groups[-1].append(item)
+        previous = groups[-1] if groups else None
+        if previous and not is_flag and len(previous) == 1 and previous[0].startswith("-") and "=" not in previous[0]:
+            previous.append(item)
         else:
             groups.append([item])
     return groups
