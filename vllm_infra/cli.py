@@ -274,14 +274,14 @@ def _cmd_size(args: argparse.Namespace) -> int:
 _DIFF_EPILOG = f"""exit codes:
   0  no changes (or changes without --exit-code)
   {EXIT_DIFF_CHANGES}  --exit-code: there are changes (as `git diff --exit-code`)
-  {EXIT_BAD_CONFIG}  invalid stack configuration or arguments
+  {EXIT_BAD_CONFIG}  invalid stack configuration or arguments, or a data source the offline runner cannot answer
   {EXIT_POLICY_VIOLATIONS}  a mandatory policy of the production checklist fails on the new side
   {EXIT_UP_WOULD_FAIL}  --exit-code: `pulumi up` would fail (a protected resource deleted or replaced, an update the
      API server rejects); takes precedence over {EXIT_POLICY_VIOLATIONS} and {EXIT_DIFF_CHANGES}
   {EXIT_BROKEN_PIPE}  the reader closed the pipe (`| head`) before the end"""
 
-_PLAN_EPILOG = f"""exit codes: 0 the plan passes every mandatory policy; {EXIT_BAD_CONFIG} invalid configuration
-(or --show matches no single resource); {EXIT_POLICY_VIOLATIONS} a mandatory policy fails; {EXIT_BROKEN_PIPE} the
+_PLAN_EPILOG = f"""exit codes: 0 the plan passes every mandatory policy; {EXIT_BAD_CONFIG} invalid configuration, a --program that
+raised, a data source the offline runner cannot answer, or --show matching no single resource; {EXIT_POLICY_VIOLATIONS} a mandatory policy fails; {EXIT_BROKEN_PIPE} the
 reader closed the pipe. Colour (+ create, ~ update, - delete) only on a terminal, never with NO_COLOR set."""
 
 
@@ -358,6 +358,7 @@ def _silence_stdout() -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit code (2 for invalid configuration, with the message on stderr)."""
+    from vllm_infra.offline.runner import ProgramError, UnansweredInvoke
     from vllm_infra.program import InvalidStackConfig
 
     args = build_parser().parse_args(argv)
@@ -368,6 +369,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         _silence_stdout()
         return EXIT_BROKEN_PIPE
+    except (ProgramError, UnansweredInvoke) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_BAD_CONFIG
     except (ConfigError, InvalidStackConfig) as error:
         problems = error.problems
         print("error: invalid stack configuration", file=sys.stderr)

@@ -107,3 +107,31 @@ def test_render_takes_a_program_too(user_program, tmp_path, capsys):
     (secret_file,) = (out / "default-provider").glob("*secret*.yaml")
     assert yaml.safe_load(secret_file.read_text())["stringData"] == {"api-key": "[secret]"}
     assert USER_KEY not in secret_file.read_text() + capsys.readouterr().out
+
+
+def _program(tmp_path: Path, source: str) -> tuple[Path, Path]:
+    (tmp_path / "__main__.py").write_text(textwrap.dedent(source))
+    (tmp_path / "Pulumi.dev.yaml").write_text("config: {}\n")
+    return tmp_path / "__main__.py", tmp_path / "Pulumi.dev.yaml"
+
+
+def test_a_data_source_without_an_offline_answer_is_named(tmp_path, capsys):
+    program, stack = _program(tmp_path, """
+        import pulumi_aws as aws
+        aws.ec2.get_vpc(default=True)
+    """)
+    assert main(["plan", "--program", str(program), "--config", str(stack)]) == 2
+    err = capsys.readouterr().err
+    assert "no answer for the data source aws:ec2/getVpc:getVpc" in err and "invokes=InvokeResults" in err
+    assert "Traceback" not in err and "Task was destroyed" not in err
+
+
+def test_a_program_that_raises_shows_its_own_frames(tmp_path, capsys):
+    program, stack = _program(tmp_path, """
+        import pulumi
+        raise ValueError("the team's own bug")
+    """)
+    assert main(["plan", "--program", str(program), "--config", str(stack)]) == 2
+    err = capsys.readouterr().err
+    assert f'File "{program.resolve()}", line 3' in err and "ValueError: the team's own bug" in err
+    assert "runpy" not in err and "vllm_infra" not in err

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -65,6 +65,22 @@ class Plan:
         return matches[0]
 
 
+class UnansweredInvoke(LookupError):
+    """A program called a data source (``aws.ec2.get_vpc``) the offline runner has no answer for."""
+
+    def __init__(self, token: str, known: Sequence[str]):
+        self.token = token
+        super().__init__(
+            f"the offline runner has no answer for the data source {token}; it answers {', '.join(sorted(known))}. "
+            "Pass your own: plan_program(..., invokes=InvokeResults({token: lambda args: {...}})) "
+            "(vllm_infra.offline.runner), or add a default to vllm_infra/offline/cloud.py"
+        )
+
+
+class ProgramError(Exception):
+    """A user's own program raised while it ran offline; the message holds its traceback (its own frames)."""
+
+
 class InvokeResults:
     """Answers to data-source invokes (``aws.get_*``) under mocks, keyed by token; a callable gets the arguments."""
 
@@ -73,7 +89,7 @@ class InvokeResults:
 
     def __call__(self, token: str, args: dict) -> dict:
         if token not in self.answers:
-            raise KeyError(f"the offline runner has no answer for the invoke {token}")
+            raise UnansweredInvoke(token, list(self.answers))
         return self.answers[token](args)
 
 
@@ -184,6 +200,13 @@ def run_program(
         try:
             return run()
         finally:
+            # A program that failed leaves RPCs in flight; cancel them, or closing the loop prints "Task was
+            # destroyed but it is pending!" under the real error.
+            pending = asyncio.all_tasks(loop)
+            for task in pending:
+                task.cancel()
+            if pending:
+                loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
             asyncio.set_event_loop(None)
 
     try:
@@ -273,6 +296,7 @@ def plan_program(
     import os
     import runpy
     import sys
+    import traceback
 
     from vllm_infra.offline.cloud import default_invokes
 
@@ -285,6 +309,14 @@ def plan_program(
         sys.path.insert(0, str(entry.parent))
         try:
             runpy.run_path(str(entry), run_name="__main__")
+        except UnansweredInvoke:
+            raise
+        except Exception as error:
+            frames = [frame for frame in traceback.extract_tb(error.__traceback__)
+                      if Path(frame.filename).is_absolute()
+                      and Path(frame.filename).resolve().is_relative_to(entry.parent)]  # fmt: skip
+            text = "".join([*traceback.format_list(frames), *traceback.format_exception_only(error)]).rstrip()
+            raise ProgramError(f"{entry} raised:\n{text}") from error
         finally:
             os.chdir(previous_cwd)
             sys.path[:] = previous_path
