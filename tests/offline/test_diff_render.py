@@ -118,3 +118,17 @@ def test_exit_codes_tell_changes_from_a_failing_pulumi_up(tmp_path):
     assert run_cli("diff", single, renamed).returncode == 0, "without --exit-code a diff is only a report"
     help_text = run_cli("diff", "--help").stdout
     assert "4  --exit-code: `pulumi up` would fail" in help_text and "1  --exit-code: there are changes" in help_text
+
+
+def test_a_list_item_swapped_for_one_with_another_key_shows_only_what_differs():
+    rules = [{"alert": f"Alert{i}", "expr": f"vllm:metric_{i} > {i}", "for": "5m"} for i in range(12)]
+    old = k8s("PrometheusRule", "monitoring.coreos.com/v1", "slo", {"groups": [{"name": "slo-llama-8b", "rules": rules}]})
+    new = mutate(old, lambda i: i["spec"]["groups"][0].update(name="slo-llama-v2"))
+    diff = diff_plans(document(old), document(new))
+    # The engine's view: the keyed item is removed and another added (JSON keeps both) ...
+    assert [c["kind"] for c in render_json(diff)["resources"][0]["changes"]] == ["add", "delete"]
+    # ... a person's view: one change whose line diff is the name.
+    text = render_text(diff)
+    assert "~ spec.groups[0]: +1 −1 lines" in text
+    assert '-  "name": "slo-llama-8b",' in text and '+  "name": "slo-llama-v2",' in text
+    assert "Alert11" not in text

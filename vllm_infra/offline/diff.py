@@ -31,6 +31,7 @@ program that imports the library.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import json
 import math
@@ -349,9 +350,9 @@ class PropertyChange:
         if all(isinstance(value, str) for value in sides):
             if not any("\n" in value or _json_document(value) is not None for value in sides):
                 return None
-        elif len(sides) != 1 or not isinstance(sides[0], (dict, list)):
+        elif not all(isinstance(value, (dict, list)) for value in sides):
             return None
-        elif len(_canonical(sides[0])) < LINE_DIFF_JSON_CHARS:
+        elif max(len(_canonical(value)) for value in sides) < LINE_DIFF_JSON_CHARS:
             return None
         old_lines, new_lines = _text_lines(self.old), _text_lines(self.new)
         if old_lines == new_lines:  # differs in formatting only: compare the text as it is
@@ -1032,6 +1033,36 @@ def summary_line(diff: PlanDiff) -> str:
     return text
 
 
+def _paired(changes: Sequence[PropertyChange]) -> list[PropertyChange]:
+    # A list item replaced by one with another key (an alert group renamed with its model) is a removal and an
+    # addition at the same path; shown as one change, its line diff holds only the lines that differ.
+    removed = {c.path: c for c in changes if c.kind == "delete" and c.flag is None and isinstance(c.old, (dict, list))}
+    paired: list[PropertyChange] = []
+    used: set[str] = set()
+    for change in changes:
+        partner = removed.get(change.path)
+        if change.kind == "add" and change.flag is None and isinstance(change.new, (dict, list)) and partner:
+            paired.append(PropertyChange(change.path, "update", partner.old, change.new,
+                                         replaces=change.replaces or partner.replaces))  # fmt: skip
+            used.add(change.path)
+    merged = iter(paired)
+    out = []
+    for change in changes:
+        if change.path in used:
+            if change.kind == "add":
+                out.append(next(merged))
+            continue
+        out.append(change)
+    return out
+
+
+def _for_display(diff: PlanDiff) -> PlanDiff:
+    def pair(resource: ResourceChange) -> ResourceChange:
+        return dataclasses.replace(resource, changes=tuple(_paired(resource.changes)))
+
+    return dataclasses.replace(diff, changed=tuple(pair(r) for r in diff.changed))
+
+
 class _Notes:
     """Numbered notes of a rendering: each reason or citation is printed once, lines refer to it as ``[n]``."""
 
@@ -1081,6 +1112,7 @@ def render_text(diff: PlanDiff) -> str:
 
         print(render_text(diff_plans(old, new)))
     """
+    diff = _for_display(diff)
     lines = [f"Plan diff ({diff.stack}): {summary_line(diff)}"]
     if diff.empty:
         return lines[0]
@@ -1147,6 +1179,7 @@ def render_text_summary(diff: PlanDiff) -> str:
 
         print(render_text_summary(diff_plans(old, new)))
     """
+    diff = _for_display(diff)
     lines = [f"Plan diff ({diff.stack}): {summary_line(diff)}"]
     if diff.empty:
         return lines[0]
@@ -1200,6 +1233,7 @@ def render_markdown(diff: PlanDiff) -> str:
 
         comment = render_markdown(diff_plans(base_document, head_document))
     """
+    diff = _for_display(diff)
     title = f"**Plan diff** `{diff.stack}`: " if diff.stack else "**Plan diff**: "
     lines = [title + summary_line(diff)]
     if diff.empty:
@@ -1241,6 +1275,7 @@ def render_markdown_summary(diff: PlanDiff) -> str:
 
         comment = render_markdown_summary(diff_plans(base_document, head_document))
     """
+    diff = _for_display(diff)
     title = f"**Plan diff** `{diff.stack}`: " if diff.stack else "**Plan diff**: "
     lines = [title + summary_line(diff)]
     if diff.empty:
