@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import errno
 import json
 import os
 import re
@@ -76,6 +77,8 @@ def colourize(text: str) -> str:
 def _emit(text: str, *, colour: bool = False) -> None:
     # Line by line: a single large write to a pipe whose reader left (`| head`) can end as a short write without an
     # error; the next write then reports the broken pipe, which `main` turns into a quiet exit.
+    if sys.stdout is None or sys.stdout.closed:  # started with stdout closed (`>&-`): nowhere to write
+        raise BrokenPipeError(errno.EPIPE, "standard output is closed")
     text = colourize(text) if colour and colour_enabled() else text
     for line in (text + "\n").splitlines(keepends=True):
         sys.stdout.write(line)

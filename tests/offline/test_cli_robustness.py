@@ -111,3 +111,10 @@ def test_show_lists_candidates_when_ambiguous_or_not_found(capsys):
     assert main(["plan", "single", "--show", "llama-cache"]) == 2
     err = capsys.readouterr().err
     assert "no resource of the plan has that name" in err and "us-east-1-llama-3-1-8b-cache" in err
+
+
+@pytest.mark.slow
+def test_a_closed_standard_output_is_a_broken_pipe_too():
+    done = subprocess.run(["bash", "-c", f"{sys.executable} -m vllm_infra.cli plan single >&-"], cwd=PROJECT_DIR,
+                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert done.returncode == EXIT_BROKEN_PIPE and "Traceback" not in done.stderr

@@ -88,8 +88,8 @@ def test_adding_a_model_to_multi_model_reads_at_a_glance(tmp_path):
     # The newcomer's case: a fourth model changes the nginx.conf, the dashboard JSON and the alert rules.
     def add_model(config):
         config["vllm-infra:models"].append({
-            "name": "qwen-7b", "model": "Qwen/Qwen2.5-7B-Instruct", "revision": "a09a35458c702b33eeacc393d103063234e8bc28",
-            "replicas": 1, "cache": {"storageClass": "efs-sc", "accessMode": "ReadWriteMany"}})  # fmt: skip
+            "name": "qwen-7b", "model": "Qwen/Qwen2.5-7B-Instruct",
+            "revision": "a09a35458c702b33eeacc393d103063234e8bc28", "replicas": 1, "cache": {"storageClass": "efs-sc", "accessMode": "ReadWriteMany"}})  # fmt: skip
 
     import yaml
 
@@ -122,7 +122,8 @@ def test_exit_codes_tell_changes_from_a_failing_pulumi_up(tmp_path):
 
 def test_a_list_item_swapped_for_one_with_another_key_shows_only_what_differs():
     rules = [{"alert": f"Alert{i}", "expr": f"vllm:metric_{i} > {i}", "for": "5m"} for i in range(12)]
-    old = k8s("PrometheusRule", "monitoring.coreos.com/v1", "slo", {"groups": [{"name": "slo-llama-8b", "rules": rules}]})
+    old = k8s("PrometheusRule", "monitoring.coreos.com/v1", "slo",
+              {"groups": [{"name": "slo-llama-8b", "rules": rules}]})  # fmt: skip
     new = mutate(old, lambda i: i["spec"]["groups"][0].update(name="slo-llama-v2"))
     diff = diff_plans(document(old), document(new))
     # The engine's view: the keyed item is removed and another added (JSON keeps both) ...
