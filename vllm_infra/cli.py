@@ -283,9 +283,13 @@ _DIFF_EPILOG = f"""exit codes:
      API server rejects); takes precedence over {EXIT_POLICY_VIOLATIONS} and {EXIT_DIFF_CHANGES}
   {EXIT_BROKEN_PIPE}  the reader closed the pipe (`| head`) before the end"""
 
-_PLAN_EPILOG = f"""exit codes: 0 the plan passes every mandatory policy; {EXIT_BAD_CONFIG} invalid configuration, a --program that
-raised, a data source the offline runner cannot answer, or --show matching no single resource; {EXIT_POLICY_VIOLATIONS} a mandatory policy fails; {EXIT_BROKEN_PIPE} the
-reader closed the pipe. Colour (+ create, ~ update, - delete) only on a terminal, never with NO_COLOR set."""
+_PLAN_EPILOG = f"""exit codes:
+  0  the plan passes every mandatory policy
+  {EXIT_BAD_CONFIG}  invalid configuration or arguments, a --program that raised, a data source the offline runner
+     cannot answer, or --show matching no single resource
+  {EXIT_POLICY_VIOLATIONS}  a mandatory policy of the production checklist fails
+  {EXIT_BROKEN_PIPE}  the reader closed the pipe (`| head`) before the end
+Colour (+ create, ~ update, - delete) only on a terminal, never with NO_COLOR set."""
 
 
 def _add_program_arguments(command: argparse.ArgumentParser) -> None:

@@ -89,7 +89,8 @@ def test_adding_a_model_to_multi_model_reads_at_a_glance(tmp_path):
     def add_model(config):
         config["vllm-infra:models"].append({
             "name": "qwen-7b", "model": "Qwen/Qwen2.5-7B-Instruct",
-            "revision": "a09a35458c702b33eeacc393d103063234e8bc28", "replicas": 1, "cache": {"storageClass": "efs-sc", "accessMode": "ReadWriteMany"}})  # fmt: skip
+            "revision": "a09a35458c702b33eeacc393d103063234e8bc28", "replicas": 1,
+            "cache": {"storageClass": "efs-sc", "accessMode": "ReadWriteMany"}})  # fmt: skip
 
     import yaml
 
