@@ -103,6 +103,9 @@ def test_helm_charts_are_listed_as_not_rendered_with_their_values(shipped_plans,
         assert entry["cluster"] == chart.name.split("-addons")[0].split("-nvidia")[0]
         values = yaml.safe_load((tmp_path / entry["valuesFile"]).read_text())
         assert values == whole_numbers(redact(chart.inputs["values"]))
+        assert entry["chart"] == chart.inputs["chart"]
+        release = chart.inputs.get("name", chart.name)
+        assert entry["helmTemplate"].startswith(f"helm template {release} {chart.inputs['chart']} --repo ")
         assert f"-f {entry['valuesFile']}" in entry["helmTemplate"]
 
 

@@ -68,6 +68,7 @@ class NotRendered:
     type: str
     name: str
     chart: str | None = None
+    release: str | None = None
     version: str | None = None
     repository: str | None = None
     namespace: str | None = None
@@ -90,7 +91,7 @@ class NotRendered:
         """The ``helm template`` command that shows what the chart would create, or None for a non-chart."""
         if not self.type.startswith("kubernetes:helm.sh/") or not self.chart:
             return None
-        words = ["helm", "template", self.name, self.chart]
+        words = ["helm", "template", self.release or self.name, self.chart]
         if self.repository:
             words += ["--repo", self.repository]
         if self.version:
@@ -104,7 +105,7 @@ class NotRendered:
     def to_json(self) -> dict[str, Any]:
         """A YAML/JSON-ready dict (absent fields left out)."""
         out = {"cluster": self.cluster, "type": self.type, "name": self.name, "chart": self.chart,
-               "version": self.version, "repository": self.repository, "namespace": self.namespace,
+               "release": self.release, "version": self.version, "repository": self.repository, "namespace": self.namespace,
                "valuesFile": self.values_file, "helmTemplate": self.helm_template_command()}  # fmt: skip
         return {key: value for key, value in out.items() if value is not None}
 
@@ -232,11 +233,12 @@ def clusters(plan: Plan) -> dict[str, list[PlannedResource]]:
 
 def _chart_entry(cluster: str, resource: PlannedResource, values_file: str | None) -> NotRendered:
     inputs = redact(resource.inputs)
-    chart = inputs.get("chart") or inputs.get("name")
+    chart, release = inputs.get("chart"), inputs.get("name")  # a Chart's `name` is its release name
     repository = (inputs.get("repositoryOpts") or {}).get("repo")
     return NotRendered(
         cluster=cluster, type=resource.type, name=resource.name,
         chart=chart if isinstance(chart, str) else None,
+        release=release if isinstance(release, str) else None,
         version=inputs.get("version") if isinstance(inputs.get("version"), str) else None,
         repository=repository if isinstance(repository, str) else None,
         namespace=inputs.get("namespace") if isinstance(inputs.get("namespace"), str) else None,
@@ -292,8 +294,8 @@ def _apply_rank(obj: Mapping[str, Any]) -> int:
     return APPLY_ORDER.index(kind) if kind in APPLY_ORDER else len(APPLY_ORDER)
 
 
-def _dump(document: Any) -> str:
-    return yaml.safe_dump(document, sort_keys=False, allow_unicode=True)
+def _dump(document: Any, width: int = 80) -> str:
+    return yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=width)
 
 
 def write_manifests(plan: Plan, out_dir: Path) -> RenderResult:
@@ -341,7 +343,9 @@ def write_manifests(plan: Plan, out_dir: Path) -> RenderResult:
         path = out_dir / NOT_RENDERED_FILE
         note = ("Not Kubernetes objects: the provider expands these during `pulumi up`, so they are not rendered "
                 "here. Review each chart with its helmTemplate command (run from this folder).")  # fmt: skip
-        path.write_text(_dump({"note": note, "notRendered": [entry.to_json() for entry in result.not_rendered]}))
+        # Wide lines: each helmTemplate command stays on one line, ready to copy.
+        listing = {"note": note, "notRendered": [entry.to_json() for entry in result.not_rendered]}
+        path.write_text(_dump(listing, width=10_000))
         written.append(path)
     marker = {"writtenBy": "vllm-infra render", "stack": plan.stack,
               "files": sorted(p.relative_to(out_dir).as_posix() for p in written)}  # fmt: skip
