@@ -120,3 +120,23 @@ def test_cluster_label_from_kubeconfig_identifier_or_provider_name():
     assert cluster_label(_provider({"clusterIdentifier": "eks/eu-central-1/ml"})) == "eu-central-1"
     assert cluster_label(_provider({})) == "east-k8s"
     assert cluster_label(None) == DEFAULT_CLUSTER
+
+
+def test_a_render_that_fails_leaves_the_previous_one_intact(shipped_plans, tmp_path, monkeypatch):
+    import vllm_infra.offline.render as render
+
+    write_manifests(shipped_plans["single"], tmp_path)
+    before = {p: p.read_text() for p in tmp_path.rglob("*") if p.is_file()}
+    calls = {"n": 0}
+    real_manifest = render.manifest
+
+    def failing_manifest(resource):
+        calls["n"] += 1
+        if calls["n"] == 5:
+            raise RuntimeError("a bug in rendering")
+        return real_manifest(resource)
+
+    monkeypatch.setattr(render, "manifest", failing_manifest)
+    with pytest.raises(RuntimeError):
+        write_manifests(shipped_plans["multi-region"], tmp_path)
+    assert {p: p.read_text() for p in tmp_path.rglob("*") if p.is_file()} == before

@@ -311,43 +311,46 @@ def write_manifests(plan: Plan, out_dir: Path) -> RenderResult:
         result = write_manifests(plan_stack("multi-region"), Path("k8s"))
         sorted(result.objects)   # ['eu-west-1', 'us-east-1', 'us-west-2']
     """
-    result = RenderResult(out_dir=out_dir, removed_stale=prepare_out_dir(out_dir))
-    written: list[Path] = []
+    # Everything is rendered in memory first, so a failure leaves the folder as it was; the marker is written even
+    # when a write fails half-way, so the next render may still clean up what this one wrote.
+    result = RenderResult(out_dir=out_dir)
+    files: dict[str, str] = {}
     for cluster, resources in clusters(plan).items():
-        folder = out_dir / cluster
-        folder.mkdir(exist_ok=True)
         paths = result.objects.setdefault(cluster, [])
         objects = []
         for resource in resources:
             obj = manifest(resource)
-            if obj is None:
-                values = redact(resource.inputs).get("values")
-                values_file = None
-                if values:
-                    (folder / "not-rendered").mkdir(exist_ok=True)
-                    path = folder / "not-rendered" / f"{_safe_name(resource.name)}.values.yaml"
-                    path.write_text(_dump(whole_numbers(values)))
-                    written.append(path)
-                    values_file = path.relative_to(out_dir).as_posix()
-                result.not_rendered.append(_chart_entry(cluster, resource, values_file))
-            else:
+            if obj is not None:
                 objects.append(obj)
+                continue
+            values = redact(resource.inputs).get("values")
+            values_file = None
+            if values:
+                values_file = f"{cluster}/not-rendered/{_safe_name(resource.name)}.values.yaml"
+                files[values_file] = _dump(whole_numbers(values))
+            result.not_rendered.append(_chart_entry(cluster, resource, values_file))
         for index, obj in enumerate(sorted(objects, key=_apply_rank)):
             metadata = obj.get("metadata", {})
             parts = [f"{index:03d}", obj["kind"].lower(), metadata.get("namespace"), metadata.get("name")]
-            path = folder / ("-".join(_safe_name(str(part)) for part in parts if part) + ".yaml")
-            path.write_text(_dump(obj))
-            paths.append(path)
-            written.append(path)
+            relative = f"{cluster}/" + "-".join(_safe_name(str(part)) for part in parts if part) + ".yaml"
+            files[relative] = _dump(obj)
+            paths.append(out_dir / relative)
     if result.not_rendered:
-        path = out_dir / NOT_RENDERED_FILE
         note = ("Not Kubernetes objects: the provider expands these during `pulumi up`, so they are not rendered "
                 "here. Review each chart with its helmTemplate command (run from this folder).")  # fmt: skip
         # Wide lines: each helmTemplate command stays on one line, ready to copy.
         listing = {"note": note, "notRendered": [entry.to_json() for entry in result.not_rendered]}
-        path.write_text(_dump(listing, width=10_000))
-        written.append(path)
-    marker = {"writtenBy": "vllm-infra render", "stack": plan.stack,
-              "files": sorted(p.relative_to(out_dir).as_posix() for p in written)}  # fmt: skip
-    (out_dir / MARKER_FILE).write_text(json.dumps(marker, indent=2) + "\n")
+        files[NOT_RENDERED_FILE] = _dump(listing, width=10_000)
+
+    result.removed_stale = prepare_out_dir(out_dir)
+    written: list[str] = []
+    try:
+        for relative, text in files.items():
+            path = out_dir / relative
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+            written.append(relative)
+    finally:
+        marker = {"writtenBy": "vllm-infra render", "stack": plan.stack, "files": sorted(written)}
+        (out_dir / MARKER_FILE).write_text(json.dumps(marker, indent=2) + "\n")
     return result
