@@ -84,6 +84,10 @@ def _emit(text: str, *, colour: bool = False) -> None:
         sys.stdout.write(line)
 
 
+class UsageError(Exception):
+    """Arguments that do not go together; printed as ``error: ...`` with exit code 2, like argparse's own."""
+
+
 def _plan(stack: str, stack_name: str | None = None):
     from vllm_infra.offline.runner import plan_stack
 
@@ -95,14 +99,12 @@ def _plan_from_args(args: argparse.Namespace):
     program, config = getattr(args, "program", None), getattr(args, "config", None)
     if program is None and config is None:
         if args.stack is None:
-            raise ConfigError(["give a STACK (a name or a stack file), or --program PATH with --config STACK_FILE"])
+            raise UsageError("give a STACK (a name or a stack file), or --program PATH with --config STACK_FILE")
         return _plan(args.stack)
     if args.stack is not None:
-        raise ConfigError([f"give either STACK ({args.stack}) or --program/--config, not both"])
+        raise UsageError(f"give either STACK ({args.stack}) or --program/--config, not both")
     if program is None or config is None:
-        raise ConfigError(
-            ["--program and --config go together: --program path/to/__main__.py --config Pulumi.dev.yaml"]
-        )
+        raise UsageError("--program and --config go together: --program path/to/__main__.py --config Pulumi.dev.yaml")
     from vllm_infra.offline.runner import plan_program
 
     return plan_program(program, config)
@@ -376,7 +378,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         _silence_stdout()
         return EXIT_BROKEN_PIPE
-    except (ProgramError, UnansweredInvoke) as error:
+    except (ProgramError, UnansweredInvoke, UsageError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_BAD_CONFIG
     except (ConfigError, InvalidStackConfig) as error:
