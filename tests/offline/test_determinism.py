@@ -39,3 +39,14 @@ def test_two_processes_print_the_same_bytes():
     for resource in resources:
         # dependsOn is a set for the engine: printed sorted, so its order never depends on the run.
         assert resource["dependsOn"] == sorted(resource["dependsOn"]), resource["urn"]
+
+
+def test_inputs_keep_a_fixed_key_order_whatever_the_engine_hashing(shipped_plans):
+    # A protobuf Struct iterates in hash-table order (spec, kind, metadata, apiVersion), and one more key can
+    # reorder the others; printed plans and rendered files use a fixed order instead.
+    document = plan_json(shipped_plans["single"])
+    for resource in document["resources"]:
+        if resource["type"].startswith("kubernetes:") and "apiVersion" in resource["inputs"]:
+            assert list(resource["inputs"])[:3] == ["apiVersion", "kind", "metadata"], resource["urn"]
+            rest = list(resource["inputs"])[3:]
+            assert rest == sorted(rest)

@@ -26,7 +26,7 @@ from typing import Any
 import yaml
 
 from vllm_infra.components.kube import group_version_kind
-from vllm_infra.offline.redact import redact, redact_kubernetes_secret, whole_numbers
+from vllm_infra.offline.redact import redact, redact_kubernetes_secret, stable_order, whole_numbers
 from vllm_infra.offline.runner import Plan, PlannedResource
 
 #: Written last into every output folder: which files this render wrote (the licence to delete them next time).
@@ -158,7 +158,7 @@ def manifest(resource: PlannedResource) -> dict[str, Any] | None:
         # Auto-named by Pulumi (logical name plus a random suffix at create time); offline, the logical name stands
         # in for it, as it does wherever other objects reference this one in the plan.
         ordered["metadata"] = {"name": resource.name, **ordered["metadata"]}
-    return redact_kubernetes_secret(whole_numbers(ordered))
+    return redact_kubernetes_secret(stable_order(whole_numbers(ordered)))
 
 
 def manifests(plan: Plan) -> list[dict[str, Any]]:
@@ -327,7 +327,7 @@ def write_manifests(plan: Plan, out_dir: Path) -> RenderResult:
             values_file = None
             if values:
                 values_file = f"{cluster}/not-rendered/{_safe_name(resource.name)}.values.yaml"
-                files[values_file] = _dump(whole_numbers(values))
+                files[values_file] = _dump(stable_order(whole_numbers(values)))
             result.not_rendered.append(_chart_entry(cluster, resource, values_file))
         for index, obj in enumerate(sorted(objects, key=_apply_rank)):
             metadata = obj.get("metadata", {})

@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-from vllm_infra.offline.redact import redact, whole_numbers
+from vllm_infra.offline.redact import redact, stable_order, whole_numbers
 from vllm_infra.offline.runner import Plan, PlannedResource
 
 # The stack output every topology exports with the GPU node cost of its minimum replicas.
@@ -91,7 +91,7 @@ def plan_json(plan: Plan) -> dict:
                 "name": r.name,
                 "parent": r.parent,
                 "provider": r.provider,
-                "inputs": redact(r.inputs),
+                "inputs": stable_order(redact(r.inputs)),
                 "protect": r.protect,
                 "customTimeouts": r.custom_timeouts,
                 "ignoreChanges": r.ignore_changes,
@@ -99,7 +99,7 @@ def plan_json(plan: Plan) -> dict:
             }
             for r in plan.resources
         ],
-        "outputs": redact(plan.outputs),
+        "outputs": stable_order(redact(plan.outputs)),
         "warnings": plan.warnings,
         "estimated_gpu_cost_per_hour": plan.outputs.get(COST_OUTPUT),
     }
@@ -160,7 +160,7 @@ def render_resource(resource: PlannedResource, plan: Plan | None = None) -> str:
     if resource.depends_on:
         lines.append("  dependsOn:")
         lines += [f"    - {urn}" for urn in resource.depends_on]
-    body = manifest(resource) or whole_numbers(redact(resource.inputs))
+    body = manifest(resource) or stable_order(whole_numbers(redact(resource.inputs)))
     if body:
         lines += ["", yaml.dump(_readable(body), Dumper=_ReadableDumper, sort_keys=False, allow_unicode=True,
                                 width=120).rstrip()]  # fmt: skip
