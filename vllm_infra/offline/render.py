@@ -105,7 +105,8 @@ class NotRendered:
     def to_json(self) -> dict[str, Any]:
         """A YAML/JSON-ready dict (absent fields left out)."""
         out = {"cluster": self.cluster, "type": self.type, "name": self.name, "chart": self.chart,
-               "release": self.release, "version": self.version, "repository": self.repository, "namespace": self.namespace,
+               "release": self.release, "version": self.version, "repository": self.repository,
+               "namespace": self.namespace,
                "valuesFile": self.values_file, "helmTemplate": self.helm_template_command()}  # fmt: skip
         return {key: value for key, value in out.items() if value is not None}
 
