@@ -33,7 +33,7 @@ def test_plan_json_lists_every_resource_with_its_parent():
 def test_render_writes_one_yaml_file_per_kubernetes_object(tmp_path):
     result = run_cli("render", "single", "--out", str(tmp_path))
     assert result.returncode == 0, result.stderr
-    kinds = sorted(yaml.safe_load(p.read_text())["kind"] for p in tmp_path.glob("*.yaml"))
+    kinds = sorted(yaml.safe_load(p.read_text())["kind"] for p in (tmp_path / "us-east-1").glob("*.yaml"))
     # No PodMonitor/PrometheusRule/dashboard: the single stack installs no monitoring stack, so observability is off.
     assert kinds == sorted(
         ["Namespace", "Secret", "Secret", "PersistentVolumeClaim", "Job", "Deployment", "Service", "PodDisruptionBudget",
@@ -44,7 +44,7 @@ def test_render_writes_one_yaml_file_per_kubernetes_object(tmp_path):
 
 def test_every_rendered_object_is_named_and_references_resolve(tmp_path):
     assert run_cli("render", "load-balanced", "--out", str(tmp_path)).returncode == 0
-    objects = [yaml.safe_load(p.read_text()) for p in sorted(tmp_path.glob("*.yaml"))]
+    objects = [yaml.safe_load(p.read_text()) for p in sorted((tmp_path / "us-east-1").glob("*.yaml"))]
     names = {(o["kind"], o["metadata"]["name"]) for o in objects}
     gateway = next(o for o in objects if o["kind"] == "Deployment" and o["metadata"]["name"] == "vllm-gateway")
     for volume in gateway["spec"]["template"]["spec"]["volumes"]:

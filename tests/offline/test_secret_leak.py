@@ -43,7 +43,7 @@ def test_plan_json_shows_secrets_as_redacted(plaintext_stack):
 def test_render_never_writes_a_secret(plaintext_stack, tmp_path):
     result = run_cli("render", str(plaintext_stack), "--out", str(tmp_path / "out"))
     assert result.returncode == 0, result.stderr
-    files = list((tmp_path / "out").glob("*.yaml"))
+    files = list((tmp_path / "out").rglob("*.yaml"))
     assert any("secret-" in f.name for f in files)
     for path in files:
         text = path.read_text()

@@ -31,6 +31,7 @@ program that imports the library.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import json
 import math
@@ -54,6 +55,13 @@ if TYPE_CHECKING:
 UNKNOWN_TEXT = "[unknown]"
 #: The plan document key holding the stack's estimated GPU cost per hour (``None``/absent = unknown).
 COST_KEY = "estimated_gpu_cost_per_hour"
+#: Between what a replacement reason claims and where the rule comes from: ``"spec.selector is immutable: <source>"``.
+#: The text and markdown renderers print the source once, as a numbered note, not on every line.
+REASON_SOURCE_SEPARATOR = ": "
+#: A string property is diffed line by line when either side has a line break or is a JSON document this long.
+LINE_DIFF_JSON_CHARS = 200
+#: Lines of context around each changed line of a line diff.
+LINE_DIFF_CONTEXT = 2
 
 
 class _Missing:
@@ -329,10 +337,46 @@ class PropertyChange:
     note: str | None = None
     replaces: str | None = None
 
+    def line_diff(self) -> list[str] | None:
+        """A unified diff (``@@`` hunks, ``+``/``-``/space lines, no file headers) when the property is text: a
+        multi-line string (an nginx.conf), a long JSON document in a string (a Grafana dashboard) or a long
+        structured value added or removed whole (an alert group) — JSON pretty-printed first. None otherwise.
+
+        >>> PropertyChange("data.conf", "update", "a\\nb\\n", "a\\nc\\n").line_diff()
+        ['@@ -1,2 +1,2 @@', ' a', '-b', '+c']
+        """
+        sides = [value for value in (self.old, self.new) if value is not MISSING]
+        if self.flag is not None or not sides:
+            return None
+        if all(isinstance(value, str) for value in sides):
+            if not any("\n" in value or _json_document(value) is not None for value in sides):
+                return None
+        elif not all(isinstance(value, (dict, list)) for value in sides):
+            return None
+        elif max(len(_canonical(value)) for value in sides) < LINE_DIFF_JSON_CHARS:
+            return None
+        old_lines, new_lines = _text_lines(self.old), _text_lines(self.new)
+        if old_lines == new_lines:  # differs in formatting only: compare the text as it is
+            old_lines, new_lines = _raw_lines(self.old), _raw_lines(self.new)
+        hunks = difflib.unified_diff(old_lines, new_lines, lineterm="", n=LINE_DIFF_CONTEXT)
+        return [line for line in hunks if not line.startswith(("---", "+++"))]
+
+    def line_counts(self) -> tuple[int, int] | None:
+        """``(added, removed)`` lines of ``line_diff``, or None when the property is not diffed by line."""
+        lines = self.line_diff()
+        if lines is None:
+            return None
+        return (sum(1 for line in lines if line.startswith("+")), sum(1 for line in lines if line.startswith("-")))
+
     def describe(self) -> str:
-        """A one-line human description: ``--max-model-len 8192 → 16384``, ``spec.replicas: 1 → 2``."""
+        """A one-line human description: ``--max-model-len 8192 → 16384``, ``spec.replicas: 1 → 2``,
+        ``data["nginx.conf"]: +12 −2 lines`` for text diffed by line."""
         if self.flag is not None:
             return _describe_flag(self)
+        counts = self.line_counts()
+        if counts is not None:
+            verb = {"add": "added, ", "delete": "removed, "}.get(self.kind, "")
+            return f"{self.path}: {verb}+{counts[0]} −{counts[1]} lines"
         if self.note:
             return f"{self.path}: {self.note}"
         if self.kind == "add":
@@ -348,7 +392,33 @@ class PropertyChange:
         for key in ("flag", "note", "replaces"):
             if getattr(self, key) is not None:
                 out[key] = getattr(self, key)
+        lines = self.line_diff()
+        if lines is not None:
+            out["lineDiff"] = lines
         return out
+
+
+def _json_document(text: str) -> Any:
+    if len(text) < LINE_DIFF_JSON_CHARS or text.lstrip()[:1] not in ("{", "["):
+        return None
+    try:
+        parsed = json.loads(text)
+    except ValueError:
+        return None
+    return parsed if isinstance(parsed, (dict, list)) else None
+
+
+def _raw_lines(value: Any) -> list[str]:
+    return [] if value is MISSING else str(value).splitlines()
+
+
+def _text_lines(value: Any) -> list[str]:
+    if value is MISSING:
+        return []
+    parsed = value if isinstance(value, (dict, list)) else _json_document(value)
+    if parsed is not None:
+        return json.dumps(parsed, indent=2, sort_keys=True, ensure_ascii=False).splitlines()
+    return value.splitlines()
 
 
 def _describe_flag(change: PropertyChange) -> str:
@@ -384,6 +454,8 @@ class ResourceChange:
     warnings: tuple[str, ...] = ()
     ignored: tuple[str, ...] = ()
     protect: bool = False
+    #: The parent's URN (creates and deletes only): the summaries fold a component's new children into its line.
+    parent: str | None = None
 
     @property
     def blocking(self) -> bool:
@@ -794,7 +866,7 @@ def _resource_change(old_entry: Mapping[str, Any], new_entry: Mapping[str, Any])
         if not _rule_triggered(rule, kept, old_inputs, new_inputs):
             continue
         qualifier = {"removed": " (removed)", "changed_from_set": " (changed from a set value)"}.get(rule.when, "")
-        reason = f"{rule.path}{qualifier} is immutable: {rule.source}"
+        reason = f"{rule.path}{qualifier} is immutable{REASON_SOURCE_SEPARATOR}{rule.source}"
         reasons.append(reason)
         for position, change in enumerate(kept):
             path = parse_path(change.path)
@@ -899,7 +971,8 @@ def diff_plans(old: Mapping[str, Any] | Plan, new: Mapping[str, Any] | Plan) -> 
     new_by_urn = {entry["urn"]: entry for entry in new_doc.get("resources") or []}
 
     added = tuple(
-        ResourceChange(urn, e.get("type", ""), e.get("name", ""), "create", protect=bool(e.get("protect")))
+        ResourceChange(urn, e.get("type", ""), e.get("name", ""), "create", protect=bool(e.get("protect")),
+                       parent=e.get("parent"))
         for urn, e in sorted(new_by_urn.items()) if urn not in old_by_urn
     )  # fmt: skip
     removed = []
@@ -913,7 +986,8 @@ def diff_plans(old: Mapping[str, Any] | Plan, new: Mapping[str, Any] | Plan) -> 
                 "`pulumi state unprotect` first (for a model cache: the weights are lost)",
             )
         removed.append(ResourceChange(urn, entry.get("type", ""), entry.get("name", ""), "delete",
-                                      warnings=warnings, protect=bool(entry.get("protect"))))
+                                      warnings=warnings, protect=bool(entry.get("protect")),
+                                      parent=entry.get("parent")))
     changed = tuple(
         change for urn in sorted(set(old_by_urn) & set(new_by_urn))
         if (change := _resource_change(old_by_urn[urn], new_by_urn[urn])) is not None
@@ -958,51 +1032,210 @@ def summary_line(diff: PlanDiff) -> str:
     return text
 
 
+def _paired(changes: Sequence[PropertyChange]) -> list[PropertyChange]:
+    # A list item replaced by one with another key (an alert group renamed with its model) is a removal and an
+    # addition at the same path; shown as one change, its line diff holds only the lines that differ.
+    removed = {c.path: c for c in changes if c.kind == "delete" and c.flag is None and isinstance(c.old, (dict, list))}
+    paired: list[PropertyChange] = []
+    used: set[str] = set()
+    for change in changes:
+        partner = removed.get(change.path)
+        if change.kind == "add" and change.flag is None and isinstance(change.new, (dict, list)) and partner:
+            paired.append(PropertyChange(change.path, "update", partner.old, change.new,
+                                         replaces=change.replaces or partner.replaces))  # fmt: skip
+            used.add(change.path)
+    merged = iter(paired)
+    out = []
+    for change in changes:
+        if change.path in used:
+            if change.kind == "add":
+                out.append(next(merged))
+            continue
+        out.append(change)
+    return out
+
+
+def _for_display(diff: PlanDiff) -> PlanDiff:
+    def pair(resource: ResourceChange) -> ResourceChange:
+        return dataclasses.replace(resource, changes=tuple(_paired(resource.changes)))
+
+    return dataclasses.replace(diff, changed=tuple(pair(r) for r in diff.changed))
+
+
+class _Notes:
+    """Numbered notes of a rendering: each reason or citation is printed once, lines refer to it as ``[n]``."""
+
+    def __init__(self) -> None:
+        self.texts: dict[str, int] = {}
+
+    def ref(self, text: str) -> str:
+        number = self.texts.setdefault(text, len(self.texts) + 1)
+        return f"[{number}]"
+
+    def refs(self, texts: Iterable[str]) -> str:
+        return "".join(self.ref(text) for text in dict.fromkeys(texts))
+
+    def lines(self, indent: str = "  ") -> list[str]:
+        return [f"{indent}[{number}] {text}" for text, number in self.texts.items()]
+
+
+def split_reason(reason: str) -> tuple[str, str | None]:
+    """A replacement reason as ``(claim, source)``: ``("spec.selector is immutable", "pulumi-kubernetes v4 ...")``.
+
+    >>> split_reason("data is immutable: pulumi-kubernetes v4 forceNew table")
+    ('data is immutable', 'pulumi-kubernetes v4 forceNew table')
+    """
+    claim, separator, source = reason.partition(REASON_SOURCE_SEPARATOR)
+    return (claim, source) if separator and source else (reason, None)
+
+
+def _reason_note(reason: str) -> str:
+    claim, source = split_reason(reason)
+    return f"forces replacement: {claim}" + (f" (source: {source})" if source else "")
+
+
+def _resource_notes(resource: ResourceChange, notes: _Notes, *, include_change_reasons: bool) -> str:
+    explained = {change.replaces for change in resource.changes if change.replaces}
+    reasons = [r for r in resource.replace_reasons if include_change_reasons or r not in explained]
+    refs = notes.refs([*(_reason_note(r) for r in reasons), *resource.warnings])
+    blocked = " ⛔" if resource.blocking else ""
+    return (blocked + (" " + refs if refs else "")) if blocked or refs else ""
+
+
 def render_text(diff: PlanDiff) -> str:
-    """A plain-text diff for terminals and logs: summary, replacements first, then per-resource changes.
+    """A plain-text diff for terminals and logs: summary, replacements first, then per-resource changes; text
+    properties (an nginx.conf, a dashboard's JSON) as line diffs; why a resource is replaced or blocked, and the
+    source of each rule, once in numbered notes at the end.
 
     Example::
 
         print(render_text(diff_plans(old, new)))
     """
+    diff = _for_display(diff)
     lines = [f"Plan diff ({diff.stack}): {summary_line(diff)}"]
     if diff.empty:
         return lines[0]
+    notes = _Notes()
     attention = [*diff.replacements, *(r for r in diff.removed if r.blocking)]
     if attention:
         lines += ["", "⚠ Replacements" + (" and blocked changes:" if diff.blocking else ":")]
         for resource in attention:
-            lines += _text_resource(resource)
+            lines += _text_resource(resource, notes)
     rest = [*diff.updates, *diff.added, *(r for r in diff.removed if not r.blocking)]
     if rest:
         lines += ["", "Changes:"]
         for resource in rest:
-            lines += _text_resource(resource)
+            lines += _text_resource(resource, notes)
     if diff.outputs:
         lines += ["", "Outputs:"] + [f"    {change.describe()}" for change in diff.outputs]
+    if notes.texts:
+        lines += ["", "Notes:", *notes.lines()]
     return "\n".join(lines)
 
 
-def _text_resource(resource: ResourceChange) -> list[str]:
-    lines = [f"  {_SYMBOL[resource.action]} {resource.type} {resource.name} ({resource.action})"]
-    explained = set()
+def _text_resource(resource: ResourceChange, notes: _Notes) -> list[str]:
+    header = f"  {_SYMBOL[resource.action]} {resource.type} {resource.name} ({resource.action})"
+    lines = [header + _resource_notes(resource, notes, include_change_reasons=False)]
     for change in resource.changes:
-        suffix = ""
-        if change.replaces:
-            explained.add(change.replaces)
-            suffix = f"   [forces replacement: {change.replaces}]"
-        lines.append(f"      {_change_line(change)}{suffix}")
-    lines += [f"      forces replacement: {r}" for r in resource.replace_reasons if r not in explained]
-    lines += [f"      ! {warning}" for warning in resource.warnings]
+        suffix = " " + notes.ref(_reason_note(change.replaces)) if change.replaces else ""
+        lines.append(f"      {_CHANGE_SYMBOL[change.kind]} {_change_line(change)}{suffix}")
+        lines += [f"          {line}" for line in change.line_diff() or ()]
     if resource.ignored:
         lines.append(f"      (ignoreChanges: {', '.join(resource.ignored)})")
     return lines
 
 
+_CHANGE_SYMBOL = {"update": "~", "add": "+", "delete": "-"}
+_SUMMARY_CHANGES_WIDTH = 100
+
+
+def _short_changes(resource: ResourceChange) -> str:
+    if resource.action in ("create", "delete"):
+        return ""
+    names = []
+    for change in resource.changes:
+        counts = change.line_counts()
+        if change.flag is not None:
+            names.append(change.flag)
+        elif counts is not None:
+            names.append(f"{change.path} (+{counts[0]} −{counts[1]} lines)")
+        else:
+            names.append(change.path)
+    text = ""
+    for index, name in enumerate(names):
+        candidate = f"{text}, {name}" if text else name
+        if len(candidate) > _SUMMARY_CHANGES_WIDTH and text:
+            return f"{text}, … {len(names) - index} more"
+        text = candidate
+    return text
+
+
+def _folded(resources: Sequence[ResourceChange]) -> list[tuple[ResourceChange, int]]:
+    """``(resource, folded children)`` for the summaries: a resource created (deleted) together with its parent is
+    counted on the line of its topmost created (deleted) ancestor — adding a model reads as its three components,
+    not as every tag and object inside them. A blocked deletion always keeps its own line."""
+    by_urn = {r.urn: r for r in resources if r.action in ("create", "delete")}
+
+    def top(resource: ResourceChange) -> ResourceChange:
+        while (parent := by_urn.get(resource.parent or "")) is not None and parent.action == resource.action:
+            resource = parent
+        return resource
+
+    counts: dict[str, int] = {}
+    kept = []
+    for resource in resources:
+        anchor = top(resource) if resource.action in ("create", "delete") and not resource.blocking else resource
+        if anchor is resource:
+            kept.append(resource)
+        else:
+            counts[anchor.urn] = counts.get(anchor.urn, 0) + 1
+    return [(resource, counts.get(resource.urn, 0)) for resource in kept]
+
+
+def _folded_note(children: int) -> str:
+    return f"(with {children} resource{'s' if children != 1 else ''} inside)" if children else ""
+
+
+def render_text_summary(diff: PlanDiff) -> str:
+    """The diff in one line per resource (``vllm-infra diff --summary``): symbol, action, type, name and which
+    properties change; replacement reasons and blockers as numbered notes.
+
+    Example::
+
+        print(render_text_summary(diff_plans(old, new)))
+    """
+    diff = _for_display(diff)
+    lines = [f"Plan diff ({diff.stack}): {summary_line(diff)}"]
+    if diff.empty:
+        return lines[0]
+    notes = _Notes()
+    ordered = [*diff.replacements, *(r for r in diff.removed if r.blocking), *diff.updates, *diff.added,
+               *(r for r in diff.removed if not r.blocking)]  # fmt: skip
+    rows = _folded(ordered)
+    type_width = max(len(r.type) for r, _ in rows)
+    name_width = max(len(r.name) for r, _ in rows)
+    lines.append("")
+    for resource, children in rows:
+        changes = _short_changes(resource) or _folded_note(children)
+        refs = _resource_notes(resource, notes, include_change_reasons=True)
+        row = f"  {_SYMBOL[resource.action]} {resource.action:<7} {resource.type:<{type_width}}  "
+        row += f"{resource.name:<{name_width}}  {changes}{refs}"
+        lines.append(row.rstrip())
+    if diff.outputs:
+        lines.append(f"  outputs: {', '.join(change.path for change in diff.outputs)}")
+    if notes.texts:
+        lines += ["", "Notes:", *notes.lines()]
+    return "\n".join(lines)
+
+
 def _change_line(change: PropertyChange) -> str:
+    # The line starts with the change's symbol (+ ~ -), so the description does not repeat it.
+    text = change.describe()
     if change.flag is not None:
-        return f"{change.path}: {change.describe()}"
-    return change.describe()
+        text = f"{change.path}: {text}"
+    if change.kind in ("add", "delete") and change.line_counts() is None:
+        text = text.replace(f": {'+' if change.kind == 'add' else '-'} ", ": ", 1)
+    return text
 
 
 def _md_code(text: str) -> str:
@@ -1018,30 +1251,33 @@ def _md_value(value: Any) -> str:
 
 def render_markdown(diff: PlanDiff) -> str:
     """A short PR comment: a summary line, a "⚠ Replacements" section first (with why, and what will block
-    ``pulumi up``), then the changes per resource as compact tables (long ones collapsed in ``<details>``), created
-    and deleted resources as lists, and changed stack outputs.
+    ``pulumi up``), then the changes per resource as compact tables (long ones collapsed in ``<details>``), text
+    properties as collapsed ``diff`` blocks, created and deleted resources as lists, changed stack outputs, and the
+    reasons and sources once, as numbered notes.
 
     Example::
 
         comment = render_markdown(diff_plans(base_document, head_document))
     """
+    diff = _for_display(diff)
     title = f"**Plan diff** `{diff.stack}`: " if diff.stack else "**Plan diff**: "
     lines = [title + summary_line(diff)]
     if diff.empty:
         return lines[0] + "\n"
+    notes = _Notes()
     attention = [*diff.replacements, *(r for r in diff.removed if r.blocking)]
     if attention:
         heading = "⚠ Replacements" + (" and blocked changes" if diff.blocking else "")
         lines += ["", f"### {heading}", ""]
         for resource in attention:
-            lines += _md_attention(resource)
+            lines += _md_attention(resource, notes)
     if diff.updates:
         lines += ["", "### Updates"]
         for resource in diff.updates:
-            lines += ["", f"**~** `{resource.type}` **{resource.name}**", ""]
+            refs = _resource_notes(resource, notes, include_change_reasons=False)
+            lines += ["", f"**~** `{resource.type}` **{resource.name}**{refs}", ""]
             lines += _md_changes_table(resource)
-            if resource.warnings:
-                lines += [""] + [f"- {warning}" for warning in resource.warnings]
+            lines += _md_line_diffs(resource)
             if resource.ignored:
                 lines += ["", f"_ignored by ignoreChanges: {', '.join(_md_code(p) for p in resource.ignored)}_"]
     for heading, items in (("Creates", diff.added), ("Deletes", [r for r in diff.removed if not r.blocking])):
@@ -1053,29 +1289,72 @@ def render_markdown(diff: PlanDiff) -> str:
     if diff.outputs:
         lines += ["", "### Outputs", "", "| output | old | new |", "| --- | --- | --- |"]
         lines += [f"| {_md_code(c.path)} | {_md_value(c.old)} | {_md_value(c.new)} |" for c in diff.outputs]
+    if notes.texts:
+        lines += ["", "#### Notes", "", *notes.lines(indent="- ")]
     return "\n".join(lines) + "\n"
 
 
-def _md_attention(resource: ResourceChange) -> list[str]:
-    lines = [f"- **{resource.action}** `{resource.type}` **{resource.name}**"]
-    explained = set()
+def render_markdown_summary(diff: PlanDiff) -> str:
+    """The diff as one table row per resource (``vllm-infra diff --format markdown --summary``), notes below.
+
+    Example::
+
+        comment = render_markdown_summary(diff_plans(base_document, head_document))
+    """
+    diff = _for_display(diff)
+    title = f"**Plan diff** `{diff.stack}`: " if diff.stack else "**Plan diff**: "
+    lines = [title + summary_line(diff)]
+    if diff.empty:
+        return lines[0] + "\n"
+    notes = _Notes()
+    ordered = [*diff.replacements, *(r for r in diff.removed if r.blocking), *diff.updates, *diff.added,
+               *(r for r in diff.removed if not r.blocking)]  # fmt: skip
+    lines += ["", "| | resource | type | changes |", "| --- | --- | --- | --- |"]
+    for resource, children in _folded(ordered):
+        changes = (_short_changes(resource) or _folded_note(children)).replace("|", "\\|")
+        refs = _resource_notes(resource, notes, include_change_reasons=True)
+        lines.append(f"| {_SYMBOL[resource.action]} {resource.action} | **{resource.name}** | `{resource.type}` | "
+                     f"{changes}{refs} |")  # fmt: skip
+    if notes.texts:
+        lines += ["", "#### Notes", "", *notes.lines(indent="- ")]
+    return "\n".join(lines) + "\n"
+
+
+def _md_line_diffs(resource: ResourceChange) -> list[str]:
+    lines: list[str] = []
+    for change in resource.changes:
+        diff_lines = change.line_diff()
+        if diff_lines is None:
+            continue
+        counts = change.line_counts() or (0, 0)
+        fence = "````" if any(line.lstrip(" +-").startswith("```") for line in diff_lines) else "```"
+        lines += ["", "<details>", f"<summary><code>{change.path}</code>: +{counts[0]} −{counts[1]} lines</summary>",
+                  "", f"{fence}diff", *diff_lines, fence, "", "</details>"]  # fmt: skip
+    return lines
+
+
+def _md_attention(resource: ResourceChange, notes: _Notes) -> list[str]:
+    lines = [f"- **{resource.action}** `{resource.type}` **{resource.name}**"
+             f"{_resource_notes(resource, notes, include_change_reasons=False)}"]  # fmt: skip
     for change in resource.changes:
         if change.replaces:
-            explained.add(change.replaces)
-            lines.append(f"  - {_md_change_inline(change)} — **forces replacement** ({change.replaces})")
-    lines += [f"  - forces replacement: {reason}" for reason in resource.replace_reasons if reason not in explained]
-    lines += [f"  - {warning}" for warning in resource.warnings]
+            ref = notes.ref(_reason_note(change.replaces))
+            lines.append(f"  - {_md_change_inline(change)} — **forces replacement** {ref}")
     others = [c for c in resource.changes if not c.replaces]
     if others:
         table = _md_changes_table(ResourceChange(resource.urn, resource.type, resource.name, "update", tuple(others)))
         summary = f"{len(others)} other change{'s' if len(others) != 1 else ''}"
         lines += ["", *(f"  {line}" if line else "" for line in _md_collapse(table, summary, 0))]
+    lines += [f"  {line}" if line else "" for line in _md_line_diffs(resource)]
     return lines
 
 
 def _md_change_inline(change: PropertyChange) -> str:
     if change.flag is not None:
         return f"{_md_code(change.path)} {_md_code(change.describe())}"
+    counts = change.line_counts()
+    if counts is not None:
+        return f"{_md_code(change.path)}: +{counts[0]} −{counts[1]} lines"
     if change.kind == "add":
         return f"{_md_code(change.path)}: + {_md_value(change.new)}"
     if change.kind == "delete":
@@ -1091,6 +1370,10 @@ def _md_changes_table(resource: ResourceChange) -> list[str]:
         if change.flag is not None and not switch_flipped:
             label += " " + _md_code(change.flag)
         old, new = _md_value(change.old), _md_value(change.new)
+        counts = change.line_counts()
+        if counts is not None:
+            old = "—" if change.old is MISSING else "_text_"
+            new = "—" if change.new is MISSING else f"_+{counts[0]} −{counts[1]} lines, below_"
         if change.flag is not None and not switch_flipped:
             # A switch (a flag without a value) is just present or absent.
             if change.kind == "add" and change.new is None:

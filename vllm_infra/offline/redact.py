@@ -61,3 +61,25 @@ def whole_numbers(value: Any) -> Any:
     if isinstance(value, list):
         return [whole_numbers(item) for item in value]
     return value
+
+
+#: Keys that lead their object wherever they appear, as Kubernetes manifests are written by hand.
+LEADING_KEYS = ("apiVersion", "kind", "metadata", "name", "namespace")
+
+
+def stable_order(value: Any) -> Any:
+    """``value`` with every mapping's keys in a fixed order: ``LEADING_KEYS`` first, the rest alphabetical.
+
+    The engine's inputs arrive as a protobuf Struct, whose keys iterate in hash-table order: adding one key can
+    reorder the others. A fixed order keeps printed plans and rendered files stable from change to change.
+
+    >>> list(stable_order({"spec": 1, "kind": "Service", "data": 2, "apiVersion": "v1"}))
+    ['apiVersion', 'kind', 'data', 'spec']
+    """
+    if isinstance(value, dict):
+        keys = [key for key in LEADING_KEYS if key in value]
+        keys += sorted(key for key in value if key not in LEADING_KEYS)
+        return {key: stable_order(value[key]) for key in keys}
+    if isinstance(value, list):
+        return [stable_order(item) for item in value]
+    return value

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -65,6 +65,22 @@ class Plan:
         return matches[0]
 
 
+class UnansweredInvoke(LookupError):
+    """A program called a data source (``aws.ec2.get_vpc``) the offline runner has no answer for."""
+
+    def __init__(self, token: str, known: Sequence[str]):
+        self.token = token
+        super().__init__(
+            f"the offline runner has no answer for the data source {token}; it answers {', '.join(sorted(known))}. "
+            "Pass your own: plan_program(..., invokes=InvokeResults({token: lambda args: {...}})) "
+            "(vllm_infra.offline.runner), or add a default to vllm_infra/offline/cloud.py"
+        )
+
+
+class ProgramError(Exception):
+    """A user's own program raised while it ran offline; the message holds its traceback (its own frames)."""
+
+
 class InvokeResults:
     """Answers to data-source invokes (``aws.get_*``) under mocks, keyed by token; a callable gets the arguments."""
 
@@ -73,7 +89,7 @@ class InvokeResults:
 
     def __call__(self, token: str, args: dict) -> dict:
         if token not in self.answers:
-            raise KeyError(f"the offline runner has no answer for the invoke {token}")
+            raise UnansweredInvoke(token, list(self.answers))
         return self.answers[token](args)
 
 
@@ -113,7 +129,9 @@ class _CaptureMonitor(pulumi_mocks.MockMonitor):
                 custom=bool(request.custom),
                 inputs=rpc.deserialize_properties(request.object) if request.type != STACK_TYPE else {},
                 protect=bool(request.protect),
-                depends_on=list(request.dependencies),
+                # The SDK collects dependencies in a set: its order follows string hashing, which changes from
+                # process to process (PYTHONHASHSEED). The engine treats them as a set, so sorting loses nothing.
+                depends_on=sorted(set(request.dependencies)),
                 custom_timeouts={
                     op: value
                     for op, value in (("create", timeouts.create), ("update", timeouts.update), ("delete", timeouts.delete))
@@ -171,7 +189,8 @@ def run_program(
             project=stack_file.project,
             resources=resources,
             outputs=outputs,
-            warnings=[*stack_file.warnings, *collector.messages],
+            # Logged from callbacks whose order follows Output resolution; sorted, so equal runs print equally.
+            warnings=[*stack_file.warnings, *sorted(collector.messages)],
         )
 
     loop = asyncio.new_event_loop()
@@ -181,6 +200,13 @@ def run_program(
         try:
             return run()
         finally:
+            # A program that failed leaves RPCs in flight; cancel them, or closing the loop prints "Task was
+            # destroyed but it is pending!" under the real error.
+            pending = asyncio.all_tasks(loop)
+            for task in pending:
+                task.cancel()
+            if pending:
+                loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
             asyncio.set_event_loop(None)
 
     try:
@@ -222,3 +248,83 @@ def plan_stack(
     if stack_name is not None:
         stack_file.stack = stack_name
     return run_program(main, stack_file, invokes=invokes or default_invokes())
+
+
+def _program_entry(path: Path) -> Path:
+    entry = path / "__main__.py" if path.is_dir() else path
+    if not entry.is_file():
+        from vllm_infra.config.errors import ConfigError
+
+        raise ConfigError([f"--program {path.absolute()}: no such file (give a Pulumi program's __main__.py or its "
+                           "directory)"])  # fmt: skip
+    return entry
+
+
+def _program_project(program_dir: Path) -> str:
+    # Pulumi names the project after Pulumi.yaml beside the program (or above it); without one, the folder's name.
+    import yaml
+
+    for directory in (program_dir, *program_dir.parents):
+        settings_file = directory / "Pulumi.yaml"
+        if settings_file.is_file():
+            name = (yaml.safe_load(settings_file.read_text()) or {}).get("name")
+            if isinstance(name, str) and name:
+                return name
+            break
+    return program_dir.name
+
+
+def plan_program(
+    program: str | Path,
+    config: str | Path,
+    *,
+    invokes: InvokeResults | None = None,
+    project: str | None = None,
+) -> Plan:
+    """Run a user's own Pulumi program (its ``__main__.py``, or the directory holding it) offline with the config of
+    a stack file, as ``pulumi preview`` would run it: from the program's directory, with that directory importable.
+
+    The project is the ``name`` of the nearest ``Pulumi.yaml`` at or above the program (else the directory's name),
+    so stack-file keys without a namespace land in it, as with the Pulumi CLI. Data-source invokes (``aws.get_*``)
+    get the same offline answers as ``vllm-infra plan``.
+
+    Example::
+
+        plan = plan_program("infra/__main__.py", "infra/Pulumi.dev.yaml")
+        [r.type for r in plan.resources]
+    """
+    import os
+    import runpy
+    import sys
+    import traceback
+
+    from vllm_infra.offline.cloud import default_invokes
+
+    entry = _program_entry(Path(program)).resolve()
+    stack_file = load_stack_file(str(config), project=project or _program_project(entry.parent))
+
+    def run_user_program() -> None:
+        previous_cwd, previous_path, previous_modules = Path.cwd(), list(sys.path), set(sys.modules)
+        os.chdir(entry.parent)
+        sys.path.insert(0, str(entry.parent))
+        try:
+            runpy.run_path(str(entry), run_name="__main__")
+        except UnansweredInvoke:
+            raise
+        except Exception as error:
+            frames = [frame for frame in traceback.extract_tb(error.__traceback__)
+                      if Path(frame.filename).is_absolute()
+                      and Path(frame.filename).resolve().is_relative_to(entry.parent)]  # fmt: skip
+            text = "".join([*traceback.format_list(frames), *traceback.format_exception_only(error)]).rstrip()
+            raise ProgramError(f"{entry} raised:\n{text}") from error
+        finally:
+            os.chdir(previous_cwd)
+            sys.path[:] = previous_path
+            # The program's own modules (helpers.py beside it) are forgotten, so another program's same-named
+            # module is not served from this one's cache.
+            for name in set(sys.modules) - previous_modules:
+                origin = getattr(sys.modules[name], "__file__", None) or ""
+                if origin and Path(origin).resolve().is_relative_to(entry.parent):
+                    del sys.modules[name]
+
+    return run_program(run_user_program, stack_file, invokes=invokes or default_invokes())

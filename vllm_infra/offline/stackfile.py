@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,28 +44,53 @@ def _project_settings(project_dir: Path) -> dict[str, Any]:
     return yaml.safe_load((project_dir / "Pulumi.yaml").read_text()) or {}
 
 
+_STACK_FILE_NAME = re.compile(r"Pulumi\.(?P<stack>.+)\.ya?ml")
+
+
+def _looks_like_path(stack: str) -> bool:
+    return "/" in stack or os.sep in stack or stack.endswith((".yaml", ".yml"))
+
+
+def stack_name_of(path: Path) -> str:
+    """The stack a stack file configures: ``Pulumi.<stack>.yaml`` or ``.yml``; any other file name, its stem.
+
+    >>> stack_name_of(Path("stacks/Pulumi.single.yml")), stack_name_of(Path("/tmp/dev.yaml"))
+    ('single', 'dev')
+    """
+    match = _STACK_FILE_NAME.fullmatch(path.name)
+    return match.group("stack") if match else path.stem
+
+
 def resolve_stack(stack: str, project_dir: Path | None = None) -> tuple[str, Path, str]:
     """Resolve ``stack`` — a stack name or a path to a stack file — to ``(stack name, file path, project name)``.
+
+    Anything with a ``/`` or ending in ``.yaml``/``.yml`` is a path, relative to the working directory (as a shell
+    user means it); a missing file is reported as such, with its absolute path. A name is looked up as
+    ``Pulumi.<name>.yaml`` (or ``.yml``) in the project's ``stackConfigDir``.
 
     >>> resolve_stack("single")  # doctest: +SKIP
     ('single', PosixPath('.../stacks/Pulumi.single.yaml'), 'vllm-infra')
     """
-    candidate = Path(stack)
-    if candidate.suffix in {".yaml", ".yml"} and candidate.is_file():
-        name = candidate.stem.removeprefix("Pulumi.")
+    if _looks_like_path(stack):
+        candidate = Path(stack).expanduser()
+        if not candidate.is_file():
+            raise ConfigError([f"stack file {candidate.absolute()} does not exist (a relative path is taken from "
+                               f"the working directory {Path.cwd()})"])  # fmt: skip
         try:
-            project = _project_settings(find_project_dir(candidate.parent)).get("name", NAMESPACE)
+            project = _project_settings(find_project_dir(candidate.resolve().parent)).get("name", NAMESPACE)
         except ConfigError:
             project = NAMESPACE
-        return name, candidate, project
+        return stack_name_of(candidate), candidate, project
     project_dir = project_dir or find_project_dir()
     settings = _project_settings(project_dir)
     config_dir = project_dir / settings.get("stackConfigDir", ".")
-    path = config_dir / f"Pulumi.{stack}.yaml"
-    if not path.is_file():
-        known = sorted(p.stem.removeprefix("Pulumi.") for p in config_dir.glob("Pulumi.*.yaml"))
-        raise ConfigError([f"stack {stack!r}: no {path}; known stacks: {', '.join(known) or 'none'}"])
-    return stack, path, settings.get("name", NAMESPACE)
+    for suffix in (".yaml", ".yml"):
+        path = config_dir / f"Pulumi.{stack}{suffix}"
+        if path.is_file():
+            return stack, path, settings.get("name", NAMESPACE)
+    known = sorted({stack_name_of(p) for p in (*config_dir.glob("Pulumi.*.yaml"), *config_dir.glob("Pulumi.*.yml"))})
+    raise ConfigError([f"stack {stack!r}: no {config_dir / f'Pulumi.{stack}.yaml'}; known stacks: "
+                       f"{', '.join(known) or 'none'}"])  # fmt: skip
 
 
 def _yaml_problem(error: yaml.YAMLError) -> str:
@@ -77,13 +104,16 @@ def _yaml_problem(error: yaml.YAMLError) -> str:
     return "; ".join(parts) or "the file cannot be parsed"
 
 
-def load_stack_file(stack: str, project_dir: Path | None = None) -> StackFile:
+def load_stack_file(stack: str, project_dir: Path | None = None, *, project: str | None = None) -> StackFile:
     """Read a stack file into the flat config the Pulumi runtime expects.
 
     Structured values become JSON text (as the CLI passes them). ``secure:`` values become an opaque offline stand-in
     marked secret. A plaintext value for a secret key is accepted with a warning — and still treated as a secret.
+    ``project`` overrides the project found beside the file (a user's own program names its own project): keys
+    without a namespace belong to it.
     """
-    name, path, project = resolve_stack(stack, project_dir)
+    name, path, found_project = resolve_stack(stack, project_dir)
+    project = project or found_project
     try:
         document = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as error:

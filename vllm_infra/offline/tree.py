@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
+import shlex
 from collections import defaultdict
+from typing import Any
 
-from vllm_infra.offline.redact import redact, whole_numbers
+import yaml
+
+from vllm_infra.offline.redact import redact, stable_order, whole_numbers
 from vllm_infra.offline.runner import Plan, PlannedResource
 
 # The stack output every topology exports with the GPU node cost of its minimum replicas.
@@ -87,7 +91,7 @@ def plan_json(plan: Plan) -> dict:
                 "name": r.name,
                 "parent": r.parent,
                 "provider": r.provider,
-                "inputs": redact(r.inputs),
+                "inputs": stable_order(redact(r.inputs)),
                 "protect": r.protect,
                 "customTimeouts": r.custom_timeouts,
                 "ignoreChanges": r.ignore_changes,
@@ -95,7 +99,108 @@ def plan_json(plan: Plan) -> dict:
             }
             for r in plan.resources
         ],
-        "outputs": redact(plan.outputs),
+        "outputs": stable_order(redact(plan.outputs)),
         "warnings": plan.warnings,
         "estimated_gpu_cost_per_hour": plan.outputs.get(COST_OUTPUT),
     }
+
+
+class _ReadableDumper(yaml.SafeDumper):
+    """YAML for people: multi-line strings as literal blocks (an nginx.conf reads as the file it is)."""
+
+
+def _represent_text(dumper: yaml.SafeDumper, text: str) -> yaml.ScalarNode:
+    style = "|" if "\n" in text else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", text, style=style)
+
+
+_ReadableDumper.add_representer(str, _represent_text)
+
+
+def _readable(value: Any) -> Any:
+    # A JSON document held in a string (a kubeconfig, a dashboard) is shown pretty-printed, still as a string.
+    if isinstance(value, str) and value[:1] in "{[" and len(value) > 80:
+        try:
+            parsed = json.loads(value)
+        except ValueError:
+            return value
+        if isinstance(parsed, (dict, list)) and "\n" not in value:
+            return json.dumps(parsed, indent=2, sort_keys=True)
+        return value
+    if isinstance(value, dict):
+        return {key: _readable(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_readable(item) for item in value]
+    return value
+
+
+def render_resource(resource: PlannedResource, plan: Plan | None = None) -> str:
+    """One resource for a person (``vllm-infra plan --show``): its identity and options, then its inputs as YAML —
+    the Kubernetes object itself for a Kubernetes resource — with multi-line strings as literal blocks, JSON strings
+    pretty-printed and lists one item a line (a container's args). Secrets as ``[secret]``.
+
+    Example::
+
+        print(render_resource(plan.one("kubernetes:core/v1:ConfigMap", "us-east-1-gateway-nginx")))
+    """
+    from vllm_infra.offline.render import manifest
+
+    lines = [f"{resource.type} {resource.name}", f"  urn:      {resource.urn}"]
+    if resource.parent:
+        lines.append(f"  parent:   {resource.parent}")
+    if resource.provider:
+        lines.append(f"  provider: {resource.provider.rsplit('::', 1)[0]}")
+    if resource.protect:
+        lines.append("  protect:  true")
+    if resource.custom_timeouts:
+        timeouts = ", ".join(f"{op} {value}" for op, value in sorted(resource.custom_timeouts.items()))
+        lines.append(f"  customTimeouts: {timeouts}")
+    if resource.ignore_changes:
+        lines.append(f"  ignoreChanges: {', '.join(resource.ignore_changes)}")
+    if resource.depends_on:
+        lines.append("  dependsOn:")
+        lines += [f"    - {urn}" for urn in resource.depends_on]
+    body = manifest(resource) or stable_order(whole_numbers(redact(resource.inputs)))
+    if body:
+        lines += ["", yaml.dump(_readable(body), Dumper=_ReadableDumper, sort_keys=False, allow_unicode=True,
+                                width=120).rstrip()]  # fmt: skip
+    for container, argv in _command_lines(body):
+        lines += ["", f"# container {container}: command line, one flag (with its value) a line"]
+        lines += [f"  {shlex.join(words)}" for words in argv_lines(argv)]
+    return "\n".join(lines)
+
+
+def argv_lines(argv: list[str]) -> list[list[str]]:
+    """A command line grouped for reading: each flag with its value (``--port 8000``), positionals alone.
+
+    >>> argv_lines(["serve", "--port", "8000", "--enable-x", "--name=a"])
+    [['serve'], ['--port', '8000'], ['--enable-x'], ['--name=a']]
+    """
+    groups: list[list[str]] = []
+    for item in argv:
+        is_flag = item.startswith("-") and len(item) > 1 and not item.lstrip("-").replace(".", "").isdigit()
+        previous = groups[-1] if groups else None
+        if previous and not is_flag and len(previous) == 1 and previous[0].startswith("-") and "=" not in previous[0]:
+            previous.append(item)
+        else:
+            groups.append([item])
+    return groups
+
+
+def _command_lines(value: Any) -> list[tuple[str, list[str]]]:
+    found: list[tuple[str, list[str]]] = []
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key in ("containers", "initContainers") and isinstance(item, list):
+                for container in item:
+                    if not isinstance(container, dict):
+                        continue
+                    argv = [*(container.get("command") or []), *(container.get("args") or [])]
+                    if len(argv) > 3 and all(isinstance(word, str) for word in argv):
+                        found.append((str(container.get("name", "?")), argv))
+            else:
+                found += _command_lines(item)
+    elif isinstance(value, list):
+        for item in value:
+            found += _command_lines(item)
+    return found
