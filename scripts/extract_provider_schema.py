@@ -96,7 +96,10 @@ def subset_schema(schema: dict[str, Any], resources: Iterable[str], functions: I
         if token not in schema.get("resources", {}):
             raise KeyError(f"{schema['name']} has no resource {token}")
         resource = schema["resources"][token]
-        piece = {"inputProperties": resource.get("inputProperties", {}), "requiredInputs": resource.get("requiredInputs", [])}
+        piece = {
+            "inputProperties": resource.get("inputProperties", {}),
+            "requiredInputs": resource.get("requiredInputs", []),
+        }
         if resource.get("isComponent"):
             piece["isComponent"] = True
         selected["resources"][token] = _strip(piece)
@@ -171,7 +174,8 @@ def _sources(root: str) -> tuple[str, dict[str, str], dict[str, Any]]:
     if len(packages) != 1:
         raise ValueError(f"{root}: expected one Pulumi SDK package (a pulumi-plugin.json), found {sorted(packages)}")
     package = packages.pop()
-    return package, {name.split("/", 1)[1]: text for name, text in files.items() if name.startswith(package + "/")}, provenance
+    ours = {name.split("/", 1)[1]: text for name, text in files.items() if name.startswith(package + "/")}
+    return package, ours, provenance
 
 
 def _module_of(relative_path: str) -> str:
@@ -395,7 +399,9 @@ class _TypeBuilder:
         while self.pending:
             token, key = self.pending.pop()
             properties, required = self.properties(self.sdk.object_types[key], self.sdk.object_modules[key])
-            self.types[token] = {"type": "object", "properties": properties, **({"required": required} if required else {})}
+            self.types[token] = {"type": "object", "properties": properties}
+            if required:
+                self.types[token]["required"] = required
 
 
 def _args_class(module: _Module, name: str) -> ast.ClassDef:

@@ -16,6 +16,7 @@ FIXTURE = ROOT / "tests" / "data" / "provider-schemas" / "fixture"
 SELECTION = {"mini": {"resources": ["mini:widgets/widget:Widget"], "functions": ["mini:widgets/getWidget:getWidget"]}}
 
 ENDPOINT = "#/types/mini:index/ProviderEndpoint:ProviderEndpoint"
+FILTER = "#/types/mini:widgets/GetWidgetFilter:GetWidgetFilter"
 EXPECTED = {
     "name": "mini",
     "version": "1.2.3",
@@ -42,7 +43,7 @@ EXPECTED = {
         "mini:widgets/getWidget:getWidget": {
             "inputs": {
                 "properties": {
-                    "filters": {"type": "array", "items": {"$ref": "#/types/mini:widgets/GetWidgetFilter:GetWidgetFilter"}},
+                    "filters": {"type": "array", "items": {"$ref": FILTER}},
                     "name": {"type": "string"},
                 },
                 "required": ["name"],
@@ -54,7 +55,9 @@ EXPECTED = {
             "type": "object", "properties": {"url": {"type": "string"}}, "required": ["url"],
         },
         "mini:widgets/GetWidgetFilter:GetWidgetFilter": {
-            "type": "object", "properties": {"values": {"type": "array", "items": {"type": "string"}}}, "required": ["values"],
+            "type": "object",
+            "properties": {"values": {"type": "array", "items": {"type": "string"}}},
+            "required": ["values"],
         },
         "mini:widgets/WidgetSize:WidgetSize": {
             "type": "object",
@@ -72,7 +75,8 @@ EXPECTED = {
 
 @pytest.fixture(scope="module")
 def extractor():
-    spec = importlib.util.spec_from_file_location("extract_provider_schema", ROOT / "scripts" / "extract_provider_schema.py")
+    script = ROOT / "scripts" / "extract_provider_schema.py"
+    spec = importlib.util.spec_from_file_location("extract_provider_schema", script)
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses resolve their annotations through the module
     try:
