@@ -1,0 +1,198 @@
+"""Every resource and invoke of every shipped stack — and of the code paths the shipped stacks leave off (created
+clusters, Global Accelerator, Ingress exposure) — matches the providers' own Pulumi schemas."""
+
+from __future__ import annotations
+
+import ast
+import importlib.metadata
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.conftest import SHIPPED_STACKS
+from tests.plans import PROJECT_DIR
+from tests.provider_schema.validator import SCHEMA_DIR, ProviderSchemas, Violation
+from vllm_infra.offline.cloud import default_invokes
+from vllm_infra.offline.runner import Plan, plan_stack
+
+SUBNETS = ["subnet-0a1b2c3d4e5f60001", "subnet-0a1b2c3d4e5f60002"]
+
+
+class RecordingInvokes:
+    """The offline invoke answers, remembering every invoke's token and arguments."""
+
+    def __init__(self) -> None:
+        self.answers = default_invokes()
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+
+    def __call__(self, token: str, args: dict[str, Any]) -> dict[str, Any]:
+        self.calls.append((token, args))
+        return self.answers(token, args)
+
+
+def _stack_file(stack: str) -> dict[str, Any]:
+    return yaml.safe_load((PROJECT_DIR / "stacks" / f"Pulumi.{stack}.yaml").read_text())
+
+
+def _created_clusters_with_accelerator() -> dict[str, Any]:
+    document = _stack_file("multi-region")
+    config = document["config"]
+    for index, region in enumerate(config["vllm-infra:regions"]):
+        region["cluster"] = {
+            "create": {
+                "name": f"vllm-{index}",
+                "subnetIds": SUBNETS,
+                "adminRoleArns": ["arn:aws:iam::123456789012:role/platform-admin"],
+            }
+        }
+    config["vllm-infra:globalLoadBalancer"]["globalAccelerator"] = True
+    return document
+
+
+def _ingress_exposure() -> dict[str, Any]:
+    document = _stack_file("load-balanced")
+    document["config"]["vllm-infra:balancer"]["exposure"] = {"kind": "ingress", "host": "llm.example.com"}
+    return document
+
+
+VARIANTS = {
+    "multi-region+created-clusters+global-accelerator": _created_clusters_with_accelerator,
+    "load-balanced+ingress": _ingress_exposure,
+}
+ALL_STACKS = [*SHIPPED_STACKS, *VARIANTS]
+
+
+@pytest.fixture(scope="module")
+def planned(tmp_path_factory) -> dict[str, tuple[Plan, RecordingInvokes]]:
+    """Each stack planned once, with the invokes it made."""
+    plans = {}
+    for stack in ALL_STACKS:
+        invokes = RecordingInvokes()
+        if stack in VARIANTS:
+            path = tmp_path_factory.mktemp("stacks") / f"Pulumi.{stack}.yaml"
+            path.write_text(yaml.safe_dump(VARIANTS[stack]()))
+            plans[stack] = (plan_stack(str(path), PROJECT_DIR, invokes=invokes, stack_name=stack), invokes)
+        else:
+            plans[stack] = (plan_stack(stack, PROJECT_DIR, invokes=invokes), invokes)
+    return plans
+
+
+def _report(violations: list[Violation]) -> str:
+    return "\n".join(str(v) for v in violations)
+
+
+@pytest.mark.parametrize("stack", ALL_STACKS)
+def test_every_resource_matches_its_provider_schema(planned, stack):
+    plan, _ = planned[stack]
+    schemas = ProviderSchemas.vendored()
+    provider_resources = [r for r in plan.resources if r.type.startswith(("aws:", "kubernetes:", "pulumi:providers:"))]
+    assert provider_resources, f"{stack} planned no provider resources"
+    violations = [v for r in plan.resources for v in schemas.check_resource(r.type, r.inputs, r.name)]
+    assert not violations, _report(violations)
+
+
+@pytest.mark.parametrize("stack", ALL_STACKS)
+def test_every_invoke_matches_its_function_schema(planned, stack):
+    _, invokes = planned[stack]
+    assert invokes.calls, f"{stack} made no invokes"
+    schemas = ProviderSchemas.vendored()
+    violations = [v for token, args in invokes.calls for v in schemas.check_invoke(token, args)]
+    assert not violations, _report(violations)
+
+
+def test_the_plans_exercise_every_vendored_resource(planned):
+    # A vendored piece no plan uses is a piece the checks above never tried: plan the code path that emits it.
+    selection = json.loads((SCHEMA_DIR / "selection.json").read_text())
+    wanted = {token for provider in selection.values() for token in provider["resources"]}
+    planned_types = {r.type for plan, _ in planned.values() for r in plan.resources}
+    assert sorted(wanted - planned_types) == []
+
+
+@pytest.mark.parametrize(("provider", "distribution"), [("aws", "pulumi-aws"), ("kubernetes", "pulumi-kubernetes")])
+def test_the_vendored_schema_is_of_the_installed_sdk(provider, distribution):
+    schema = ProviderSchemas.vendored().providers[provider]
+    installed = importlib.metadata.version(distribution)
+    assert schema.version == installed, (
+        f"tests/data/provider-schemas/{provider}.json is of {distribution} {schema.version}, {installed} is installed: "
+        "regenerate it (tests/data/provider-schemas/SOURCE.md)"
+    )
+
+
+@pytest.mark.parametrize("provider", ["aws", "kubernetes"])
+def test_source_md_records_each_vendored_file_with_its_origin_and_hash(provider):
+    source = (SCHEMA_DIR / "SOURCE.md").read_text()
+    recorded = json.loads((SCHEMA_DIR / f"{provider}.json").read_text())["source"]
+    row = next((line for line in source.splitlines() if line.startswith(f"| `{provider}.json` |")), "")
+    assert recorded["file"] in row and recorded["sha256"] in row, f"SOURCE.md: no row for {provider}.json: {recorded}"
+
+
+# -- invokes the code makes, including those a preview never reaches (inside an apply of an unknown value) ----------
+
+
+def _snake_to_camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part[:1].upper() + part[1:] for part in rest)
+
+
+def _invoke_calls(root: Path) -> list[tuple[str, str, list[str]]]:
+    """(where, function token, camelCase keyword names) of every ``aws.[module.]get_x[_output](...)`` call in the
+    Python files under ``root``."""
+    calls = []
+    for path in sorted(root.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.Call):
+                continue
+            match = re.fullmatch(r"aws\.(?:([a-z0-9]+)\.)?(get_[a-z0-9_]+?)(?:_output)?", ast.unparse(node.func))
+            if match is None:
+                continue
+            module, function = match.group(1) or "index", _snake_to_camel(match.group(2))
+            keywords = [_snake_to_camel(k.arg) for k in node.keywords if k.arg and k.arg != "opts"]
+            calls.append((f"{path.relative_to(root)}:{node.lineno}", f"aws:{module}/{function}:{function}", keywords))
+    return calls
+
+
+def _invoke_problems(calls: list[tuple[str, str, list[str]]]) -> list[str]:
+    aws = ProviderSchemas.vendored().providers["aws"]
+    problems = []
+    for where, token, keywords in calls:
+        if token not in aws.function_tokens:
+            problems.append(f"{where}: {token} is not a function of pulumi-aws {aws.version}")
+        elif token not in aws.functions:
+            problems.append(f"{where}: {token} is not vendored: add it to tests/data/provider-schemas/selection.json")
+        else:
+            inputs = aws.functions[token]["inputs"]
+            problems += [f"{where}: {token} has no argument {k}" for k in keywords if k not in inputs["properties"]]
+            problems += [f"{where}: {token} needs {r}" for r in inputs["required"] if r not in keywords]
+    return problems
+
+
+def test_every_aws_function_the_code_calls_exists_with_those_arguments():
+    calls = _invoke_calls(PROJECT_DIR / "vllm_infra")
+    tokens = {token for _, token, _ in calls}
+    # The scan finds the calls a preview never reaches too (getLoadBalancer runs inside an apply of an unknown).
+    expected = {
+        "aws:index/getPartition:getPartition",
+        "aws:eks/getCluster:getCluster",
+        "aws:lb/getLoadBalancer:getLoadBalancer",
+    }
+    assert expected <= tokens
+    problems = _invoke_problems(calls)
+    assert not problems, "\n".join(problems)
+
+
+def test_the_invoke_scan_sees_bad_functions_and_arguments(tmp_path):
+    (tmp_path / "m.py").write_text(
+        "import pulumi_aws as aws\n"
+        "aws.eks.get_clustr_output(name='x')\n"
+        "aws.lb.get_hosted_zone_id_output(load_balancer_typ='network')\n"
+        "aws.eks.get_cluster(region='us-east-1')\n"
+    )
+    assert _invoke_problems(_invoke_calls(tmp_path)) == [
+        "m.py:2: aws:eks/getClustr:getClustr is not a function of pulumi-aws 7.51.1",
+        "m.py:3: aws:lb/getHostedZoneId:getHostedZoneId has no argument loadBalancerTyp",
+        "m.py:4: aws:eks/getCluster:getCluster needs name",
+    ]
