@@ -36,6 +36,7 @@ import argparse
 import ast
 import hashlib
 import json
+import re
 import sys
 import zipfile
 from collections.abc import Iterable, Iterator
@@ -65,18 +66,64 @@ def referenced_types(node: Any) -> Iterator[str]:
             yield from referenced_types(item)
 
 
-def _strip(node: Any) -> Any:
-    # Descriptions, examples and per-language hints are most of a schema's size and none of its contract.
-    dropped = {"description", "deprecationMessage", "language", "willReplaceOnChanges", "replaceOnChanges"}
-    if isinstance(node, dict):
-        stripped = {key: _strip(value) for key, value in sorted(node.items()) if key not in dropped}
-        if isinstance(stripped.get("enum"), list):
-            # An enum value's `name` is the SDKs' constant name, not part of what the provider accepts.
-            stripped["enum"] = [{"value": v["value"]} if isinstance(v, dict) else v for v in stripped["enum"]]
-        return stripped
+_VALID_VALUES = re.compile(r"Valid values(?: are)?:?\s+(?P<sentence>.*?)(?:\.\s|\.$|\n|$)")
+_BACKTICKED = re.compile(r"`([^`]+)`")
+_PLAIN_VALUE = re.compile(r"^[A-Za-z0-9_.:/+-]+$")
+_LIST_GLUE = re.compile(r"\b(and|or)\b|\(default\)")
+
+
+def documented_values(description: str | None) -> list[str] | None:
+    """The values a property's description lists as its only valid ones, or None when it lists none exhaustively.
+
+    Bridged (Terraform) providers validate many string inputs against a fixed list the schema carries only in prose:
+    ``"Type of capacity ... Valid values: `ON_DEMAND`, `SPOT`. This provider ..."`` gives ``["ON_DEMAND", "SPOT"]``.
+    A sentence that is more than a list of backticked values ("integers between 0 and 256") gives None.
+    """
+    match = _VALID_VALUES.search(description or "")
+    if match is None:
+        return None
+    sentence = match.group("sentence")
+    values = _BACKTICKED.findall(sentence)
+    if not values or not all(_PLAIN_VALUE.match(value) for value in values):
+        return None
+    if re.search(r"[A-Za-z0-9]", _LIST_GLUE.sub("", _BACKTICKED.sub("", sentence))):
+        return None
+    return values
+
+
+def with_documented_values(node: dict[str, Any], description: str | None) -> dict[str, Any]:
+    """``node`` (a string property, or an array of strings) with ``documentedValues`` from its description."""
+    values = documented_values(description)
+    if values is None:
+        return node
+    if node.get("type") == "string" and "const" not in node:
+        return {**node, "documentedValues": values}
+    if node.get("type") == "array" and node.get("items", {}).get("type") == "string":
+        return {**node, "items": {**node["items"], "documentedValues": values}}
+    return node
+
+
+_NON_CONTRACT = {"description", "deprecationMessage", "language", "willReplaceOnChanges", "replaceOnChanges"}
+_PROPERTY_MAPS = {"properties", "inputProperties"}
+
+
+def _strip(node: Any, description: str | None = None) -> Any:
+    # Descriptions, examples and per-language hints are most of a schema's size and none of its contract; what a
+    # description says a string may be is kept (documentedValues). Property maps keep every name ("description" too).
     if isinstance(node, list):
         return [_strip(item) for item in node]
-    return node
+    if not isinstance(node, dict):
+        return node
+    stripped = {}
+    for key, value in sorted(node.items()):
+        if key in _PROPERTY_MAPS and isinstance(value, dict):
+            stripped[key] = {name: _strip(prop, prop.get("description")) for name, prop in sorted(value.items())}
+        elif key not in _NON_CONTRACT:
+            stripped[key] = _strip(value)
+    if isinstance(stripped.get("enum"), list):
+        # An enum value's `name` is the SDKs' constant name, not part of what the provider accepts.
+        stripped["enum"] = [{"value": v["value"]} if isinstance(v, dict) else v for v in stripped["enum"]]
+    return with_documented_values(stripped, description)
 
 
 def subset_schema(schema: dict[str, Any], resources: Iterable[str], functions: Iterable[str]) -> dict[str, Any]:
@@ -387,10 +434,15 @@ class _TypeBuilder:
 
     def properties(self, cls: ast.ClassDef, module: _Module) -> tuple[dict[str, Any], list[str]]:
         wire = _wire_names(cls)
+        # A getter's docstring is the property's schema description (its setter, of the same name, has none).
+        descriptions: dict[str, str] = {}
+        for item in cls.body:
+            if isinstance(item, ast.FunctionDef) and ast.get_docstring(item):
+                descriptions.setdefault(item.name, ast.get_docstring(item))
         properties, required = {}, []
         for python_name, annotation, is_required in _init_params(cls):
             name = wire.get(python_name, python_name)
-            properties[name] = self.node(annotation, module)
+            properties[name] = with_documented_values(self.node(annotation, module), descriptions.get(python_name))
             if is_required:
                 required.append(name)
         return dict(sorted(properties.items())), sorted(required)
@@ -444,6 +496,13 @@ def _consts(cls: ast.ClassDef, wire: dict[str, str]) -> dict[str, Any]:
     return consts
 
 
+def _param_docs(function: ast.FunctionDef) -> dict[str, str]:
+    # `:param str name: Name of the cluster.` lines of a generated function's docstring.
+    docstring = ast.get_docstring(function) or ""
+    pattern = re.compile(r"^\s*:param [^\n]*?(\w+): (.*?)(?=^\s*:param |^\s*$|\Z)", re.M | re.S)
+    return {m.group(1): " ".join(m.group(2).split()) for m in pattern.finditer(docstring)}
+
+
 def _function_inputs(sdk: Sdk, builder: _TypeBuilder, token: str) -> dict[str, Any]:
     entry = sdk.functions[token]
     module = entry["module"]
@@ -467,7 +526,8 @@ def _function_inputs(sdk: Sdk, builder: _TypeBuilder, token: str) -> dict[str, A
     for arg in [*twin.args.args, *twin.args.kwonlyargs]:
         if arg.arg not in wire:
             continue
-        properties[wire[arg.arg]] = builder.node(arg.annotation, module)
+        node = builder.node(arg.annotation, module)
+        properties[wire[arg.arg]] = with_documented_values(node, _param_docs(plain).get(arg.arg))
         inner = arg.annotation.slice if isinstance(arg.annotation, ast.Subscript) else None
         doubly_optional = (
             isinstance(inner, ast.Subscript)

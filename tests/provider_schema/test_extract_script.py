@@ -30,11 +30,14 @@ EXPECTED = {
         "mini:widgets/widget:Widget": {
             "inputProperties": {
                 "apiVersion": {"type": "string", "const": "v1"},
+                "description": {"type": "string"},
                 "labels": {"type": "object", "additionalProperties": {"type": "string"}},
+                "modes": {"type": "array", "items": {"type": "string", "documentedValues": ["quiet", "loud"]}},
                 "ports": {"type": "array", "items": {"oneOf": [{"type": "integer"}, {"type": "string"}]}},
                 "settings": {"type": "object", "additionalProperties": {"$ref": "pulumi.json#/Any"}},
                 "size": {"$ref": "#/types/mini:widgets/WidgetSize:WidgetSize"},
                 "spare": {"type": "boolean"},
+                "speed": {"type": "string", "documentedValues": ["slow", "fast"]},
             },
             "requiredInputs": ["size"],
         }
@@ -44,6 +47,7 @@ EXPECTED = {
             "inputs": {
                 "properties": {
                     "filters": {"type": "array", "items": {"$ref": FILTER}},
+                    "kind": {"type": "string", "documentedValues": ["round", "square"]},
                     "name": {"type": "string"},
                 },
                 "required": ["name"],
@@ -98,7 +102,8 @@ def test_a_full_schema_is_cut_to_the_selection_and_what_it_references(extractor,
     pieces = _run(extractor, tmp_path, "schema", FIXTURE / "mini-schema.json")
     source = pieces.pop("source")
     assert source["kind"] == "package schema" and source["file"] == "mini-schema.json" and len(source["sha256"]) == 64
-    # Descriptions and language hints dropped; the unselected Gadget's type (Unused) left out; enum names dropped.
+    # Descriptions and language hints dropped but for exhaustive "Valid values" lists of strings; a property named
+    # "description" kept; the unselected Gadget's type (Unused) left out; enum names dropped.
     assert pieces == EXPECTED
 
 
@@ -130,3 +135,28 @@ def test_a_token_the_package_lacks_is_an_error(extractor):
     sdk, _ = extractor.parse_sdk(str(FIXTURE / "pulumi_mini"))
     with pytest.raises(KeyError, match="mini has no function mini:widgets/getWidgets:getWidgets"):
         extractor.schema_from_sdk(sdk, [], ["mini:widgets/getWidgets:getWidgets"])
+
+
+@pytest.mark.parametrize(
+    ("description", "values"),
+    [
+        ("Type of capacity associated with the EKS Node Group. Valid values: `ON_DEMAND`, `SPOT`. This provider will "
+         "only perform drift detection if a configuration value is provided.", ["ON_DEMAND", "SPOT"]),
+        ("The protocol to use when performing health checks. Valid values are `HTTP`, `HTTPS`, `HTTP_STR_MATCH`, "
+         "`HTTPS_STR_MATCH`, `TCP`, `CALCULATED`, `CLOUDWATCH_METRIC` and `RECOVERY_CONTROL`.",
+         ["HTTP", "HTTPS", "HTTP_STR_MATCH", "HTTPS_STR_MATCH", "TCP", "CALCULATED", "CLOUDWATCH_METRIC",
+          "RECOVERY_CONTROL"]),
+        ("The IP family used to assign Kubernetes pod and service addresses. Valid values are `ipv4` (default) and "
+         "`ipv6`. You can only specify an IP family when you create a cluster", ["ipv4", "ipv6"]),
+        ("The control plane scaling tier. Valid values are `standard`, `tier-xl`, `tier-2xl`, `tier-4xl`, or "
+         "`tier-8xl`. Defaults to `standard`.", ["standard", "tier-xl", "tier-2xl", "tier-4xl", "tier-8xl"]),
+        # Not an exhaustive list of strings: nothing to check against.
+        ("The minimum number of child health checks ... Valid values are integers between 0 and 256, inclusive", None),
+        ("IP addresses to use for BYOIP accelerators. Valid values: 1 or 2 IPv4 addresses.", None),
+        ("Valid values include `gp2` and `gp3` among others.", None),
+        ("Image pull policy. One of Always, Never, IfNotPresent.", None),
+        (None, None),
+    ],
+)  # fmt: skip
+def test_documented_values_are_read_only_from_an_exhaustive_list(extractor, description, values):
+    assert extractor.documented_values(description) == values
