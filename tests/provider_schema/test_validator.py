@@ -199,3 +199,15 @@ def test_invokes_are_checked_against_the_function_schema(schemas):
 def test_this_librarys_components_are_not_a_providers_to_check(schemas):
     assert schemas.check_resource("vllm-infra:vllm:VllmDeployment", {"anything": 1}) == []
     assert _rules(schemas.check_resource("random:index/randomPassword:RandomPassword", {})) == [("unknown-token", "")]
+
+
+def test_a_string_outside_the_documented_valid_values_is_reported(schemas, shipped_plans):
+    # capacityType: "Valid values: `ON_DEMAND`, `SPOT`" — the config's spelling (on-demand) must not leak through.
+    inputs = _inputs(shipped_plans, NODE_GROUP)
+    inputs["capacityType"] = "on-demand"
+    violations = schemas.check_resource(NODE_GROUP, inputs)
+    assert _rules(violations) == [("undocumented-value", "capacityType")]
+    assert "['ON_DEMAND', 'SPOT']" in violations[0].message
+    inputs = _inputs(shipped_plans, NODE_GROUP)
+    inputs["taints"][0]["effect"] = "NoSchedule"  # the Kubernetes spelling; EKS wants NO_SCHEDULE
+    assert _rules(schemas.check_resource(NODE_GROUP, inputs)) == [("undocumented-value", "taints[0].effect")]

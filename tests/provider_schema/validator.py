@@ -8,7 +8,10 @@ them either). Provider resources receive their config as strings (``"false"``, J
 
 Rules, each a ``Violation.rule``: ``unknown-token`` (no such resource or function in the provider),
 ``not-vendored`` (a real token whose schema piece is not vendored yet: add it to ``selection.json``),
-``unknown-property``, ``missing-required``, ``wrong-type``, ``bad-enum``, ``bad-const``.
+``unknown-property``, ``missing-required``, ``wrong-type``, ``bad-enum``, ``bad-const``, and
+``undocumented-value``: a string outside the exhaustive "Valid values: ..." list of its description (the AWS
+provider validates these itself at preview, but its schema carries them only in prose; see
+``documented_values`` in the extraction script).
 
 Example::
 
@@ -173,6 +176,10 @@ class ProviderSchema:
         if expected != kind:
             shown = f" {value!r}" if kind in ("string", "number", "boolean") else ""
             return [Violation("wrong-type", where, path, f"expected {expected}, got {kind}{shown}")]
+        documented = node.get("documentedValues")
+        if documented is not None and value not in documented:
+            return [Violation("undocumented-value", where, path, f"{value!r} is not one of the values the provider "
+                              f"documents as valid: {documented}")]  # fmt: skip
         if expected == "array" and "items" in node:
             items = node["items"]
             return [v for i, item in enumerate(value) for v in self.check_value(item, items, where, f"{path}[{i}]")]
