@@ -1,5 +1,6 @@
-"""Every resource and invoke of every shipped stack — and of the code paths the shipped stacks leave off (created
-clusters, Global Accelerator, Ingress exposure) — matches the providers' own Pulumi schemas."""
+"""Every resource and invoke of every shipped stack — and of the code paths and config choices the shipped stacks
+leave off (created clusters, Global Accelerator, failover over HTTP, Ingress, spot, Bottlerocket, bursting EFS) —
+matches the providers' own Pulumi schemas."""
 
 from __future__ import annotations
 
@@ -59,9 +60,29 @@ def _ingress_exposure() -> dict[str, Any]:
     return document
 
 
+def _failover_without_tls() -> dict[str, Any]:
+    # The other health check: plain HTTP every 10 s, between a primary and a secondary region.
+    document = _stack_file("multi-region")
+    config = document["config"]
+    config["vllm-infra:regions"] = config["vllm-infra:regions"][:2]
+    config["vllm-infra:globalLoadBalancer"].update(policy="failover", tls=False, healthCheckIntervalSeconds=10)
+    return document
+
+
+def _spot_bottlerocket_bursting() -> dict[str, Any]:
+    # The other capacity, AMI and EFS throughput choices the config offers.
+    document = _stack_file("load-balanced")
+    config = document["config"]
+    config["vllm-infra:regions"][0]["addons"]["efsThroughputMode"] = "bursting"
+    config["vllm-infra:models"][0]["gpu"].update(capacityType="spot", amiType="BOTTLEROCKET_x86_64_NVIDIA")
+    return document
+
+
 VARIANTS = {
     "multi-region+created-clusters+global-accelerator": _created_clusters_with_accelerator,
+    "multi-region+failover+http": _failover_without_tls,
     "load-balanced+ingress": _ingress_exposure,
+    "load-balanced+spot+bottlerocket+bursting-efs": _spot_bottlerocket_bursting,
 }
 ALL_STACKS = [*SHIPPED_STACKS, *VARIANTS]
 
