@@ -1,5 +1,5 @@
 """Every resource and invoke of every shipped stack — and of the code paths and config choices the shipped stacks
-leave off (created clusters, Global Accelerator, failover over HTTP, Ingress, spot, Bottlerocket, bursting EFS) —
+leave off (created clusters, Global Accelerator, failover, Ingress, spot, Bottlerocket, bursting EFS) —
 matches the providers' own Pulumi schemas."""
 
 from __future__ import annotations
@@ -56,16 +56,18 @@ def _created_clusters_with_accelerator() -> dict[str, Any]:
 
 def _ingress_exposure() -> dict[str, Any]:
     document = _stack_file("load-balanced")
-    document["config"]["vllm-infra:balancer"]["exposure"] = {"kind": "ingress", "host": "llm.example.com"}
+    # Internal: an internet-facing endpoint needs TLS settings this variant is not about.
+    exposure = {"kind": "ingress", "host": "llm.example.com", "internal": True}
+    document["config"]["vllm-infra:balancer"]["exposure"] = exposure
     return document
 
 
-def _failover_without_tls() -> dict[str, Any]:
-    # The other health check: plain HTTP every 10 s, between a primary and a secondary region.
+def _failover_every_10_seconds() -> dict[str, Any]:
+    # The other routing policy and health-check interval, between a primary and a secondary region.
     document = _stack_file("multi-region")
     config = document["config"]
     config["vllm-infra:regions"] = config["vllm-infra:regions"][:2]
-    config["vllm-infra:globalLoadBalancer"].update(policy="failover", tls=False, healthCheckIntervalSeconds=10)
+    config["vllm-infra:globalLoadBalancer"].update(policy="failover", healthCheckIntervalSeconds=10)
     return document
 
 
@@ -80,7 +82,7 @@ def _spot_bottlerocket_bursting() -> dict[str, Any]:
 
 VARIANTS = {
     "multi-region+created-clusters+global-accelerator": _created_clusters_with_accelerator,
-    "multi-region+failover+http": _failover_without_tls,
+    "multi-region+failover+10s": _failover_every_10_seconds,
     "load-balanced+ingress": _ingress_exposure,
     "load-balanced+spot+bottlerocket+bursting-efs": _spot_bottlerocket_bursting,
 }
