@@ -155,8 +155,12 @@ def subset_schema(schema: dict[str, Any], resources: Iterable[str], functions: I
         if token not in schema.get("functions", {}):
             raise KeyError(f"{schema['name']} has no function {token}")
         inputs = schema["functions"][token].get("inputs", {})
+        outputs = schema["functions"][token].get("outputs", {})
         selected["functions"][token] = _strip(
-            {"inputs": {"properties": inputs.get("properties", {}), "required": inputs.get("required", [])}}
+            {
+                "inputs": {"properties": inputs.get("properties", {}), "required": inputs.get("required", [])},
+                "outputs": {"properties": outputs.get("properties", {}), "required": outputs.get("required", [])},
+            }
         )
     types: dict[str, Any] = {}
     pending = list(referenced_types([selected["provider"], selected["resources"], selected["functions"]]))
@@ -196,6 +200,7 @@ class Sdk:
     functions: dict[str, dict[str, Any]] = field(default_factory=dict)
     object_types: dict[tuple[str, str], ast.ClassDef] = field(default_factory=dict)
     object_modules: dict[tuple[str, str], _Module] = field(default_factory=dict)
+    output_classes: set[tuple[str, str]] = field(default_factory=set)  # `@pulumi.output_type`: read through getters
     enums: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     module_tokens: dict[str, str] = field(default_factory=dict)  # python module -> schema module
     provider: dict[str, Any] = field(default_factory=dict)
@@ -322,9 +327,11 @@ def parse_sdk(root: str) -> tuple[Sdk, dict[str, Any]]:
                               if isinstance(item, ast.Assign) and isinstance(item.value, ast.Constant)]
                     kind = "string" if all(isinstance(v, str) for v in values) else "number"
                     sdk.enums[(module.module, node.name)] = {"token": token, "type": kind, "values": values}
-                elif _has_decorator(node, "input_type"):
+                elif _has_decorator(node, "input_type") or _has_decorator(node, "output_type"):
                     sdk.object_types[(module.module, node.name)] = node
                     sdk.object_modules[(module.module, node.name)] = module
+                    if _has_decorator(node, "output_type"):
+                        sdk.output_classes.add((module.module, node.name))
                 elif token and token.startswith("pulumi:providers:"):
                     sdk.provider = {"class": node, "module": module}
                 elif token and token.count(":") == 2:
@@ -353,16 +360,19 @@ class _TypeBuilder:
     def object_token(self, key: tuple[str, str]) -> str:
         module, class_name = key
         name = class_name.removesuffix("Args")
+        if key in self.sdk.output_classes and class_name.startswith("Get"):
+            # A function's nested result `GetVpcFilterResult` is the schema type its input `GetVpcFilterArgs` is.
+            name = class_name.removesuffix("Result")
         if self.sdk.name == "kubernetes":
             schema_module = self.sdk.module_tokens.get(module, module.replace(".", "/") or "index")
             return f"{self.sdk.name}:{schema_module}:{name}"
         return f"{self.sdk.name}:{module or 'index'}/{name}:{name}"
 
-    def _lookup(self, reference: str, module: _Module) -> tuple[str, str] | None:
+    def _lookup(self, reference: str, module: _Module, output: bool) -> tuple[str, str] | None:
         *qualifier, class_name = reference.split(".")
         # `XArgsDict` is the TypedDict spelling of the input class `XArgs`: the same schema type.
         class_name = class_name.removesuffix("Dict") if class_name.endswith("ArgsDict") else class_name
-        if qualifier == ["outputs"]:
+        if qualifier == ["outputs"] and not output:
             # `outputs.GetVpcFilterResult`: a function accepts its own result type too; it is `GetVpcFilterArgs`.
             qualifier, class_name = [], class_name.removesuffix("Result") + "Args"
         candidates = []
@@ -383,12 +393,13 @@ class _TypeBuilder:
                 return key
         return None
 
-    def node(self, annotation: ast.expr | None, module: _Module) -> dict[str, Any]:
-        """The schema node of one annotation, e.g. ``pulumi.Input[Sequence[pulumi.Input['XArgs']]]``."""
+    def node(self, annotation: ast.expr | None, module: _Module, output: bool = False) -> dict[str, Any]:
+        """The schema node of one annotation, e.g. ``pulumi.Input[Sequence[pulumi.Input['XArgs']]]``; ``output``:
+        an annotation of a result, whose references are to output classes."""
         if annotation is None:
             return {"$ref": ANY_REF}
         if isinstance(annotation, ast.Constant) and isinstance(annotation.value, str):
-            key = self._lookup(annotation.value, module)
+            key = self._lookup(annotation.value, module, output)
             if key is None:
                 raise LookupError(f"{module.path}: cannot resolve type reference {annotation.value!r}")
             if key in self.sdk.enums:
@@ -407,19 +418,19 @@ class _TypeBuilder:
             inner = annotation.slice
             elements = list(inner.elts) if isinstance(inner, ast.Tuple) else [inner]
             if outer in ("Input", "Optional", "InputType"):
-                return self.node(elements[0], module)
+                return self.node(elements[0], module, output)
             if outer == "Literal" and all(isinstance(e, ast.Constant) for e in elements):
                 values = [e.value for e in elements]
                 kind = PRIMITIVES[type(values[0]).__name__]
                 return {"type": kind, "const": values[0]} if len(values) == 1 else {"type": kind, "enum": values}
             if outer == "Sequence":
-                return {"type": "array", "items": self.node(elements[0], module)}
+                return {"type": "array", "items": self.node(elements[0], module, output)}
             if outer == "Mapping":
-                return {"type": "object", "additionalProperties": self.node(elements[-1], module)}
+                return {"type": "object", "additionalProperties": self.node(elements[-1], module, output)}
             if outer == "Union":
                 options = []
                 for element in elements:
-                    option = self.node(element, module)
+                    option = self.node(element, module, output)
                     if option not in options:
                         options.append(option)
                 return options[0] if len(options) == 1 else {"oneOf": options}
@@ -447,10 +458,25 @@ class _TypeBuilder:
                 required.append(name)
         return dict(sorted(properties.items())), sorted(required)
 
+    def output_properties(self, cls: ast.ClassDef, module: _Module) -> tuple[dict[str, Any], list[str]]:
+        """Properties of an ``@pulumi.output_type`` class, from its getters (a result's ``__init__`` is untyped);
+        required are those whose getter is not ``Optional``."""
+        wire = _wire_names(cls)
+        properties, required = {}, []
+        for item in cls.body:
+            if isinstance(item, ast.FunctionDef) and item.name in wire and item.returns is not None:
+                name = wire[item.name]
+                node = self.node(item.returns, module, output=True)
+                properties[name] = with_documented_values(node, ast.get_docstring(item))
+                if not _name(getattr(item.returns, "value", item.returns)).endswith("Optional"):
+                    required.append(name)
+        return dict(sorted(properties.items())), sorted(required)
+
     def drain(self) -> None:
         while self.pending:
             token, key = self.pending.pop()
-            properties, required = self.properties(self.sdk.object_types[key], self.sdk.object_modules[key])
+            read = self.output_properties if key in self.sdk.output_classes else self.properties
+            properties, required = read(self.sdk.object_types[key], self.sdk.object_modules[key])
             self.types[token] = {"type": "object", "properties": properties}
             if required:
                 self.types[token]["required"] = required
@@ -537,7 +563,18 @@ def _function_inputs(sdk: Sdk, builder: _TypeBuilder, token: str) -> dict[str, A
         )
         if twin is not plain and not doubly_optional:
             required.append(wire[arg.arg])
-    return {"inputs": {"properties": dict(sorted(properties.items())), "required": sorted(required)}}
+    outputs: dict[str, Any] = {"properties": {}, "required": []}
+    for call in ast.walk(plain):
+        if isinstance(call, ast.Call) and _name(call.func) == "pulumi.runtime.invoke":
+            result = next((k.value for k in call.keywords if k.arg == "typ"), None)
+            key = (module.module, _name(result)) if result is not None else None
+            if key in sdk.object_types:
+                result_properties, result_required = builder.output_properties(sdk.object_types[key], module)
+                outputs = {"properties": result_properties, "required": result_required}
+    return {
+        "inputs": {"properties": dict(sorted(properties.items())), "required": sorted(required)},
+        "outputs": outputs,
+    }
 
 
 def schema_from_sdk(sdk: Sdk, resources: Iterable[str], functions: Iterable[str]) -> dict[str, Any]:

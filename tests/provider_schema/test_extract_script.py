@@ -51,7 +51,15 @@ EXPECTED = {
                     "name": {"type": "string"},
                 },
                 "required": ["name"],
-            }
+            },
+            "outputs": {
+                "properties": {
+                    "filters": {"type": "array", "items": {"$ref": FILTER}},
+                    "id": {"type": "string"},
+                    "widgetName": {"type": "string"},
+                },
+                "required": ["id"],
+            },
         }
     },
     "types": {
