@@ -211,3 +211,16 @@ def test_a_string_outside_the_documented_valid_values_is_reported(schemas, shipp
     inputs = _inputs(shipped_plans, NODE_GROUP)
     inputs["taints"][0]["effect"] = "NoSchedule"  # the Kubernetes spelling; EKS wants NO_SCHEDULE
     assert _rules(schemas.check_resource(NODE_GROUP, inputs)) == [("undocumented-value", "taints[0].effect")]
+
+
+def test_an_offline_invoke_answer_is_checked_against_the_real_result_shape(schemas):
+    from vllm_infra.offline.cloud import default_invokes
+
+    token = "aws:eks/getCluster:getCluster"
+    answer = default_invokes()(token, {"name": "ml"})
+    assert schemas.check_invoke(token, {"name": "ml"}, answer) == []
+    misspelled = {**answer, "certificateAuthority": answer["certificateAuthorities"][0]}
+    violations = schemas.check_invoke(token, {"name": "ml"}, misspelled)
+    assert _rules(violations) == [("unknown-property", "certificateAuthority")]
+    as_list = {**answer, "vpcConfig": [answer["vpcConfig"]]}
+    assert _rules(schemas.check_invoke(token, {"name": "ml"}, as_list)) == [("wrong-type", "vpcConfig")]

@@ -112,10 +112,19 @@ class ProviderSchema:
         inputs = self.functions[token]["inputs"]
         return self._check_properties(args, inputs.get("properties", {}), inputs.get("required", []), token, "")
 
+    def check_function_result(self, token: str, result: dict[str, Any]) -> list[Violation]:
+        """Violations of an invoke's ``result`` against the function's outputs: an offline answer must have the
+        shape the real provider returns (names and types; fields the program does not read may be left out)."""
+        if token not in self.functions:
+            return self.check_function(token, {}) or [Violation("not-vendored", token, "", _not_vendored(token))]
+        outputs = self.functions[token].get("outputs", {})
+        return self._check_properties(result, outputs.get("properties", {}), [], f"{token} result", "", partial=True)
+
     # -- values -------------------------------------------------------------------------------------------------------
 
     def _check_properties(
-        self, values: Any, properties: dict[str, Any], required: Iterable[str], where: str, path: str
+        self, values: Any, properties: dict[str, Any], required: Iterable[str], where: str, path: str,
+        partial: bool = False,
     ) -> list[Violation]:
         if not isinstance(values, dict):
             return [Violation("wrong-type", where, path, f"expected an object, got {_kind_of(values)}")]
@@ -127,23 +136,26 @@ class ProviderSchema:
                 hint = f" (did you mean {close}?)" if close else ""
                 found.append(Violation("unknown-property", where, here, f"not an input of this type{hint}"))
             elif value is not None:
-                found.extend(self.check_value(value, properties[name], where, here))
-        for name in required:
+                found.extend(self.check_value(value, properties[name], where, here, partial))
+        for name in [] if partial else required:
             if values.get(name) is None:
                 here = f"{path}.{name}" if path else name
                 found.append(Violation("missing-required", where, here, "required input is missing"))
         return found
 
-    def check_value(self, value: Any, node: dict[str, Any], where: str, path: str) -> list[Violation]:
-        """Violations of one ``value`` against a schema ``node`` (``{"type": ...}``, ``{"$ref": ...}``, ``oneOf``)."""
+    def check_value(
+        self, value: Any, node: dict[str, Any], where: str, path: str, partial: bool = False
+    ) -> list[Violation]:
+        """Violations of one ``value`` against a schema ``node`` (``{"type": ...}``, ``{"$ref": ...}``, ``oneOf``);
+        ``partial``: the value is a function's result, which may leave out fields (nothing is required)."""
         if _is_unknown(value):
             return []
         if rpc.is_rpc_secret(value):
-            return self.check_value(rpc.unwrap_rpc_secret(value), node, where, path)
+            return self.check_value(rpc.unwrap_rpc_secret(value), node, where, path, partial)
         if "const" in node and value != node["const"]:
             return [Violation("bad-const", where, path, f"must be {node['const']!r}, got {value!r}")]
         if "oneOf" in node:
-            attempts = [self.check_value(value, option, where, path) for option in node["oneOf"]]
+            attempts = [self.check_value(value, option, where, path, partial) for option in node["oneOf"]]
             if any(not attempt for attempt in attempts):
                 return []
             # Report the closest alternative: the one the value got furthest into (fewest top-level problems).
@@ -156,10 +168,10 @@ class ProviderSchema:
             token = ref.removeprefix(TYPE_REF_PREFIX)
             if token not in self.types:
                 return [Violation("not-vendored", where, path, f"type {token} is not vendored: {_REGENERATE}")]
-            return self._check_type(value, self.types[token], where, path)
-        return self._check_type(value, node, where, path)
+            return self._check_type(value, self.types[token], where, path, partial)
+        return self._check_type(value, node, where, path, partial)
 
-    def _check_type(self, value: Any, node: dict[str, Any], where: str, path: str) -> list[Violation]:
+    def _check_type(self, value: Any, node: dict[str, Any], where: str, path: str, partial: bool) -> list[Violation]:
         expected = node.get("type")
         if "enum" in node:
             allowed = [item["value"] if isinstance(item, dict) else item for item in node["enum"]]
@@ -182,16 +194,18 @@ class ProviderSchema:
                               f"documents as valid: {documented}")]  # fmt: skip
         if expected == "array" and "items" in node:
             items = node["items"]
-            return [v for i, item in enumerate(value) for v in self.check_value(item, items, where, f"{path}[{i}]")]
+            return [
+                v for i, item in enumerate(value) for v in self.check_value(item, items, where, f"{path}[{i}]", partial)
+            ]
         if expected == "object":
             if "properties" in node:
-                return self._check_properties(value, node["properties"], node.get("required", []), where, path)
+                return self._check_properties(value, node["properties"], node.get("required", []), where, path, partial)
             if "additionalProperties" in node:
                 return [
                     v
                     for key, item in value.items()
                     if item is not None
-                    for v in self.check_value(item, node["additionalProperties"], where, f"{path}[{key!r}]")
+                    for v in self.check_value(item, node["additionalProperties"], where, f"{path}[{key!r}]", partial)
                 ]
         return []
 
@@ -251,12 +265,15 @@ class ProviderSchemas:
             return self._check_custom_resource(schema, token, inputs, where)
         return schema.check_resource(token, inputs, where)
 
-    def check_invoke(self, token: str, args: dict[str, Any]) -> list[Violation]:
-        """Violations of one invoke's arguments."""
+    def check_invoke(self, token: str, args: dict[str, Any], result: dict[str, Any] | None = None) -> list[Violation]:
+        """Violations of one invoke's arguments (and of its ``result``, when given: an offline answer)."""
         package = token.split(":", 1)[0]
         if package not in self.providers:
             return [Violation("unknown-token", token, "", f"no vendored schema for the package of {token}")]
-        return self.providers[package].check_function(token, args)
+        found = self.providers[package].check_function(token, args)
+        if result is not None and not found:
+            found = self.providers[package].check_function_result(token, result)
+        return found
 
     def _check_custom_resource(
         self, schema: ProviderSchema, token: str, inputs: dict[str, Any], where: str
