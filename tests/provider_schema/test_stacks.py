@@ -133,7 +133,10 @@ def test_every_invoke_matches_its_function_schema(planned, stack):
 def test_every_offline_invoke_answer_has_the_shape_of_the_real_result():
     # Including answers no shipped plan asks for during a preview (getLoadBalancer runs inside an apply).
     schemas = ProviderSchemas.vendored()
-    args = {"name": "offline", "region": "us-east-1", "loadBalancerType": "network"}
+    args = {"name": "offline", "region": "us-east-1", "loadBalancerType": "network", "clusterName": "ml-platform",
+            "addonName": "vpc-cni", "id": "subnet-0a1b2c3d4e5f60001",
+            "filters": [{"name": "vpc-id", "values": ["vpc-0a1b2c3d"]}, {"name": "tag:kubernetes.io/role/elb",
+                                                                         "values": ["1"]}]}  # fmt: skip
     answers = default_invokes().answers
     assert "aws:lb/getLoadBalancer:getLoadBalancer" in answers
     violations = []

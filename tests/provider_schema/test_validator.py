@@ -146,15 +146,15 @@ def test_a_real_but_unvendored_type_says_how_to_vendor_it(schemas):
 
 def test_custom_resources_need_a_known_crd_and_a_matching_api_version(schemas, shipped_plans):
     token = "kubernetes:monitoring.coreos.com/v1:PodMonitor"
-    inputs = _inputs(shipped_plans, token)
+    inputs = _inputs(shipped_plans, token, "load-balanced")  # single installs no monitoring stack, so no monitors
     assert schemas.check_resource(token, inputs) == []
     inputs["apiVersion"] = "monitoring.coreos.com/v2"
     assert _rules(schemas.check_resource(token, inputs)) == [("bad-const", "apiVersion")]
-    inputs = _inputs(shipped_plans, token)
+    inputs = _inputs(shipped_plans, token, "load-balanced")
     inputs["metadata"]["labelz"] = {}
     assert _rules(schemas.check_resource(token, inputs)) == [("unknown-property", "metadata.labelz")]
     unknown_crd = "kubernetes:monitoring.coreos.com/v1:PodMonitors"
-    inputs = {**_inputs(shipped_plans, token), "kind": "PodMonitors"}
+    inputs = {**_inputs(shipped_plans, token, "load-balanced"), "kind": "PodMonitors"}
     assert _rules(schemas.check_resource(unknown_crd, inputs)) == [("unknown-token", "")]
 
 
