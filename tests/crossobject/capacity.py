@@ -6,7 +6,10 @@ Daemons"; the AL2023 AMI sets no systemReserved). The AMI's bootstrap (nodeadm, 
 ``nodeadm/internal/kubelet/config.go`` at the commit in ``tests/data/eks-ami/SOURCE``) sets:
 
 - ``maxPods`` = defaultMaxENIs × (ipv4AddressesPerInterface − 1) + 2, from the instance facts it embeds
-  (``instance-info.jsonl``, vendored);
+  (``instance-info.jsonl``, vendored) — capped, on a managed node group without a custom AMI (what the library
+  creates), at 110 for instance types with fewer than 30 vCPUs and 250 otherwise (Amazon EKS User Guide, "Choose an
+  optimal Amazon EC2 node instance type", section "How maxPods is determined": the cap is enforced in the node's
+  user data and takes precedence);
 - ``kubeReserved.memory`` = 11 MiB × maxPods + 255 MiB;
 - ``kubeReserved.cpu`` = 6 % of the first core + 1 % of the second + 0.5 % of the third and fourth + 0.25 % of every
   further core;
@@ -53,13 +56,23 @@ def quantity(value: Any) -> Fraction:
 
 
 @cache
-def max_pods(instance_type: str) -> int:
-    """The kubelet's maxPods on an AL2023 EKS node of ``instance_type`` (nodeadm's ENI formula)."""
+def eni_max_pods(instance_type: str) -> int:
+    """nodeadm's ENI-based maxPods for ``instance_type``."""
     for line in INSTANCE_INFO.read_text().splitlines():
         info = json.loads(line)
         if info["instanceType"] == instance_type:
             return info["defaultMaxENIs"] * (info["ipv4AddressesPerInterface"] - 1) + 2
     raise LookupError(f"{instance_type} is not in {INSTANCE_INFO.name}")
+
+
+def max_pods(instance_type: str, vcpus: int | None = None) -> int:
+    """The kubelet's maxPods on a managed-node-group AL2023 node of ``instance_type``: the ENI formula under the
+    managed node group cap (110 below 30 vCPUs, else 250). ``vcpus`` defaults to the library's catalog."""
+    if vcpus is None:
+        from vllm_infra.sizing import lookup_instance_type
+
+        vcpus = lookup_instance_type(instance_type).vcpus
+    return min(eni_max_pods(instance_type), 110 if vcpus < 30 else 250)
 
 
 def kube_reserved_cpu_millicores(vcpus: int) -> int:
@@ -95,7 +108,7 @@ def node_allocatable(instance_type: str) -> Allocatable:
     from vllm_infra.sizing import lookup_instance_type
 
     instance = lookup_instance_type(instance_type)
-    pods = max_pods(instance_type)
+    pods = max_pods(instance_type, instance.vcpus)
     reserved_memory_mib = 11 * pods + 255 + EVICTION_HARD_MEMORY_MIB
     return Allocatable(
         instance_type=instance_type,
