@@ -10,6 +10,7 @@ monitoring and autoscaling wiring only works when names, labels and addresses on
   is a rendered Service and port (Services the operator makes at run time, such as ``prometheus-operated``, are
   not seen: the library uses the chart's).
 - ``hpa_metrics_are_served``: every Pods metric an HPA reads is a name prometheus-adapter's rules expose.
+- ``objects_are_unique``: no object is created twice (by the plan and a chart, or two charts).
 """
 
 from __future__ import annotations
@@ -180,7 +181,34 @@ def hpa_metrics_are_served(view: AddonView) -> list[str]:
     return problems
 
 
+CLUSTER_SCOPED = {
+    "Namespace", "ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition", "APIService", "StorageClass",
+    "PriorityClass", "ValidatingWebhookConfiguration", "MutatingWebhookConfiguration", "PersistentVolume",
+}  # fmt: skip
+
+
+def objects_are_unique(view: AddonView) -> list[str]:
+    """No two objects of one cluster — the plan's own and every chart's — have the same kind, namespace and name:
+    two Pulumi resources applying one object fight over its fields (server-side apply conflicts) and deleting either
+    deletes it."""
+    seen: dict[tuple[str, str, str], str] = {}
+    problems = []
+    sources = [("the plan", obj) for obj in view.cluster.objects]
+    for obj in view.rendered:
+        chart = obj.get("metadata", {}).get("labels", {}).get("helm.sh/chart", "a chart")
+        sources.append((chart, obj))
+    for source, obj in sources:
+        kind = obj["kind"]
+        key = (kind, "" if kind in CLUSTER_SCOPED else _ns(obj), obj["metadata"]["name"])
+        if key in seen:
+            problems.append(f"{kind} {key[1] + '/' if key[1] else ''}{key[2]} is created by {seen[key]} and {source}")
+        else:
+            seen[key] = source
+    return problems
+
+
 ADDON_CHECKS = {
+    "objects_are_unique": objects_are_unique,
     "monitors_are_selected": monitors_are_selected,
     "dashboards_are_loaded": dashboards_are_loaded,
     "prometheus_address_resolves": prometheus_address_resolves,

@@ -14,6 +14,7 @@ from tests.crossobject.addons import (
     dashboards_are_loaded,
     hpa_metrics_are_served,
     monitors_are_selected,
+    objects_are_unique,
     prometheus_address_resolves,
 )
 from tests.crossobject.cluster import clusters
@@ -79,3 +80,19 @@ def test_an_hpa_metric_the_adapter_does_not_serve_fails(views):
     hpa = view.cluster.of_kind("HorizontalPodAutoscaler")[0]
     hpa["spec"]["metrics"][0]["pods"]["metric"]["name"] = "vllm:num_requests_running"
     assert any("vllm:num_requests_running" in p for p in hpa_metrics_are_served(view))
+
+
+def test_an_object_both_the_plan_and_a_chart_create_fails(views):
+    view = _view(views, "load-balanced")
+    service = next(o for o in view.rendered_of_kind("Service") if o["metadata"]["name"] == "kube-prometheus-stack-prometheus")
+    view.cluster.objects.append(copy.deepcopy(service))
+    problems = objects_are_unique(view)
+    assert any("Service monitoring/kube-prometheus-stack-prometheus is created by" in p for p in problems), problems
+
+
+def test_cluster_scoped_objects_collide_across_namespaces(views):
+    view = _view(views, "load-balanced")
+    role = copy.deepcopy(view.rendered_of_kind("ClusterRole")[0])
+    role["metadata"]["namespace"] = "elsewhere"  # ignored by the API server for a cluster-scoped kind
+    view.rendered.append(role)
+    assert any(p.startswith(f"ClusterRole {role['metadata']['name']} ") for p in objects_are_unique(view))
