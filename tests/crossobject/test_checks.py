@@ -6,9 +6,10 @@ from __future__ import annotations
 from fractions import Fraction
 
 import pytest
+import yaml
 
 from tests.conftest import SHIPPED_STACKS
-from tests.plans import plan_config, single_model_config
+from tests.plans import PROJECT_DIR, plan_config, single_model_config
 from tests.crossobject.capacity import kube_reserved_cpu_millicores, max_pods, node_allocatable, pod_requests
 from tests.crossobject.checks import (
     CHECKS,
@@ -276,6 +277,20 @@ def test_a_served_container_without_a_pre_stop_delay_fails(shipped_clusters):
     cluster = _cluster(shipped_clusters)
     _vllm_pod(cluster).spec["containers"][0].pop("lifecycle")
     _fails(traffic_outlives_endpoints, cluster, "container vllm takes Service traffic and has no preStop delay")
+
+
+@pytest.mark.parametrize("strategy", [
+    pytest.param("router", marks=pytest.mark.xfail(strict=True, reason=(
+        "router pod: with balancer.strategy router the vllm-router container takes the Service's traffic itself "
+        "and has no preStop delay: it refuses new connections at SIGTERM while the pod is still in the endpoints"))),
+    "service",
+])
+def test_other_balancer_strategies_outlive_their_endpoints(tmp_path, strategy):
+    config = yaml.safe_load((PROJECT_DIR / "stacks" / "Pulumi.load-balanced.yaml").read_text())["config"]
+    config = {key: value for key, value in config.items() if key not in ("vllm-infra:apiKey", "vllm-infra:hfToken")}
+    config["vllm-infra:balancer"] = {"strategy": strategy, "replicas": 2}
+    problems = [p for cluster in clusters(plan_config(tmp_path, config)) for p in traffic_outlives_endpoints(cluster)]
+    assert not problems, "\n".join(problems)
 
 
 def test_a_proxied_sibling_stopping_before_its_proxy_fails(shipped_clusters):
