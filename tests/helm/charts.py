@@ -95,16 +95,29 @@ VENDORED_CHARTS: tuple[VendoredChart, ...] = (
         "0.17.4",
         "nvidia-device-plugin-0.17.4/nvidia-device-plugin",
     ),
+    VendoredChart(
+        "https://aws.github.io/eks-charts",
+        "aws-load-balancer-controller",
+        "3.5.0",
+        "aws-load-balancer-controller-3.5.0/aws-load-balancer-controller",
+    ),
+    VendoredChart(
+        "https://kubernetes.github.io/autoscaler",
+        "cluster-autoscaler",
+        "9.51.0",
+        "cluster-autoscaler-9.51.0/cluster-autoscaler",
+    ),
+    VendoredChart(
+        "https://kedacore.github.io/charts",
+        "keda",
+        "2.20.2",
+        "keda-2.20.2/keda",
+    ),
 )
 
 #: Charts a shipped plan installs whose source at the pinned version could not be had here, with why. Each one is
 #: reported, never rendered against another version.
-NOT_OBTAINABLE: dict[tuple[str, str, str], str] = {
-    ("https://kedacore.github.io/charts", "keda", "2.21.1"): (
-        "the newest kedacore/charts snapshot available (main at 1444d00, 2026-08-13) ends at chart 2.20.2; "
-        "no tag, branch or commit holds keda 2.21.1"
-    ),
-}
+NOT_OBTAINABLE: dict[tuple[str, str, str], str] = {}
 
 
 @dataclass(frozen=True)
@@ -155,6 +168,24 @@ def vendored(key: tuple[str, str, str]) -> VendoredChart:
     raise LookupError(f"no vendored chart for {key}: vendor it under {CHART_DIR} and add a VENDORED_CHARTS row")
 
 
+def flatten_lists(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``objects`` with every list object (``kind: List`` and the like: one whose ``items`` is a list) replaced, depth
+    first, by its items — what Chart v4 registers: the provider's YAML parser traverses lists into "naked" resources
+    (pulumi-kubernetes provider/pkg/provider/yaml/v2/yaml.go, ``parseUnstructured``: ``obj.IsList()`` →
+    ``EachListItem``), as the API server does for ``kubectl apply`` of a list.
+
+    >>> flatten_lists([{"kind": "List", "items": [{"kind": "IngressClass"}]}])
+    [{'kind': 'IngressClass'}]
+    """
+    flat = []
+    for obj in objects:
+        if isinstance(obj.get("items"), list):
+            flat.extend(flatten_lists(obj["items"]))
+        else:
+            flat.append(obj)
+    return flat
+
+
 @dataclass
 class Rendered:
     """What Chart v4 would apply: the templates' objects (hooks dropped), the CRDs, and the hooks it drops."""
@@ -194,7 +225,7 @@ def render_chart(
     for path, text in sorted(files.items()):
         if not path.endswith((".yaml", ".yml")):
             continue  # NOTES.txt and other text Helm prints, not applies
-        for obj in load_all(text):
+        for obj in flatten_lists(load_all(text)):
             annotations = (obj.get("metadata") or {}).get("annotations") or {}
             (hooks if HOOK_ANNOTATION in annotations else objects).append(obj)
     return Rendered(objects=objects, crds=crds_of(chart), dropped_hooks=hooks)

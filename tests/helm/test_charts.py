@@ -129,3 +129,14 @@ def test_hooks_are_dropped_as_chart_v4_drops_them(shipped_plans):
     rendered = render_chart(vendored(planned.key), values, release=planned.release, namespace=planned.namespace)
     assert any(o["kind"] == "Job" for o in rendered.dropped_hooks)
     assert not any("helm.sh/hook" in (o["metadata"].get("annotations") or {}) for o in rendered.objects)
+
+
+def test_a_list_renders_as_the_objects_it_holds(shipped_plans):
+    # The controller's chart wraps its IngressClass in a `kind: List`; Chart v4 registers the items, not the list.
+    planned = next(
+        c for c in planned_charts(shipped_plans["load-balanced"]) if c.chart == "aws-load-balancer-controller"
+    )
+    rendered = render_chart(vendored(planned.key), planned.values, release=planned.release, namespace=planned.namespace)
+    assert not [o for o in rendered.objects if o["kind"] == "List"]
+    ingress_classes = [o for o in rendered.objects if o["kind"] == "IngressClass"]
+    assert [o["spec"]["controller"] for o in ingress_classes] == ["ingress.k8s.aws/alb"]
