@@ -12,6 +12,8 @@ from tests.conftest import SHIPPED_STACKS
 from tests.crossobject.checks import node_labels, schedulable_on
 from tests.crossobject.cluster import cluster_name, clusters
 from tests.helm.charts import planned_charts, render_chart, vendored
+from vllm_infra.sizing import lookup_instance_type
+from vllm_infra.sizing.catalog import UnknownCatalogEntryError
 
 DEVICE_PLUGIN_CHART = "nvidia-device-plugin"
 # The chart's other DaemonSets (MPS control daemon, GPU feature discovery) run only where their features are on.
@@ -32,12 +34,22 @@ def _device_plugin_specs(plan) -> dict[str, list[dict]]:
     return specs
 
 
+def _is_gpu_instance_type(instance_type: str) -> bool:
+    # The library's instance catalog holds every GPU type it can plan a GPU node group on, and only those.
+    try:
+        return lookup_instance_type(instance_type).gpu_count > 0
+    except UnknownCatalogEntryError:
+        return False
+
+
 def _problems(node_groups, specs) -> list[str]:
     problems = []
     for group in node_groups:
         if group.get("amiType", "").startswith("BOTTLEROCKET"):
             continue  # Bottlerocket's NVIDIA variants run the device plugin themselves
         for instance_type in group.get("instanceTypes") or []:
+            if not _is_gpu_instance_type(instance_type):
+                continue  # a CPU node (the add-ons' system group) has no GPU to advertise
             labels = node_labels(group, instance_type)
             reasons = [schedulable_on(spec, labels, group.get("taints") or []) for spec in specs]
             if not any(not r for r in reasons):
@@ -78,3 +90,13 @@ def test_a_taint_the_device_plugin_does_not_tolerate_fails(shipped_plans):
 def test_no_device_plugin_planned_fails(shipped_plans):
     groups, _ = _single(shipped_plans)
     assert "none planned" in _problems(groups, [])[0]
+
+
+def test_a_cpu_node_group_needs_no_device_plugin(shipped_plans):
+    (cluster,) = clusters(shipped_plans["eks-created"])
+    system = [g for g in cluster.node_groups if g["instanceTypes"] == ["m7i.large"]]
+    assert system, "the eks-created stack plans a CPU system node group"
+    assert _problems(system, []) == []
+    gpu = copy.deepcopy(system[0])
+    gpu["instanceTypes"] = ["g6.xlarge"]  # the same group on a GPU instance type is checked
+    assert "none planned" in _problems([gpu], [])[0]
