@@ -11,8 +11,11 @@ import time
 import pytest
 
 from tests.loopback.procs import chat_body, find_binary, make_workdir, missing_message, request, start_router, stream
-from tests.loopback.stub_backend import StubBackend
+from tests.loopback.stub_backend import DEFAULT_API_KEY, StubBackend
 from vllm_infra.balancing.router import StaticWorkers
+
+# The stubs demand the pods' key, as vLLM does; clients send it and the router passes it on.
+AUTH = {"Authorization": f"Bearer {DEFAULT_API_KEY}"}
 
 
 @pytest.mark.slow
@@ -24,13 +27,14 @@ def test_router_refuses_new_connections_at_sigterm():
     try:
         streamed, first_token = {}, threading.Event()
         reader = threading.Thread(target=lambda: streamed.update(result=stream(
-            router.url + "/v1/chat/completions", chat_body("stub-model", "long"), timeout=20,
+            router.url + "/v1/chat/completions", chat_body("stub-model", "long"), AUTH, timeout=20,
             on_event=lambda count, _: first_token.set())))
         reader.start()
         assert first_token.wait(10), "the stream never started"
         router.proc.send_signal(signal.SIGTERM)
         time.sleep(0.3)
-        late = request("POST", router.url + "/v1/chat/completions", body=chat_body("stub-model", "new"), timeout=3)
+        late = request("POST", router.url + "/v1/chat/completions", body=chat_body("stub-model", "new"), headers=AUTH,
+                       timeout=3)
         reader.join(20)
         assert streamed["result"].done, "the in-flight stream was cut at SIGTERM"
         assert late.status == 0 and "ConnectionRefused" in (late.error or ""), (late.status, late.error)
