@@ -10,6 +10,11 @@ import pulumi_aws as aws
 
 from vllm_infra.components.options import child_options
 from vllm_infra.components.kube import GPU_RESOURCE
+from vllm_infra.config.addons import (
+    CLUSTER_AUTOSCALER_ENABLED_TAG,
+    CLUSTER_AUTOSCALER_TAG_PREFIX,
+    cluster_autoscaler_tag,
+)
 from vllm_infra.config.capacity import GPU_TIER_LABEL, GpuPlacement, GpuSpec, node_group_capacity_types
 
 # The device plugin chart's default node affinity selects nodes carrying this label (set by GPU feature discovery
@@ -20,20 +25,9 @@ GPU_PRESENT_LABEL = "nvidia.com/gpu.present"
 # aws/README.md, "Auto-Discovery Setup" and "Scaling a node group to 0"; the EKS best-practices guide, "Scaling from
 # 0"). The autoscaler reads them from the Auto Scaling group — tags on an EKS managed node group are not propagated
 # to the group EKS creates for it — so each is an `aws.autoscaling.Tag` on that group.
-CLUSTER_AUTOSCALER_ENABLED_TAG = "k8s.io/cluster-autoscaler/enabled"
-CLUSTER_AUTOSCALER_TAG_PREFIX = "k8s.io/cluster-autoscaler/"
-NODE_TEMPLATE_LABEL_TAG_PREFIX = "k8s.io/cluster-autoscaler/node-template/label/"
-NODE_TEMPLATE_TAINT_TAG_PREFIX = "k8s.io/cluster-autoscaler/node-template/taint/"
-NODE_TEMPLATE_RESOURCES_TAG_PREFIX = "k8s.io/cluster-autoscaler/node-template/resources/"
-
-
-def cluster_autoscaler_cluster_tag(cluster_name: str) -> str:
-    """The per-cluster auto-discovery tag key, ``k8s.io/cluster-autoscaler/<cluster-name>`` (value ``owned``).
-
-    >>> cluster_autoscaler_cluster_tag("ml-prod")
-    'k8s.io/cluster-autoscaler/ml-prod'
-    """
-    return f"{CLUSTER_AUTOSCALER_TAG_PREFIX}{cluster_name}"
+NODE_TEMPLATE_LABEL_TAG_PREFIX = f"{CLUSTER_AUTOSCALER_TAG_PREFIX}node-template/label/"
+NODE_TEMPLATE_TAINT_TAG_PREFIX = f"{CLUSTER_AUTOSCALER_TAG_PREFIX}node-template/taint/"
+NODE_TEMPLATE_RESOURCES_TAG_PREFIX = f"{CLUSTER_AUTOSCALER_TAG_PREFIX}node-template/resources/"
 
 
 def auto_discovery_tag_keys(cluster_name: str) -> list[str]:
@@ -43,7 +37,7 @@ def auto_discovery_tag_keys(cluster_name: str) -> list[str]:
     >>> auto_discovery_tag_keys("ml-prod")
     ['k8s.io/cluster-autoscaler/enabled', 'k8s.io/cluster-autoscaler/ml-prod']
     """
-    return [CLUSTER_AUTOSCALER_ENABLED_TAG, cluster_autoscaler_cluster_tag(cluster_name)]
+    return [CLUSTER_AUTOSCALER_ENABLED_TAG, cluster_autoscaler_tag(cluster_name)]
 
 
 def node_template_tags(labels: dict[str, str], gpus: int) -> dict[str, str]:
@@ -175,7 +169,7 @@ class GpuNodeGroup(pulumi.ComponentResource):
         tags: list[tuple[pulumi.Input[str], str]] = [
             (CLUSTER_AUTOSCALER_ENABLED_TAG, "true"),
             # The one key not known before the cluster (its name) is.
-            (pulumi.Output.from_input(args.cluster_name).apply(cluster_autoscaler_cluster_tag), "owned"),
+            (pulumi.Output.from_input(args.cluster_name).apply(cluster_autoscaler_tag), "owned"),
             *node_template_tags(labels, args.placement.instance.gpu_count).items(),
         ]
         for key, value in tags:

@@ -41,10 +41,11 @@ What a platform engineer must adapt
   ``api_server_cidrs`` (default: the VPC CIDR). Both are allowed, so the policy works with either kind of CNI.
 - **Load balancer sources.** The balancer's Service is an NLB with IP targets (AWS Load Balancer Controller). For IP
   targets over TCP, client IP preservation is *off* by default (``preserve_client_ip.enabled`` target-group
-  attribute): pods see the NLB's private addresses for client traffic and health checks alike; with preservation on
-  they see the clients' addresses, while health checks still come from the NLB's private addresses. An ALB (Ingress)
-  always connects from its own private addresses. The default ``public_ingress_cidrs = ["0.0.0.0/0"]`` works in every
-  case; the VPC CIDR is the tight equivalent while preservation is off. A NetworkPolicy cannot tell clients apart
+  attribute), but the balancer turns it *on* (``/healthz/model`` answers only Route 53's health checkers, so nginx
+  must see who asks): pods see the clients' addresses, while the NLB's own health checks come from its private
+  addresses. An ALB (Ingress) always connects from its own private addresses. The default
+  ``public_ingress_cidrs = ["0.0.0.0/0"]`` works in every case; a tight list must hold the clients' ranges *and* the
+  VPC CIDR (health checks) — the VPC CIDR alone would block every client. A NetworkPolicy cannot tell clients apart
   behind a proxy: restrict clients on the load balancer (``spec.loadBalancerSourceRanges`` / security groups).
 - **Storage.** Volumes are mounted by the kubelet and the CSI node plugin in the *node's* network namespace, so an
   EFS or EBS cache works without any pod rule; ``vllm-egress``'s NFS rule only matters for a client inside the pod.

@@ -152,17 +152,20 @@ CLUSTER_AUTOSCALER_CHARTS = {
 CLUSTER_AUTOSCALER_SERVICE_ACCOUNT = "cluster-autoscaler"
 #: The upstream IAM policy for ASG auto-discovery (kubernetes/autoscaler cluster-autoscaler/cloudprovider/aws).
 CLUSTER_AUTOSCALER_POLICY_FILE = "cluster-autoscaler-auto-discovery.json"
-#: The Auto Scaling group tag every GPU node group carries for auto-discovery (with ``cluster_autoscaler_tag``).
-CLUSTER_AUTOSCALER_ENABLED_TAG = "k8s.io/cluster-autoscaler/enabled"
+#: The prefix of every tag cluster-autoscaler's AWS provider reads from an Auto Scaling group.
+CLUSTER_AUTOSCALER_TAG_PREFIX = "k8s.io/cluster-autoscaler/"
+#: The Auto Scaling group tag every GPU node group carries for auto-discovery (with ``cluster_autoscaler_tag``): the
+#: contract between ``GpuNodeGroup`` (which tags) and the chart values (which discover), kept in this one place.
+CLUSTER_AUTOSCALER_ENABLED_TAG = f"{CLUSTER_AUTOSCALER_TAG_PREFIX}enabled"
 
 
 def cluster_autoscaler_tag(cluster_name: str) -> str:
-    """The per-cluster auto-discovery tag key of cluster-autoscaler's AWS provider.
+    """The per-cluster auto-discovery tag key of cluster-autoscaler's AWS provider (value ``owned``).
 
     >>> cluster_autoscaler_tag("ml-prod")
     'k8s.io/cluster-autoscaler/ml-prod'
     """
-    return f"k8s.io/cluster-autoscaler/{cluster_name}"
+    return f"{CLUSTER_AUTOSCALER_TAG_PREFIX}{cluster_name}"
 
 
 def cluster_autoscaler_chart(kubernetes_version: str) -> PinnedChart:
