@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from vllm_infra.config import EngineSpec
+from vllm_infra import vllm_release
+from vllm_infra.config import EngineSpec, ModelSpec
+from vllm_infra.config.engine_flags import ENGINE_FLAGS, ServeInputs, rendered_flags, serve_args
 
 # Flags the library sets (or deliberately leaves to the environment); written by hand, not read from the table.
 TYPED_FLAGS = {
@@ -40,3 +42,38 @@ def test_extra_args_may_not_repeat_a_typed_setting(flag, setting, spelling):
     with pytest.raises(ValidationError) as raised:
         EngineSpec.model_validate({"extraArgs": [spelling.format(flag=flag)]})
     assert f"{flag} is a typed setting: use {setting} instead of extraArgs" in str(raised.value)
+
+
+def test_every_flag_of_the_table_exists_in_the_pinned_release():
+    spellings = {s for row in ENGINE_FLAGS for s in [*row.owned_spellings(), *row.written_spellings()]}
+    unknown = sorted(s for s in spellings if s not in vllm_release.known_flags())
+    assert not unknown, f"not flags of vLLM {vllm_release.VLLM_VERSION}: {unknown}"
+
+
+def test_the_table_lists_each_flag_once():
+    flags = [row.flag for row in ENGINE_FLAGS]
+    assert len(flags) == len(set(flags))
+
+
+def test_every_engine_setting_has_exactly_one_row_and_every_row_a_setting():
+    """A new EngineSpec field without a flag row (or a row for a removed field) fails here."""
+    fields = {f"engine.{info.alias}" for name, info in EngineSpec.model_fields.items() if name != "extra_args"}
+    rows = [row.setting for row in ENGINE_FLAGS if row.setting.startswith("engine.")]
+    assert sorted(rows) == sorted(fields)
+
+
+def test_rendered_flags_are_the_ones_serve_args_can_write():
+    assert list(rendered_flags()) == [
+        "--host", "--port", "--served-model-name", "--tensor-parallel-size", "--gpu-memory-utilization",
+        "--max-num-seqs", "--enable-prefix-caching", "--no-enable-prefix-caching", "--enable-chunked-prefill",
+        "--no-enable-chunked-prefill", "--dtype", "--kv-cache-dtype", "--shutdown-timeout", "--revision",
+        "--max-model-len", "--max-num-batched-tokens", "--quantization", "--trust-remote-code",
+        "--otlp-traces-endpoint", "--enable-log-requests",
+    ]  # fmt: skip
+
+
+def test_reserved_and_positional_flags_are_never_written():
+    model = ModelSpec.model_validate({"name": "m", "model": "org/m", "weightsGib": 10})
+    args = serve_args(ServeInputs(model, tensor_parallel_size=1))
+    assert args[0] == "org/m"
+    assert "--model" not in args and "--download-dir" not in args
