@@ -33,6 +33,13 @@ TYPED_FLAGS = {
     "--otlp-traces-endpoint": "engine.otlpTracesEndpoint",
     "--enable-log-requests": "engine.enableLogRequests",
     "--shutdown-timeout": "lifecycle.drainSeconds",
+    # The other spellings vLLM accepts for the same booleans (EnableDisableAction / BooleanOptionalAction): the last
+    # one on the command line wins, so in extraArgs they would silently override the typed setting.
+    "--disable-prefix-caching": "engine.enablePrefixCaching",
+    "--disable-chunked-prefill": "engine.enableChunkedPrefill",
+    "--no-trust-remote-code": "engine.trustRemoteCode",
+    "--disable-log-requests": "engine.enableLogRequests",
+    "--no-enable-log-requests": "engine.enableLogRequests",
 }
 
 

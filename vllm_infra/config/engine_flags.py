@@ -117,8 +117,21 @@ class EngineFlag:
         return [self.flag, self.false_flag] if self.render is Render.BOOL_PAIR else [self.flag]
 
     def owned_spellings(self) -> list[str]:
-        """Every spelling ``extraArgs`` may not use because it would fight this row."""
-        return [self.flag, *([self.false_flag] if self.render is Render.BOOL_PAIR else [])]
+        """Every spelling ``extraArgs`` may not use because it would fight this row: the flag and, for a boolean, each
+        negation vLLM accepts (argparse keeps the last occurrence, and extraArgs come last, so ``--disable-x`` there
+        would silently override ``enableX``).
+
+        vLLM 0.33.0 registers booleans with ``EnableDisableAction`` (``vllm/utils/argparse_utils.py``): ``--x`` also
+        takes ``--no-x``, and ``--enable-x`` / ``--disable-x`` negate each other (see ``vllm_infra.vllm_release``).
+        """
+        if self.render not in (Render.BOOL_PAIR, Render.SWITCH):
+            return [self.flag]
+        name = self.flag.removeprefix("--")
+        spellings = [self.flag, f"--no-{name}"]
+        for prefix, opposite in (("enable-", "disable-"), ("disable-", "enable-")):
+            if name.startswith(prefix):
+                spellings.append(f"--{opposite}{name.removeprefix(prefix)}")
+        return spellings
 
 
 # Row order is the order of the args: keep it, or every existing pod spec shows a spurious change (and the plan
