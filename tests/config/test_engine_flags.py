@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from pydantic import ValidationError
 
+from tests.plans import PROJECT_DIR
 from vllm_infra import vllm_release
 from vllm_infra.config import EngineSpec, ModelSpec
 from vllm_infra.config.engine_flags import ENGINE_FLAGS, ServeInputs, rendered_flags, serve_args
@@ -84,3 +87,25 @@ def test_reserved_and_positional_flags_are_never_written():
     args = serve_args(ServeInputs(model, tensor_parallel_size=1))
     assert args[0] == "org/m"
     assert "--model" not in args and "--download-dir" not in args
+
+
+README_ROWS = {
+    match.group(1): match.group(0)
+    for match in re.finditer(r"^\| `models\[\]\.([\w.]+)` \|.*$", (PROJECT_DIR / "README.md").read_text(), re.MULTILINE)
+}
+
+
+@pytest.mark.parametrize(
+    "row", [row for row in ENGINE_FLAGS if row.setting.startswith(("engine.", "lifecycle."))], ids=lambda row: row.flag
+)
+def test_the_readme_config_reference_names_the_flags_of_each_engine_setting(row):
+    readme_row = README_ROWS.get(row.setting)
+    assert readme_row is not None, f"README.md has no `models[].{row.setting}` row"
+    missing = [spelling for spelling in row.written_spellings() if f"`{spelling}`" not in readme_row]
+    assert not missing, f"the `models[].{row.setting}` row of README.md does not name {missing}"
+
+
+def test_every_engine_row_of_the_readme_is_a_setting_of_the_table():
+    settings = {row.setting for row in ENGINE_FLAGS}
+    documented = {key for key in README_ROWS if key.startswith("engine.") and key != "engine.extraArgs"}
+    assert documented <= settings, sorted(documented - settings)
