@@ -19,6 +19,7 @@ from types import ModuleType
 import pytest
 
 from vllm_infra import vllm_release
+from vllm_infra.config.engine_flags import ENGINE_FLAGS
 from vllm_infra.vllm_release import (
     VLLM_IMAGE,
     VLLM_IMAGE_REPOSITORY,
@@ -35,28 +36,8 @@ ROOT = Path(__file__).resolve().parents[1]
 SURFACE = ROOT / "vllm_infra" / "data" / f"vllm_surface_{VLLM_VERSION}.json"
 EXTRACTOR = ROOT / "scripts" / "extract_vllm_surface.py"
 
-# Flags the library's components put on the `vllm serve` command line.
-LIBRARY_FLAGS = [
-    "--served-model-name",
-    "--tensor-parallel-size",
-    "--max-model-len",
-    "--gpu-memory-utilization",
-    "--max-num-seqs",
-    "--max-num-batched-tokens",
-    "--enable-prefix-caching",
-    "--enable-chunked-prefill",
-    "--quantization",
-    "--dtype",
-    "--kv-cache-dtype",
-    "--trust-remote-code",
-    "--otlp-traces-endpoint",
-    "--host",
-    "--port",
-    "--revision",
-    "--download-dir",
-    "--enable-log-requests",
-    "--disable-log-stats",
-]
+# Flags the library writes on (or keeps off) the `vllm serve` command line: generated from the one flag table.
+LIBRARY_FLAGS = sorted({s for row in ENGINE_FLAGS for s in [*row.owned_spellings(), *row.written_spellings()]})
 
 # Gone since the production guide was written (V0 engine metrics).
 REMOVED_METRICS = [

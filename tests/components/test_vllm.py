@@ -168,3 +168,71 @@ def test_containers_meet_the_restricted_pod_security_standard(tmp_path):
             env = {e["name"]: e.get("value") for e in item["env"]}
             for variable in ("HOME", "XDG_CACHE_HOME", "TRITON_CACHE_DIR", "HF_HOME"):
                 assert any(env[variable].startswith(path) for path in writable), variable
+
+
+def test_serve_args_of_a_default_engine_in_order():
+    """The exact command line (order included: the diff tool and the pod spec history depend on it)."""
+    model = ModelSpec.model_validate({"name": "m", "model": "org/m", "revision": "abc123", "weightsGib": 10})
+    assert vllm_serve_args(model, tensor_parallel_size=2) == [
+        "org/m",
+        "--host", "0.0.0.0",
+        "--port", "8000",
+        "--served-model-name", "org/m",
+        "--tensor-parallel-size", "2",
+        "--gpu-memory-utilization", "0.9",
+        "--max-num-seqs", "256",
+        "--enable-prefix-caching",
+        "--enable-chunked-prefill",
+        "--dtype", "auto",
+        "--kv-cache-dtype", "auto",
+        "--shutdown-timeout", "300",
+        "--revision", "abc123",
+        "--max-model-len", "8192",
+        "--max-num-batched-tokens", "8192",
+    ]  # fmt: skip
+
+
+def test_serve_args_of_an_engine_with_every_setting_changed_in_order():
+    model = ModelSpec.model_validate(
+        {
+            "name": "m",
+            "model": "org/m",
+            "servedModelName": "chat",
+            "weightsGib": 10,
+            "lifecycle": {"drainSeconds": 120},
+            "engine": {
+                "maxModelLen": None,
+                "gpuMemoryUtilization": 0.85,
+                "maxNumSeqs": 64,
+                "maxNumBatchedTokens": None,
+                "enablePrefixCaching": False,
+                "enableChunkedPrefill": False,
+                "quantization": "awq",
+                "dtype": "float16",
+                "kvCacheDtype": "fp8",
+                "trustRemoteCode": True,
+                "otlpTracesEndpoint": "http://otel-collector.observability:4318/v1/traces",
+                "enableLogRequests": True,
+                "extraArgs": ["--enforce-eager", "--seed", "7"],
+            },
+        }
+    )
+    assert vllm_serve_args(model, tensor_parallel_size=1, port=9000) == [
+        "org/m",
+        "--host", "0.0.0.0",
+        "--port", "9000",
+        "--served-model-name", "chat",
+        "--tensor-parallel-size", "1",
+        "--gpu-memory-utilization", "0.85",
+        "--max-num-seqs", "64",
+        "--no-enable-prefix-caching",
+        "--no-enable-chunked-prefill",
+        "--dtype", "float16",
+        "--kv-cache-dtype", "fp8",
+        "--shutdown-timeout", "120",
+        "--quantization", "awq",
+        "--trust-remote-code",
+        "--otlp-traces-endpoint", "http://otel-collector.observability:4318/v1/traces",
+        "--enable-log-requests",
+        "--enforce-eager", "--seed", "7",
+    ]  # fmt: skip

@@ -27,7 +27,7 @@ from vllm_infra.components.kube import (
 )
 from vllm_infra.components.model_cache import HF_HOME
 from vllm_infra.components.secrets import SecretKeyRef
-from vllm_infra.config import ModelSpec
+from vllm_infra.config import ModelSpec, engine_flags
 from vllm_infra.config.capacity import GpuPlacement, ReplicaResources, pod_node_selector
 from vllm_infra.policies.opt_out import opt_out_annotations
 
@@ -39,45 +39,17 @@ IMAGE_PULL_ALLOWANCE_SECONDS = 600
 def vllm_serve_args(model: ModelSpec, tensor_parallel_size: int, port: int = vllm_release.VLLM_PORT) -> list[str]:
     """The container args of ``vllm serve`` (the image's entrypoint) for ``model``: the repository id first
     (positional), then one flag per typed setting, then ``engine.extraArgs``. ``tensor_parallel_size`` is the
-    resolved one (``GpuPlacement.tensor_parallel_size``).
+    resolved one (``GpuPlacement.tensor_parallel_size``). The flags, their order and how each value renders come from
+    the one table ``vllm_infra.config.engine_flags.ENGINE_FLAGS``.
 
-    Every flag exists in the pinned vLLM release (``tests/components/test_vllm.py`` proves it against the release's
-    own argument definitions). The API key is not here: vLLM reads ``VLLM_API_KEY`` from the environment.
+    Every flag exists in the pinned vLLM release (``tests/config/test_engine_flags.py`` proves it from the table
+    against the release's own argument definitions). The API key is not here: vLLM reads ``VLLM_API_KEY`` from the
+    environment.
 
     >>> vllm_serve_args(ModelSpec(name="m", model="org/m", weights_gib=1), 1)[:3]
     ['org/m', '--host', '0.0.0.0']
     """
-    engine = model.engine
-    args = [
-        model.model,
-        "--host", "0.0.0.0",
-        "--port", str(port),
-        "--served-model-name", model.served_name,
-        "--tensor-parallel-size", str(tensor_parallel_size),
-        "--gpu-memory-utilization", f"{engine.gpu_memory_utilization:g}",
-        "--max-num-seqs", str(engine.max_num_seqs),
-        "--enable-prefix-caching" if engine.enable_prefix_caching else "--no-enable-prefix-caching",
-        "--enable-chunked-prefill" if engine.enable_chunked_prefill else "--no-enable-chunked-prefill",
-        "--dtype", engine.dtype,
-        "--kv-cache-dtype", engine.kv_cache_dtype,
-        "--shutdown-timeout", str(model.lifecycle.drain_seconds),
-    ]  # fmt: skip
-    if model.revision is not None:
-        args += ["--revision", model.revision]
-    if engine.max_model_len is not None:
-        args += ["--max-model-len", str(engine.max_model_len)]
-    if engine.max_num_batched_tokens is not None:
-        args += ["--max-num-batched-tokens", str(engine.max_num_batched_tokens)]
-    if engine.quantization is not None:
-        args += ["--quantization", engine.quantization]
-    if engine.trust_remote_code:
-        args.append("--trust-remote-code")
-    if engine.otlp_traces_endpoint is not None:
-        args += ["--otlp-traces-endpoint", str(engine.otlp_traces_endpoint)]
-    if engine.enable_log_requests:
-        args.append("--enable-log-requests")
-    args += list(engine.extra_args)
-    return args
+    return engine_flags.serve_args(engine_flags.ServeInputs(model, tensor_parallel_size, port))
 
 
 @dataclass

@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from pydantic import AnyHttpUrl, Field, field_validator, model_validator
 
 from vllm_infra import vllm_release
+from vllm_infra.config import engine_flags
 from vllm_infra.config.base import ConfigModel
 
 # Mirrors vLLM 0.33.0's QuantizationMethods literal (vllm/model_executor/layers/quantization/__init__.py), trimmed to
@@ -30,35 +31,14 @@ KvCacheDtype = Literal["auto", "float16", "bfloat16", "fp8", "fp8_e4m3", "fp8_e5
 
 # Flags that carry secrets: on a command line they show up in the pod spec and the process list.
 SECRET_FLAGS = {"--api-key": "the vllm-infra:apiKey secret", "--hf-token": "the vllm-infra:hfToken secret"}
-# Flags that the library sets itself; setting them again through extraArgs would fight the typed setting.
-OWNED_FLAGS = {
-    "--model": "models[].model",
-    "--host": "(set by the library)",
-    "--port": "(set by the library)",
-    "--served-model-name": "models[].servedModelName",
-    "--revision": "models[].revision",
-    "--download-dir": "models[].cache",
-    "--tensor-parallel-size": "engine.tensorParallelSize",
-    "--max-model-len": "engine.maxModelLen",
-    "--gpu-memory-utilization": "engine.gpuMemoryUtilization",
-    "--max-num-seqs": "engine.maxNumSeqs",
-    "--max-num-batched-tokens": "engine.maxNumBatchedTokens",
-    "--enable-prefix-caching": "engine.enablePrefixCaching",
-    "--no-enable-prefix-caching": "engine.enablePrefixCaching",
-    "--enable-chunked-prefill": "engine.enableChunkedPrefill",
-    "--no-enable-chunked-prefill": "engine.enableChunkedPrefill",
-    "--quantization": "engine.quantization",
-    "--dtype": "engine.dtype",
-    "--kv-cache-dtype": "engine.kvCacheDtype",
-    "--trust-remote-code": "engine.trustRemoteCode",
-    "--otlp-traces-endpoint": "engine.otlpTracesEndpoint",
-    "--enable-log-requests": "engine.enableLogRequests",
-    "--shutdown-timeout": "lifecycle.drainSeconds",
-}
+# Flags that the library sets itself (generated from the flag table); setting them again through extraArgs would fight
+# the typed setting.
+OWNED_FLAGS = engine_flags.owned_flags()
 
 
 class EngineSpec(ConfigModel):
-    """Settings of the vLLM engine for one model; each maps to one ``vllm serve`` flag of the pinned release.
+    """Settings of the vLLM engine for one model; each maps to one ``vllm serve`` flag of the pinned release, through
+    one row of ``vllm_infra.config.engine_flags.ENGINE_FLAGS`` (a new field needs a row there).
 
     Defaults follow the production guide, updated for vLLM 0.33.0 (request logging is opt-in there; prefix caching and
     chunked prefill are on by default and are still written out so the pod spec says what runs).
