@@ -113,7 +113,7 @@ def test_strings_that_name_scraped_series_are_complete(tmp_path: Path) -> None:
         'SERIES = ["vllm:request_success", "vllm:request_success_total", "vllm:time_to_first_token_seconds_bucket",\n'
         '          "vllm:time_to_first_token_seconds_sum", "vllm:time_to_first_token_seconds_count",\n'
         '          "vllm:spec_decode", "vllm:diffusion"]  # the last two are reviewed non-metric prefixes\n'
-        'SCOPE = "vllm::internal"\n'
+        'SCOPE = "vllm::internal"  # a C++ op namespace, not a metric name\n'
     )
     assert "vllm:request_success_total" in run(tmp_path, files)
 

@@ -193,3 +193,26 @@ def test_class_attributes_are_searched_through_the_bases(tmp_path: Path) -> None
     assert method(child, "run").qualname == "vllm.base.Base.run"
     with pytest.raises(ExtractionError, match=r"vllm.m.Child.X is not defined"):
         method(child, "X")  # a value, not a method
+
+
+def test_resolution_failures(tmp_path: Path) -> None:
+    wheel = open_wheel(
+        tmp_path,
+        {
+            "vllm/a.py": "from vllm.b import X\n",
+            "vllm/b.py": "from vllm.a import X\n",
+            "vllm/c.py": "def f():\n    pass\n",
+            "vllm/m.py": "from vllm.c import missing\nimport vllm.c\nimport torch\nfrom vllm.c import f\n",
+        },
+    )
+    with pytest.raises(ExtractionError, match="import cycle resolving X"):
+        wheel.module("vllm.a").resolve("X")
+    mod = wheel.module("vllm.m")
+    q = lambda src: mod.qualify(ast.parse(src, mode="eval").body)  # noqa: E731
+    with pytest.raises(Unresolvable, match="'missing' is not bound"):
+        mod.resolve("missing")
+    with pytest.raises(Unresolvable, match="'gone' is not bound"):
+        q("vllm.c.gone")
+    assert (q("torch.nn.Module").kind, q("torch.nn.Module").qualname) == ("external", "torch.nn.Module")
+    with pytest.raises(Unresolvable, match="cannot resolve f.attr"):
+        q("f.attr")

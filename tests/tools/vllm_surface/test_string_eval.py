@@ -59,6 +59,10 @@ def f(param, flag, *, kw):
         pass
     for wrong in [("a", "b")]:
         pass
+    for first, second in ["ab"]:
+        pass
+    for ranged in range(3):
+        pass
 """
 
 
@@ -101,7 +105,8 @@ def test_resolvable_expressions(evaluate, expr: str, values: list[str]) -> None:
 
 @pytest.mark.parametrize(
     "expr",
-    ["param", "kw", "not_helped", "spec", "converted", "called", "item", "bad", "wrong", "undefined", "1"],
+    ["param", "kw", "not_helped", "spec", "converted", "called", "item", "bad", "wrong", "first", "ranged",
+     "undefined", "1"],
 )
 def test_unresolvable_expressions(evaluate, expr: str) -> None:
     with pytest.raises(Unresolvable):

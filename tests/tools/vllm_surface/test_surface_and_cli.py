@@ -12,6 +12,7 @@ import pytest
 
 from tests.tools.vllm_surface.fake_release import build_wheel, mini_release
 from tools.vllm_surface import cli
+from tools.vllm_surface.errors import ExtractionError
 from tools.vllm_surface.surface import extract, render
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -110,3 +111,22 @@ def test_runs_as_a_module_from_the_repository_root(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert out.read_text(encoding="utf-8") == render(extract(wheel))
+
+
+def test_download_asks_pip_for_the_x86_64_wheel_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    commands: list[list[str]] = []
+
+    def fake_run(cmd: list[str], **kwargs: object) -> None:
+        commands.append(cmd)
+        (tmp_path / "vllm-1.2.3-cp38-abi3-manylinux_2_28_x86_64.whl").write_bytes(b"")
+
+    monkeypatch.setattr(cli.subprocess, "run", fake_run)
+    assert cli.download("1.2.3", tmp_path).name == "vllm-1.2.3-cp38-abi3-manylinux_2_28_x86_64.whl"
+    assert commands[0][1:] == [
+        "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--platform", "manylinux_2_28_x86_64",
+        "--python-version", "3.12", "--implementation", "cp", "--disable-pip-version-check", "vllm==1.2.3",
+        "-d", str(tmp_path),
+    ]
+    (tmp_path / "vllm-1.2.3-py3-none-any.whl").write_bytes(b"")
+    with pytest.raises(ExtractionError, match="expected one vllm 1.2.3 wheel from pip"):
+        cli.download("1.2.3", tmp_path)

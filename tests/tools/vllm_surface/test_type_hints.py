@@ -12,6 +12,8 @@ from tools.vllm_surface.type_hints import dataclass_fields, field_action, is_dat
 
 CONFIG_MODULE = """\
 from dataclasses import dataclass, InitVar
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, Optional, TypedDict, TypeVar, Union, Dict, List
 import typing
 from pydantic.dataclasses import dataclass as pydantic_dataclass
@@ -19,6 +21,12 @@ from vllm.config.utils import config
 
 T = TypeVar("T")
 MaybeBool = Optional[bool]
+Opt = Optional
+
+
+@some_decorator
+class Decorated:
+    pass
 
 
 class PlainDict(dict):
@@ -66,6 +74,10 @@ class Fields(Base):
     typed_dict: Typed = None
     plain_class: Plain = None
     type_var: T = None
+    external_class: Path = None
+    mapping: Mapping[str, int] = None
+    aliased_origin: Opt[bool] = None
+    decorated: Decorated = None
     counter: ClassVar[int] = 0
     init_only: InitVar[int] = 0
 """
@@ -87,7 +99,7 @@ def test_fields_in_definition_order_bases_first_without_classvar_and_initvar(fie
     names = list(fields)
     assert names[0] == "inherited"
     assert names[1:4] == ["plain_bool", "optional_bool", "union_bool"]
-    assert names[-1] == "type_var"
+    assert names[-1] == "decorated"
     assert "counter" not in names and "init_only" not in names
 
 
@@ -115,6 +127,10 @@ def test_fields_in_definition_order_bases_first_without_classvar_and_initvar(fie
         ("typed_dict", {"class"}),
         ("plain_class", {"class"}),
         ("type_var", {"other"}),
+        ("external_class", {"class"}),
+        ("mapping", {"other"}),
+        ("aliased_origin", {"bool", "None"}),
+        ("decorated", {"class"}),  # an unknown decorator does not make a dataclass
     ],
 )
 def test_type_atoms(fields: dict, field: str, atoms: set[str]) -> None:
@@ -152,3 +168,28 @@ def test_unresolvable_type_fails_with_its_place(tmp_path: Path) -> None:
     annotation, mod = dataclass_fields(wheel.module("vllm.m").resolve("C"))["x"]
     with pytest.raises(ExtractionError, match=r"cannot resolve type Mystery at vllm/m.py:4"):
         type_atoms(annotation, mod)
+
+
+@pytest.mark.parametrize(
+    ("annotation", "message"),
+    [
+        ("Mystery[int]", "cannot resolve Mystery at vllm/m.py:6"),
+        ("helper", "helper is a function, not a type"),
+        ("[int]", "unsupported annotation"),
+        ("1", "unexpected constant in annotation"),
+        ("Loop", "type alias recursion"),
+    ],
+)
+def test_annotations_it_does_not_understand_fail(tmp_path: Path, annotation: str, message: str) -> None:
+    source = (
+        "from dataclasses import dataclass\n"
+        "def helper(): pass\n"
+        'Loop = "Loop"\n'
+        "@dataclass\n"
+        "class C:\n"
+        f"    x: {annotation} = 1\n"  # line 6
+    )
+    wheel = open_wheel(tmp_path, {"vllm/m.py": source})
+    ann, mod = dataclass_fields(wheel.module("vllm.m").resolve("C"))["x"]
+    with pytest.raises(ExtractionError, match=message):
+        type_atoms(ann, mod)
