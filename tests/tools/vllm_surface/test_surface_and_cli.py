@@ -47,7 +47,7 @@ def test_explain_lists_every_option_and_metric_with_its_origin(tmp_path: Path, c
     extract(build_wheel(tmp_path, mini_release()), explain=True)
     lines = capsys.readouterr().err.splitlines()
     assert lines[0].split() == ["option", "-h", "--help", "help", "argparse", "add_help"]
-    assert ["metric", "vllm:request_success", "counter", "vllm/v1/metrics/loggers.py:10"] in [l.split() for l in lines]
+    assert ["metric", "vllm:request_success", "counter", "vllm/v1/metrics/loggers.py:10"] in [line.split() for line in lines]
     assert len(lines) == 1 + 12 + 100 + 4 + 30  # help, the release's options, padding, metrics, padding
 
 
