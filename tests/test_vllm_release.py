@@ -8,13 +8,10 @@ byte: that is what proves the shipped file describes the real release.
 from __future__ import annotations
 
 import doctest
-import importlib.util
 import json
 import subprocess
 import sys
-import zipfile
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
@@ -34,7 +31,6 @@ from vllm_infra.vllm_release import (
 
 ROOT = Path(__file__).resolve().parents[1]
 SURFACE = ROOT / "vllm_infra" / "data" / f"vllm_surface_{VLLM_VERSION}.json"
-EXTRACTOR = ROOT / "scripts" / "extract_vllm_surface.py"
 
 # Flags the library writes on (or keeps off) the `vllm serve` command line: generated from the one flag table.
 LIBRARY_FLAGS = sorted({s for row in ENGINE_FLAGS for s in [*row.owned_spellings(), *row.written_spellings()]})
@@ -63,15 +59,6 @@ CURRENT_METRICS = {
     "vllm:num_preemptions_total": "counter",
     "vllm:request_queue_time_seconds": "histogram",
 }
-
-
-def _load_extractor() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("extract_vllm_surface", EXTRACTOR)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses resolve annotations through sys.modules
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")
@@ -296,86 +283,16 @@ def test_docstring_examples() -> None:
 
 
 # --------------------------------------------------------------------------- extractor
-
-
-def _fake_wheel(tmp_path: Path, files: dict[str, str]) -> Path:
-    path = tmp_path / "vllm-0.0.0-py3-none-any.whl"
-    with zipfile.ZipFile(path, "w") as zf:
-        for name, text in files.items():
-            zf.writestr(name, text)
-    return path
-
-
-def test_extractor_resolves_metric_names_and_munges_counters(tmp_path: Path) -> None:
-    ex = _load_extractor()
-    wheel = ex.Wheel(
-        _fake_wheel(
-            tmp_path,
-            {
-                "vllm/__init__.py": "",
-                "vllm/names.py": 'class Names:\n    HITS = "vllm:hits"\n',
-                "vllm/m.py": (
-                    "import prometheus_client\n"
-                    "from prometheus_client import Counter, Gauge\n"
-                    "from vllm.names import Names\n"
-                    'PREFIX = "vllm:"\n'
-                    "class P:\n"
-                    "    _histogram_cls = prometheus_client.Histogram\n"
-                    "    def __init__(self, flag):\n"
-                    '        Counter(name="vllm:requests_total", documentation="")\n'
-                    "        Counter(Names.HITS, documentation='')\n"
-                    '        name = PREFIX + "running" if flag else "vllm:waiting"\n'
-                    "        Gauge(name=name, documentation='')\n"
-                    "        for n, doc in [('vllm:a_seconds', ''), ('vllm:b_seconds', '')]:\n"
-                    "            self._histogram_cls(name=n, documentation=doc)\n"
-                ),
-            },
-        )
-    )
-    mx = ex.MetricExtractor(wheel)
-    mx.scan(wheel.module_at("vllm/m.py"))
-    assert mx.exposed() == {
-        "vllm:requests_total": "counter",
-        "vllm:hits_total": "counter",
-        "vllm:running": "gauge",
-        "vllm:waiting": "gauge",
-        "vllm:a_seconds": "histogram",
-        "vllm:b_seconds": "histogram",
-    }
-
-
-def test_extractor_fails_loudly_on_unresolvable_metric_name(tmp_path: Path) -> None:
-    ex = _load_extractor()
-    wheel = ex.Wheel(
-        _fake_wheel(
-            tmp_path,
-            {
-                "vllm/__init__.py": "",
-                "vllm/m.py": (
-                    "from prometheus_client import Gauge\n"
-                    "def make(name):\n"
-                    "    return Gauge(name=name, documentation='')\n"
-                ),
-            },
-        )
-    )
-    with pytest.raises(ex.ExtractionError, match="cannot resolve the metric name"):
-        ex.MetricExtractor(wheel).scan(wheel.module_at("vllm/m.py"))
-
-
-def test_extractor_fails_loudly_on_a_wheel_without_serve(tmp_path: Path) -> None:
-    ex = _load_extractor()
-    wheel = ex.Wheel(_fake_wheel(tmp_path, {"vllm/__init__.py": ""}))
-    with pytest.raises(ex.ExtractionError):
-        ex.FlagExtractor(wheel).run()
+# The extraction rules have fast fixture tests in tests/tools/vllm_surface/; this one proves them on the release.
 
 
 @pytest.mark.slow
 def test_shipped_surface_is_regenerated_byte_for_byte_from_pypi(tmp_path: Path) -> None:
-    """Download vllm==0.33.0 from PyPI (~340 MB), re-extract, compare with the shipped file."""
+    """Download vllm==0.33.0 from PyPI (~340 MB), re-extract with ``tools.vllm_surface``, compare with the shipped file."""
     out = tmp_path / "surface.json"
     proc = subprocess.run(
-        [sys.executable, str(EXTRACTOR), "--version", VLLM_VERSION, "--out", str(out)],
+        [sys.executable, "-m", "tools.vllm_surface", "--version", VLLM_VERSION, "--out", str(out)],
+        cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=1800,

@@ -4,9 +4,10 @@ Everything the library emits towards vLLM -- the container image, the ``vllm ser
 command-line flags, the Prometheus series used in alerts, dashboards and autoscaling
 queries -- must exist in this release. The set of flags and metric names is not typed by
 hand: ``vllm_infra/data/vllm_surface_<version>.json`` is generated from the release's
-wheel by ``scripts/extract_vllm_surface.py`` (a static reading of the vLLM sources,
-checked byte for byte against a fresh PyPI download by the slow test in
-``tests/test_vllm_release.py``). The accessors below load that file once.
+wheel by ``python -m tools.vllm_surface`` (a static reading of the vLLM sources, run from
+the repository root; each extraction rule has a fixture test in ``tests/tools/vllm_surface/``,
+and the slow test in ``tests/test_vllm_release.py`` checks the result byte for byte against a
+fresh PyPI download). The accessors below load that file once.
 
 What the surface file says about 0.33.0, in short:
 
