@@ -20,6 +20,7 @@ TYPED_FLAGS = {
     "--served-model-name": "models[].servedModelName",
     "--revision": "models[].revision",
     "--download-dir": "models[].cache",
+    "--disable-log-stats": "observability",
     "--tensor-parallel-size": "engine.tensorParallelSize",
     "--max-model-len": "engine.maxModelLen",
     "--gpu-memory-utilization": "engine.gpuMemoryUtilization",
@@ -46,12 +47,20 @@ TYPED_FLAGS = {
 }
 
 
+# Flags the library never writes and extraArgs may not carry.
+RESERVED = {"--download-dir", "--disable-log-stats"}
+
+
 @pytest.mark.parametrize(("flag", "setting"), sorted(TYPED_FLAGS.items()))
 @pytest.mark.parametrize("spelling", ["{flag}=1", "{flag}"])
 def test_extra_args_may_not_repeat_a_typed_setting(flag, setting, spelling):
     with pytest.raises(ValidationError) as raised:
         EngineSpec.model_validate({"extraArgs": [spelling.format(flag=flag)]})
-    assert f"{flag} is a typed setting: use {setting} instead of extraArgs" in str(raised.value)
+    if flag in RESERVED:
+        # Never written by the library either: the message says why instead of naming a setting.
+        assert f"{flag} cannot be set: " in str(raised.value) and "remove it from extraArgs" in str(raised.value)
+    else:
+        assert f"{flag} is a typed setting: use {setting} instead of extraArgs" in str(raised.value)
 
 
 def test_every_flag_of_the_table_exists_in_the_pinned_release():
@@ -86,7 +95,17 @@ def test_reserved_and_positional_flags_are_never_written():
     model = ModelSpec.model_validate({"name": "m", "model": "org/m", "weightsGib": 10})
     args = serve_args(ServeInputs(model, tensor_parallel_size=1))
     assert args[0] == "org/m"
-    assert "--model" not in args and "--download-dir" not in args
+    assert "--model" not in args and "--download-dir" not in args and "--disable-log-stats" not in args
+
+
+@pytest.mark.parametrize("extra", [["--disable-log-stats"], ["--disable-log-stats=true"]])
+def test_extra_args_cannot_switch_off_the_metrics_everything_reads(extra):
+    # vLLM 0.33.0 publishes no vllm:* series without log stats: the HPA, the alerts and the dashboard would go blind.
+    with pytest.raises(ValueError) as raised:
+        ModelSpec.model_validate({"name": "m", "model": "org/m", "weightsGib": 10, "engine": {"extraArgs": extra}})
+    message = str(raised.value)
+    assert "--disable-log-stats cannot be set" in message and "vllm:num_requests_running" in message
+    assert "autoscaler" in message
 
 
 README_ROWS = {

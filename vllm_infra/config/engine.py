@@ -34,6 +34,7 @@ SECRET_FLAGS = {"--api-key": "the vllm-infra:apiKey secret", "--hf-token": "the 
 # Flags that the library sets itself (generated from the flag table); setting them again through extraArgs would fight
 # the typed setting.
 OWNED_FLAGS = engine_flags.owned_flags()
+RESERVED_FLAGS = engine_flags.reserved_reasons()
 
 
 class EngineSpec(ConfigModel):
@@ -95,6 +96,8 @@ class EngineSpec(ConfigModel):
                 raise ValueError(
                     f"{flag} would put a secret on the command line; it is passed from {SECRET_FLAGS[flag]} instead"
                 )
+            if flag in RESERVED_FLAGS:
+                raise ValueError(f"{flag} cannot be set: {RESERVED_FLAGS[flag]}; remove it from extraArgs")
             if flag in OWNED_FLAGS:
                 raise ValueError(f"{flag} is a typed setting: use {OWNED_FLAGS[flag]} instead of extraArgs")
             if not vllm_release.is_known_flag(flag):

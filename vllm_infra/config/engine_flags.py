@@ -79,6 +79,7 @@ class EngineFlag:
     - ``source``: dotted attribute path into :class:`ServeInputs` (``model.engine.max_model_len``); None for
       ``RESERVED``.
     - ``format``: value to string for ``VALUE`` / ``POSITIONAL`` (``str`` unless said otherwise).
+    - ``reason``: for ``RESERVED``, why ``extraArgs`` may not set it (the error message says so).
     """
 
     flag: str
@@ -86,6 +87,7 @@ class EngineFlag:
     render: Render
     source: str | None = None
     format: Callable[[Any], str] = str
+    reason: str | None = None
 
     @property
     def false_flag(self) -> str | None:
@@ -170,7 +172,14 @@ ENGINE_FLAGS: tuple[EngineFlag, ...] = (
     EngineFlag("--enable-log-requests", "engine.enableLogRequests", Render.SWITCH, "model.engine.enable_log_requests"),
     # Weights live in HF_HOME on the model cache volume (components/model_cache.py); a --download-dir elsewhere would
     # bypass the pre-warmed cache and, with HF_HUB_OFFLINE=1, fail to load.
-    EngineFlag("--download-dir", "models[].cache", Render.RESERVED),
+    EngineFlag("--download-dir", "models[].cache", Render.RESERVED,
+               reason="weights are served from the model cache (models[].cache), which HF_HOME points at"),
+    # vLLM 0.33.0 adds its PrometheusStatLogger only when stats are logged (vllm/v1/engine/async_llm.py: no
+    # StatLoggerManager without log_stats; vllm/v1/metrics/loggers.py): --disable-log-stats takes every vllm:* series
+    # away from /metrics, and with it the autoscaler's signal, the SLO alerts and the dashboard.
+    EngineFlag("--disable-log-stats", "observability", Render.RESERVED,
+               reason="it removes vLLM's Prometheus metrics (vllm:num_requests_running and the rest), which the "
+                      "autoscaler, the SLO alerts and the dashboard read"),
 )  # fmt: skip
 
 
@@ -192,6 +201,16 @@ def owned_flags() -> dict[str, str]:
     'engine.maxModelLen'
     """
     return {spelling: row.setting for row in ENGINE_FLAGS for spelling in row.owned_spellings()}
+
+
+def reserved_reasons() -> dict[str, str]:
+    """Flags ``engine.extraArgs`` may never carry, mapped to why.
+
+    >>> sorted(reserved_reasons())
+    ['--disable-log-stats', '--download-dir']
+    """
+    return {row.flag: row.reason or f"the library owns it ({row.setting})" for row in ENGINE_FLAGS
+            if row.render is Render.RESERVED}  # fmt: skip
 
 
 def rendered_flags() -> Iterator[str]:
