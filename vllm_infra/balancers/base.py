@@ -105,7 +105,8 @@ class BalancerStrategy(Protocol):
             routes_by_model = wakes_from_zero = edge_health_check = False
             settings_field = settings_model = None
             kubernetes_api_rules = ()
-            def build(self, ctx): return BalancerPods(health_path="/health", service_selector=ctx.args.backends[0].selector)
+            def build(self, ctx):
+                return BalancerPods(health_path="/health", service_selector=ctx.args.backends[0].selector)
             def traffic(self, spec, *, multi_model): return None
             def scrape_target(self, object_name): return None
             def validate(self, stack_config): return []

@@ -33,7 +33,8 @@ class BalancerBackend:
 class LoadBalancerArgs:
     """Inputs of ``LoadBalancer``.
 
-    - ``spec``: strategy (nginx | router | service), replicas, exposure, and the nginx/router settings;
+    - ``spec``: strategy (a registered ``BalancerStrategy``: nginx | router | service built in), replicas, exposure,
+      and the nginx/router settings;
     - ``backends``: the models behind it (one for load-balanced; several for multi-model, which needs the router);
     - ``api_key``: the API-key Secret (nginx checks it at the edge; the router uses it to list each worker's models);
     - ``tls_certificate_arn``: an ACM certificate (multi-region's per-region one); None = ``spec.exposure.tls``'s. With
@@ -109,7 +110,10 @@ def _load_balancer_hostname(status) -> str | None:
 
 
 class LoadBalancer(pulumi.ComponentResource):
-    """The balancer in front of the vLLM pods.
+    """The balancer in front of the vLLM pods. The strategy (``vllm_infra.balancers``, looked up by
+    ``spec.strategy``) builds its own resources and pod spec; this component adds what every strategy shares: the
+    ServiceAccount and Role of a strategy with ``kubernetes_api_rules``, the Deployment (zone spread, rolling on the
+    config hash) and PDB when it has pods, and the client-facing Service or Ingress. The built-ins:
 
     - ``nginx``: a headless Service per model (nginx re-resolves it and follows pods as they scale), the generated
       ``nginx.conf`` in a ConfigMap, an nginx Deployment whose pods roll when the config's hash changes, a PDB.
