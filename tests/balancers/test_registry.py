@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.plans import EXISTING_CLUSTER, TLS_EXPOSURE, plan_config, single_model_config
+from tests.plans import EXISTING_CLUSTER, PROJECT_DIR, TLS_EXPOSURE, plan_config, single_model_config
 from vllm_infra.balancers import (
     BalancerContext,
     BalancerPods,
@@ -162,3 +162,23 @@ def test_a_name_registers_once_and_only_a_whole_strategy_registers():
     with pytest.raises(TypeError, match="BalancerStrategy"):
         register(Incomplete())
     assert "incomplete" not in strategy_names()
+
+
+@pytest.mark.slow
+def test_a_strategy_registered_before_the_builtins_load_is_listed_after_them():
+    # A fresh interpreter: registering first must not push the built-ins (and the default, nginx) down the list.
+    import os
+    import subprocess
+    import sys
+
+    program = (
+        "from tests.balancers.test_registry import EchoStrategy\n"
+        "from vllm_infra.balancers import register, strategy_names\n"
+        "register(EchoStrategy())\n"
+        "print(','.join(strategy_names()))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(PROJECT_DIR)}
+    result = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, check=True, cwd=PROJECT_DIR, env=env
+    )
+    assert result.stdout.strip() == "nginx,router,service,echo"

@@ -3,8 +3,9 @@
 Prometheus scrapes and which stack rules it satisfies. ``LoadBalancer``, the network policies, the observability
 wiring and ``StackConfig`` ask the registry instead of comparing strategy names.
 
-Adding a strategy: a module that defines a class with the ``BalancerStrategy`` members and calls ``register`` (add
-it to ``registry.BUILTIN_MODULES`` to ship it), plus its tests. The pure generators the built-ins use (the
+Adding a strategy: a module in this package that defines a class with the ``BalancerStrategy`` members and calls
+``register`` on import (the registry imports every module of the package), plus its tests; outside the package,
+any code that calls ``register`` before the stack config is validated. The pure generators the built-ins use (the
 ``nginx.conf`` and the vllm-router command line) stay in ``vllm_infra.balancing``.
 """
 

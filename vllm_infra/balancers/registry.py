@@ -1,26 +1,42 @@
-"""The balancer strategies by name: the built-in ones (``nginx``, ``router``, ``service``) and any registered later.
+"""The balancer strategies by name: the built-in ones (every module of this package but ``base`` and ``registry``,
+each registering its strategy on import: ``nginx``, ``router``, ``service``) and any registered later.
 
-The built-ins are imported on the first lookup, not when this module is: ``config/balancer.py`` validates against
-the registry, and the strategy modules build Pulumi resources (importing them from the config would be a cycle).
+The built-ins are imported on the first use of the registry, not when this module is: ``config/balancer.py``
+validates against the registry, and the strategy modules build Pulumi resources (importing them from the config
+would be a cycle).
 """
 
 from __future__ import annotations
 
 import importlib
+import pkgutil
 
 from vllm_infra.balancers.base import BalancerStrategy
 
-# Registration order is the order the choices are listed in (error messages, docs).
-BUILTIN_MODULES = ("vllm_infra.balancers.nginx", "vllm_infra.balancers.router", "vllm_infra.balancers.service")
+# Not strategies: the protocol and this registry.
+_NOT_STRATEGY_MODULES = frozenset({"base", "registry"})
 _strategies: dict[str, BalancerStrategy] = {}
 _builtins_loaded = False
+
+
+def builtin_modules() -> list[str]:
+    """The package's strategy modules, by name: registration (and so listing) order.
+
+    >>> builtin_modules()
+    ['vllm_infra.balancers.nginx', 'vllm_infra.balancers.router', 'vllm_infra.balancers.service']
+    """
+    import vllm_infra.balancers as package
+
+    names = sorted(info.name for info in pkgutil.iter_modules(package.__path__) if not info.ispkg)
+    return [f"{package.__name__}.{name}" for name in names if name not in _NOT_STRATEGY_MODULES]
 
 
 def _load_builtins() -> None:
     global _builtins_loaded
     if not _builtins_loaded:
+        # Set first: each built-in module calls register(), which lands here again.
         _builtins_loaded = True
-        for module in BUILTIN_MODULES:
+        for module in builtin_modules():
             importlib.import_module(module)
 
 
@@ -31,6 +47,7 @@ def register(strategy: BalancerStrategy) -> BalancerStrategy:
     >>> strategy_names()
     ('nginx', 'router', 'service')
     """
+    _load_builtins()  # the built-ins come first in the choices, whoever registers first
     if not isinstance(strategy, BalancerStrategy):
         raise TypeError(f"{strategy!r} does not provide every member of BalancerStrategy")
     if strategy.name in _strategies:
