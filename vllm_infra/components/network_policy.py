@@ -68,6 +68,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from vllm_infra import vllm_release
+from vllm_infra.balancers import strategy_for
 from vllm_infra.components.kube import inference_pods_selector, object_meta, selector_labels, standard_labels
 from vllm_infra.config.balancer import BalancerSpec
 
@@ -250,32 +251,23 @@ def component_pods_selector(component: str) -> dict[str, str]:
 
 def balancer_policy_args(spec: BalancerSpec, *, object_name: str = "vllm-gateway", multi_model: bool = False) -> dict:
     """The ``NetworkPolicyArgs`` keyword arguments that describe a ``LoadBalancer`` built from ``spec``: which pods
-    are the balancer, their front-door and metrics ports, and whether they call the Kubernetes API.
+    are the balancer, their front-door and metrics ports (the strategy's ``traffic``), and whether they call the
+    Kubernetes API (its ``kubernetes_api_rules``).
 
     >>> balancer_policy_args(BalancerSpec(strategy="router"), multi_model=True)["balancer_ports"]
     [8080]
     >>> balancer_policy_args(BalancerSpec(strategy="service"))
     {'balancer_selector': None}
     """
-    if spec.strategy == "service":
+    strategy = strategy_for(spec.strategy)
+    traffic = strategy.traffic(spec, multi_model=multi_model)
+    if traffic is None:
         return {"balancer_selector": None}
-    # The balancer's own constant, not a copy; imported here so load_balancer may one day import this module.
-    from vllm_infra.components.load_balancer import ROUTER_PORT
-
-    selector = selector_labels("balancer", object_name)
-    if spec.strategy == "nginx":
-        return {
-            "balancer_selector": selector,
-            "balancer_ports": [spec.nginx.listen_port],
-            "balancer_metrics_ports": [],
-            "balancer_needs_api_server": False,
-        }
     return {
-        "balancer_selector": selector,
-        # Multi-model: the nginx sidecar is the pod's front door; the router's port is reached over loopback only.
-        "balancer_ports": [spec.nginx.listen_port if multi_model else ROUTER_PORT],
-        "balancer_metrics_ports": [spec.router.prometheus_port],
-        "balancer_needs_api_server": True,
+        "balancer_selector": selector_labels("balancer", object_name),
+        "balancer_ports": list(traffic.ports),
+        "balancer_metrics_ports": list(traffic.metrics_ports),
+        "balancer_needs_api_server": bool(strategy.kubernetes_api_rules),
     }
 
 

@@ -6,6 +6,9 @@ import re
 from typing import Literal
 
 from pydantic import Field, field_validator
+from pydantic_core import PydanticCustomError
+
+from vllm_infra.balancers.registry import choices_phrase, strategy_names
 
 from vllm_infra.balancing.nginx import NGINX_IMAGE, NginxSettings
 from vllm_infra.balancing.router import ROUTER_IMAGE, RouterSettings
@@ -122,7 +125,9 @@ class BalancerSpec(ConfigModel):
           replicas: 2
     """
 
-    strategy: Literal["nginx", "router", "service"] = "nginx"
+    strategy: str = Field(
+        "nginx", description="A registered strategy (vllm_infra.balancers): nginx, router or service built in."
+    )
     replicas: int = Field(2, ge=1, le=50, description="Balancer pods (nginx/router); two survive a node loss.")
     exposure: ExposureSpec = Field(default_factory=ExposureSpec)
     enforce_api_key: bool = Field(
@@ -140,6 +145,17 @@ class BalancerSpec(ConfigModel):
         ROUTER_IMAGE,
         description="vllm-router image; pin repository:tag@sha256:<digest> for production (tag alone: allowed).",
     )
+
+    @field_validator("strategy", mode="before")
+    @classmethod
+    def _registered(cls, strategy: object) -> object:
+        names = strategy_names()
+        if not isinstance(strategy, str) or strategy not in names:
+            # The same error as a Literal of the registered names (the messages list the choices, suggest the nearest).
+            raise PydanticCustomError(
+                "literal_error", "Input should be {expected}", {"expected": choices_phrase(names, quoted=True)}
+            )
+        return strategy
 
     @field_validator("nginx_image", "router_image")
     @classmethod

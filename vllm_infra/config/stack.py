@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, ModelWrapValidatorHandler, PrivateAttr, StringConstraints, field_validator, model_validator
 
 from vllm_infra import vllm_release
+from vllm_infra.balancers.registry import choices_phrase, names_where, strategy_for
 from vllm_infra.config.addons import AddonsSpec, cluster_autoscaler_chart
 from vllm_infra.config.balancer import BalancerSpec
 from vllm_infra.config.base import ConfigModel
@@ -95,11 +96,14 @@ class StackConfig(ConfigModel):
             raise ValueError(
                 f"vllm-infra:models: topology {self.topology} serves one model; use topology multi-model for several"
             )
-        if len(self.models) > 1 and self.balancer.strategy != "router":
+        strategy = strategy_for(self.balancer.strategy)
+        if len(self.models) > 1 and not strategy.routes_by_model:
             raise ValueError(
                 f"vllm-infra:balancer.strategy: {self.balancer.strategy} cannot route by the request's model; "
-                "several models need strategy: router"
+                f"several models need strategy: {choices_phrase(names_where('routes_by_model'))}"
             )
+        if self.topology != "single" and (problems := strategy.validate(self)):
+            raise ValueError("\n".join(problems))
         self._check_scale_to_zero()
         if self.topology == "multi-region":
             self._check_multi_region(region_names)
@@ -246,15 +250,16 @@ class StackConfig(ConfigModel):
     def _check_scale_to_zero(self) -> None:
         # A model at zero replicas has no pod to send the first request to: only the router counts requests for a
         # model while none runs (vllm_router_requests_total), which is the KEDA trigger that wakes it.
-        if self.topology != "single" and self.balancer.strategy == "router":
+        if self.topology != "single" and strategy_for(self.balancer.strategy).wakes_from_zero:
             return
         front = "topology single has no balancer" if self.topology == "single" else (
             f"strategy {self.balancer.strategy} has nothing that counts requests while no replica runs"
         )
+        waking = choices_phrase(names_where("wakes_from_zero"))
         problems = [
-            f"vllm-infra:models[{index}].autoscaling.minReplicas: 0 (scale to zero) needs balancer.strategy: router, "
+            f"vllm-infra:models[{index}].autoscaling.minReplicas: 0 (scale to zero) needs balancer.strategy: {waking}, "
             f"whose request counter wakes the model; {front}, so the first request would fail; set minReplicas: 1, "
-            "or balancer.strategy: router"
+            f"or balancer.strategy: {waking}"
             for index, model in enumerate(self.models)
             if model.autoscaling is not None and model.autoscaling.min_replicas == 0
         ]
@@ -291,10 +296,11 @@ class StackConfig(ConfigModel):
             problems += validate_regions(self.global_load_balancer, region_names, primaries)
         if len(region_names) < 2:
             problems.append("vllm-infra:regions: topology multi-region needs at least two regions")
-        if self.balancer.strategy == "service" or not self.balancer.enforce_api_key:
+        if not strategy_for(self.balancer.strategy).edge_health_check or not self.balancer.enforce_api_key:
             problems.append(
-                "vllm-infra:balancer: multi-region needs strategy nginx or router with enforceApiKey: the global "
-                "health check asks the balancer's /healthz/model for a real completion, authenticated at the edge"
+                f"vllm-infra:balancer: multi-region needs strategy {choices_phrase(names_where('edge_health_check'))} "
+                "with enforceApiKey: the global health check asks the balancer's /healthz/model for a real "
+                "completion, authenticated at the edge"
             )
         if self.balancer.exposure.kind != "load-balancer" or self.balancer.exposure.internal:
             problems.append(

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
+from vllm_infra.balancers import strategy_for
 from vllm_infra.components.certificate import RegionalCertificate, RegionalCertificateArgs
 from vllm_infra.components.cluster import RegionalCluster, RegionalClusterArgs
 from vllm_infra.components.cluster_addons import ClusterAddons, ClusterAddonsArgs
@@ -23,7 +24,7 @@ from vllm_infra.components.secrets import InferenceSecrets, InferenceSecretsArgs
 from vllm_infra.components.vllm import VllmDeployment, VllmDeploymentArgs
 from vllm_infra.config import StackConfig
 from vllm_infra.config.region import RegionSpec
-from vllm_infra.observability import ScrapeTarget, monitored_models
+from vllm_infra.observability import monitored_models
 
 
 @dataclass
@@ -226,16 +227,18 @@ def serve_region(
             opts=pulumi.ResourceOptions(provider=cluster.k8s_provider, depends_on=load_balancer_ready),
         )
     if stack_config.observability.enabled:
-        router_metrics = None
-        if balancer is not None and stack_config.balancer.strategy == "router":
-            router_metrics = ScrapeTarget(selector_labels("balancer", balancer.object_name), port="metrics")
+        balancer_metrics = (
+            strategy_for(stack_config.balancer.strategy).scrape_target(balancer.object_name)
+            if balancer is not None
+            else None
+        )
         Observability(
             f"{prefix}-observability",
             ObservabilityArgs(
                 namespace=stack_config.namespace,
                 models=monitored_models(stack_config.models, stack_config.observability),
                 spec=stack_config.observability,
-                balancer=router_metrics,
+                balancer=balancer_metrics,
             ),
             opts=pulumi.ResourceOptions(provider=cluster.k8s_provider, depends_on=[namespace, *addon_ready]),
         )
