@@ -14,7 +14,8 @@ from vllm_infra.components.model_cache import ModelCache, ModelCacheArgs
 from vllm_infra.components.secrets import InferenceSecrets, InferenceSecretsArgs, SecretKeyRef
 from vllm_infra.components.vllm import VllmDeployment, VllmDeploymentArgs, vllm_serve_args
 from vllm_infra.config import CacheSpec, EngineSpec, LifecycleSpec, ModelSpec, ResourceSpec, StackConfig
-from vllm_infra.config.capacity import GpuPlacement, GpuSpec, place_model, replica_resources
+from vllm_infra.config.capacity import GpuSpec, place_model, replica_resources
+from vllm_infra.sizing.placement import GpuPlacement
 
 __all__ = [
     "CacheSpec",

@@ -114,8 +114,9 @@ def test_the_prewarm_job_and_the_replicas_fit_every_catalog_node_together(tmp_pa
     from pathlib import Path
 
     from vllm_infra.config import ModelSpec
-    from vllm_infra.config.capacity import GpuPlacement, replica_resources
+    from vllm_infra.config.capacity import replica_resources
     from vllm_infra.sizing.node_capacity import GPU_NODE_DAEMONSETS
+    from vllm_infra.sizing.placement import GpuPlacement
 
     published = json.loads(
         (Path(__file__).resolve().parents[1] / "data" / "eks-node-capacity" / "karpenter-instance-types.json").read_text()
@@ -153,3 +154,19 @@ def test_resources_that_leave_no_room_for_the_prewarm_job_are_rejected(tmp_path)
     (problem,) = problems_of(tmp_path, single_model_config(resources={"memory": "13Gi"}))
     assert "resources.memory 13Gi exceeds the 12 GiB one replica can get on g6.xlarge" in problem
     assert "pre-warm Job" in problem
+
+
+def test_a_model_spec_maps_onto_the_plain_placement_request():
+    from vllm_infra.config import ModelSpec
+    from vllm_infra.config.capacity import placement_request
+
+    auto = placement_request(ModelSpec(name="m", model="meta-llama/Llama-3.1-8B-Instruct"))
+    assert (auto.tier, auto.model_id, auto.instance_type, auto.tensor_parallel_size) == (
+        "m", "meta-llama/Llama-3.1-8B-Instruct", None, None)  # fmt: skip
+    assert auto.architecture is not None and auto.architecture.hf_id == "meta-llama/Llama-3.1-8B-Instruct"
+    pinned = placement_request(ModelSpec(
+        name="m", model="meta-llama/Llama-3.1-8B-Instruct", gpu={"instanceType": "g6.12xlarge"},
+        engine={"tensorParallelSize": 2, "maxModelLen": 4096, "maxNumSeqs": 64, "kvCacheDtype": "fp8"},
+    ))  # fmt: skip
+    assert (pinned.instance_type, pinned.tensor_parallel_size) == ("g6.12xlarge", 2)
+    assert (pinned.max_model_len, pinned.max_num_seqs, pinned.kv_cache_dtype) == (4096, 64, "fp8")

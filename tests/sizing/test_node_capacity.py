@@ -12,8 +12,6 @@ from pathlib import Path
 
 import pytest
 
-from vllm_infra.config import ModelSpec
-from vllm_infra.config.capacity import GpuPlacement, replica_resources
 from vllm_infra.sizing import gpu_instances
 from vllm_infra.sizing.node_capacity import (
     GPU_NODE_DAEMONSETS,
@@ -23,6 +21,7 @@ from vllm_infra.sizing.node_capacity import (
     managed_node_group_max_pods,
     node_allocatable,
 )
+from vllm_infra.sizing.placement import GpuPlacement, fit_replica_resources
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "eks-node-capacity"
 NODEADM_INFO = {
@@ -121,12 +120,11 @@ def placements(name: str):
 
 @pytest.mark.parametrize("name", CATALOG)
 def test_replicas_daemonsets_and_a_prewarm_job_fit_every_catalog_node(name):
-    model = ModelSpec(name="m", model="meta-llama/Llama-3.1-8B-Instruct")
     daemonset_cpu = sum(d.cpu_millicores for d in GPU_NODE_DAEMONSETS)
     daemonset_memory = sum(d.memory_mib for d in GPU_NODE_DAEMONSETS)
     allocatable_cpu, allocatable_memory = millicores(KARPENTER[name]["cpu"]), mebibytes(KARPENTER[name]["memory"])
     for placement in placements(name):
-        resources = replica_resources(model, placement)
+        resources = fit_replica_resources(placement)  # nothing configured: the replica's share of the node
         per_node = placement.instance.gpu_count // placement.tensor_parallel_size
         cpu = per_node * millicores(resources.cpu) + daemonset_cpu + PREWARM_JOB_CPU_MILLICORES
         memory = per_node * resources.memory_gib * 1024 + daemonset_memory + PREWARM_JOB_MEMORY_MIB

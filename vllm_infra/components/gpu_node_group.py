@@ -15,7 +15,8 @@ from vllm_infra.config.addons import (
     CLUSTER_AUTOSCALER_TAG_PREFIX,
     cluster_autoscaler_tag,
 )
-from vllm_infra.config.capacity import GPU_TIER_LABEL, GpuPlacement, GpuSpec, node_group_capacity_types
+from vllm_infra.config.capacity import GPU_TIER_LABEL, GpuSpec, node_group_capacity_types
+from vllm_infra.sizing.placement import GpuPlacement
 
 # The device plugin chart's default node affinity selects nodes carrying this label (set by GPU feature discovery
 # where it runs); setting it on the node group lets the plugin schedule without NFD.
@@ -73,7 +74,7 @@ class GpuNodeGroupArgs:
 
     - ``placement``: the tier name, instance type and GPUs (from the sizer or pinned);
     - ``gpu``: capacity type (spot adds an on-demand fallback group), AMI, root disk;
-    - ``min_nodes`` / ``max_nodes``: node bounds (``vllm_infra.config.capacity.node_bounds``); the desired size starts
+    - ``min_nodes`` / ``max_nodes``: node bounds (``vllm_infra.sizing.placement.node_bounds``); the desired size starts
       at ``min_nodes`` and is then owned by the cluster autoscaler (``pulumi up`` never resets it);
     - ``tags``: tags of the managed node groups (EKS does not copy them to the Auto Scaling groups or instances).
     """

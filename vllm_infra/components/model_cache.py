@@ -22,8 +22,9 @@ from vllm_infra.components.kube import (
 )
 from vllm_infra.components.secrets import SecretKeyRef
 from vllm_infra.config import ModelSpec
-from vllm_infra.config.capacity import GpuPlacement, pod_node_selector
+from vllm_infra.config.capacity import pod_node_selector
 from vllm_infra.sizing.node_capacity import PREWARM_JOB_CPU_MILLICORES, PREWARM_JOB_MEMORY_MIB
+from vllm_infra.sizing.placement import GpuPlacement
 from vllm_infra.policies.opt_out import opt_out_annotations
 
 # Where the claim is mounted, in the pre-warm Job and in vLLM pods alike; HF_HOME points here.

@@ -28,8 +28,9 @@ from vllm_infra.components.kube import (
 from vllm_infra.components.model_cache import HF_HOME
 from vllm_infra.components.secrets import SecretKeyRef
 from vllm_infra.config import ModelSpec, engine_flags
-from vllm_infra.config.capacity import GpuPlacement, ReplicaResources, pod_node_selector
+from vllm_infra.config.capacity import pod_node_selector
 from vllm_infra.policies.opt_out import opt_out_annotations
+from vllm_infra.sizing.placement import GpuPlacement, ReplicaResources
 
 HTTP_PORT_NAME = "http"
 # The vLLM image is ~10 GiB; the first pull on a fresh GPU node takes minutes and counts against `pulumi up`'s wait.

@@ -21,7 +21,8 @@ from vllm_infra.config.base import ConfigModel
 from vllm_infra.config.capacity import GpuSpec
 from vllm_infra.config.engine import EngineSpec
 from vllm_infra.quantity import GIB, QuantityError, parse_quantity
-from vllm_infra.sizing import ModelArchitecture
+from vllm_infra.sizing import ModelArchitecture, UnknownCatalogEntryError, lookup_model, weight_bytes
+from vllm_infra.sizing.memory import GIB as GIB_BYTES  # an int; the quantity parser's GIB is a Decimal
 
 # Kubernetes object names derived from a model name get suffixes ("-cache", "-prewarm", "-pdb"); 40 characters
 # keeps every derived name under the 63-character DNS label limit.
@@ -221,8 +222,6 @@ class ModelSpec(ConfigModel):
     @model_validator(mode="after")
     def _weights_known(self) -> ModelSpec:
         if self.weights_gib is None:
-            from vllm_infra.sizing import GIB, weight_bytes
-
             architecture = self.architecture_or_none
             if architecture is None:
                 raise ValueError(
@@ -231,7 +230,7 @@ class ModelSpec(ConfigModel):
                     "engine.tensorParallelSize"
                 )
             try:
-                self._catalog_weights_gib = weight_bytes(architecture, self.engine.quantization) / GIB
+                self._catalog_weights_gib = weight_bytes(architecture, self.engine.quantization) / GIB_BYTES
             except ValueError as error:
                 raise ValueError(f"engine.quantization: {error}; or set weightsGib to skip the estimate") from None
         return self
@@ -255,8 +254,6 @@ class ModelSpec(ConfigModel):
         return self
 
     def _catalog_hint(self) -> str:
-        from vllm_infra.sizing import UnknownCatalogEntryError, lookup_model
-
         try:
             lookup_model(self.model)
         except UnknownCatalogEntryError as error:
@@ -268,8 +265,6 @@ class ModelSpec(ConfigModel):
         """The model's architecture: the configured one, else the catalog's, else None."""
         if self.architecture is not None:
             return self.architecture
-        from vllm_infra.sizing import UnknownCatalogEntryError, lookup_model
-
         try:
             return lookup_model(self.model)
         except UnknownCatalogEntryError:

@@ -12,11 +12,13 @@ from vllm_infra.config.addons import AddonsSpec, cluster_autoscaler_chart
 from vllm_infra.config.balancer import BalancerSpec
 from vllm_infra.config.base import ConfigModel
 from vllm_infra.config.global_lb import GlobalLoadBalancerSpec, validate_regions
-from vllm_infra.config.capacity import GpuPlacement, ReplicaResources, node_bounds, place_model, replica_resources
+from vllm_infra.config.capacity import model_node_bounds, place_model, replica_resources
 from vllm_infra.config.model import ModelSpec
 from vllm_infra.config.network import NetworkPolicySpec
 from vllm_infra.config.observability import ObservabilitySpec
 from vllm_infra.config.region import RegionSpec
+from vllm_infra.sizing import gpu_instances
+from vllm_infra.sizing.placement import GpuPlacement, ReplicaResources
 
 Topology = Literal["single", "load-balanced", "multi-model", "multi-region"]
 Namespace = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")]
@@ -166,9 +168,9 @@ class StackConfig(ConfigModel):
         return self.topology != "single" and self.balancer.exposure.kind in {"load-balancer", "ingress"}
 
     def gpu_node_bounds(self, model: ModelSpec) -> tuple[int, int]:
-        """``(min, max)`` GPU nodes of ``model``'s node group (``vllm_infra.config.capacity.node_bounds``): what its
+        """``(min, max)`` GPU nodes of ``model``'s node group (``vllm_infra.config.capacity.model_node_bounds``): what its
         initial replicas need, and what its maximum replicas plus a shared cache's surge replica need."""
-        bounds = node_bounds(model, self.placement(model))
+        bounds = model_node_bounds(model, self.placement(model))
         return bounds.min_nodes, bounds.max_nodes
 
     def _gpu_nodes_can_grow(self) -> bool:
@@ -269,7 +271,6 @@ class StackConfig(ConfigModel):
     def _check_regions_known(self) -> None:
         # A typo (us-eats-1) would otherwise surface as "no instance type offered in every region".
         from vllm_infra.config.errors import nearest
-        from vllm_infra.sizing import gpu_instances
 
         known = sorted({region for instance in gpu_instances().values() for region in instance.regions})
         problems = []
