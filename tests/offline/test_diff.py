@@ -501,3 +501,25 @@ def test_renaming_the_model_deletes_and_creates(base_plan, tmp_path):
     assert {r.name.removeprefix("us-east-1-") for r in diff.removed} >= {"llama-8b", "llama-8b-cache"}
     (blocked,) = diff.blocking  # the old protected cache
     assert blocked.type == "kubernetes:core/v1:PersistentVolumeClaim" and blocked.action == "delete"
+
+
+DOCUMENTED_MODULES = ["lines", "model", "paths", "rules"]
+
+
+@pytest.mark.parametrize("module", DOCUMENTED_MODULES)
+def test_the_documented_examples_hold(module: str) -> None:
+    import doctest
+    import importlib
+
+    results = doctest.testmod(importlib.import_module(f"vllm_infra.offline.diff.{module}"))
+    assert results.attempted > 0
+    assert results.failed == 0
+
+
+def test_a_replacement_reason_splits_back_into_its_claim_and_source():
+    from vllm_infra.offline.diff import ForceNew, split_reason
+    from vllm_infra.offline.diff.rules import replace_reason
+
+    rule = ForceNew("computeConfig.nodeRoleArn", "CustomizeDiff in cluster.go", when="changed_from_set")
+    assert split_reason(replace_reason(rule)) == (
+        "computeConfig.nodeRoleArn (changed from a set value) is immutable", "CustomizeDiff in cluster.go")
