@@ -170,7 +170,7 @@ def diff_plans(old: Mapping[str, Any] | Plan, new: Mapping[str, Any] | Plan) -> 
     for urn, entry in sorted(old_by_urn.items()):
         if urn in new_by_urn:
             continue
-        warnings = ()
+        warnings: tuple[str, ...] = ()
         if entry.get("protect"):
             warnings = (
                 "⛔ protected: Pulumi refuses to delete it, so `pulumi up` fails; if the deletion is intended, run "
