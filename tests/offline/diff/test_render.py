@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import re
 
-from tests.offline.test_diff import document, k8s, mutate
-from tests.offline.test_diff_cli import PROJECT_DIR, model, variant
+from tests.offline.diff.documents import deployment, document, k8s, mutate, node_group
+from tests.offline.diff.test_cli import PROJECT_DIR, model, variant
 from tests.offline.test_secret_leak import run_cli
 from vllm_infra.offline.diff import (
     diff_plans,
@@ -163,3 +163,27 @@ def test_summaries_fold_what_is_created_or_deleted_with_its_component():
     assert "(with 1 resource inside)" in next(row for row in rows if row.split()[3] == "old-model")
     markdown = render_markdown_summary(diff_plans(old, new))
     assert "**new-model-Service**" not in markdown and "(with 3 resources inside)" in markdown
+
+
+# --- tables and JSON ---------------------------------------------------------------------------------------------
+
+
+def test_markdown_puts_replacements_first_and_collapses_long_tables():
+    old_dep = deployment(env=[{"name": f"E{i}", "value": "0"} for i in range(12)])
+    new_dep = deployment(env=[{"name": f"E{i}", "value": "1|2"} for i in range(12)])
+    old_ng, new_ng = node_group(), node_group(inputs={"instanceTypes": ["g6e.xlarge"]})
+    markdown = render_markdown(diff_plans(document(old_dep, old_ng), document(new_dep, new_ng)))
+    assert markdown.index("### ⚠ Replacements") < markdown.index("### Updates")
+    assert "<details>" in markdown and "<summary>12 property changes</summary>" in markdown
+    assert "`1\\|2`" in markdown  # pipes cannot break the table
+    assert markdown.splitlines()[0].startswith("**Plan diff** `dev`: 1 to replace, 1 to update")
+
+
+def test_json_rendering_is_serialisable_and_lists_replacements():
+    old, new = node_group(), node_group(inputs={"diskSize": 400.0})
+    data = render_json(diff_plans(document(old), document(new)))
+    json.dumps(data)
+    assert data["replacements"] == [old["urn"]] and data["resources"][0]["action"] == "replace"
+    assert data["resources"][0]["changes"][0] == {
+        "path": "diskSize", "kind": "update", "old": 200, "new": 400,
+        "replaces": data["resources"][0]["replaceReasons"][0]}  # fmt: skip
