@@ -357,6 +357,8 @@ class PhaseResult:
     hit_rate: float = float("nan")
     ttft_p50_ms: float = float("nan")
     ttft_p99_ms: float = float("nan")
+    engine_ttft_p50_ms: float = float("nan")
+    engine_ttft_p99_ms: float = float("nan")
     throughput_rps: float = float("nan")
     output_tps: float = float("nan")
     imbalance: float = float("nan")
@@ -391,6 +393,10 @@ def run_phase(strategy: Strategy, workload: Workload, engine: EngineModel, engin
     if good:
         ttfts = [o.ttft_s / scale * 1000 for o in good]
         result.ttft_p50_ms, result.ttft_p99_ms = percentile(ttfts, 50), percentile(ttfts, 99)
+    engine_ttfts = [t for s in stats for t in s["ttft_ms"]]
+    if engine_ttfts:
+        result.engine_ttft_p50_ms = percentile(engine_ttfts, 50)
+        result.engine_ttft_p99_ms = percentile(engine_ttfts, 99)
     result.throughput_rps = len(good) / (wall / scale) if wall else float("nan")
     result.output_tps = sum(s["output_tokens"] for s in stats) / (wall / scale) if wall else float("nan")
     result.requests_per_engine = [s["requests"] for s in stats]
@@ -406,13 +412,13 @@ def _ratio(value: float, base: float) -> str:
 def format_table(results: list[PhaseResult]) -> str:
     """The results and their ratios against the baseline row, as text."""
     lines = [f"  {'strategy':32} {'ok':>4} {'err':>4} {'hit':>6} {'TTFT p50':>9} {'TTFT p99':>9} "
-             f"{'req/s':>6} {'tok/s':>7} {'imbal':>6}  per-engine requests"]
+             f"{'eng p50':>8} {'eng p99':>8} {'req/s':>6} {'tok/s':>7} {'imbal':>6}  per-engine requests"]
     for r in results:
         if r.failure:
             lines.append(f"  {r.name:32} not run: {r.failure}")
             continue
         lines.append(f"  {r.name:32} {r.ok:4d} {r.errors:4d} {r.hit_rate * 100:5.1f}% {r.ttft_p50_ms:8.0f}ms "
-                     f"{r.ttft_p99_ms:8.0f}ms {r.throughput_rps:6.2f} {r.output_tps:7.1f} {r.imbalance:6.2f}  "
+                     f"{r.ttft_p99_ms:8.0f}ms {r.engine_ttft_p50_ms:6.0f}ms {r.engine_ttft_p99_ms:6.0f}ms {r.throughput_rps:6.2f} {r.output_tps:7.1f} {r.imbalance:6.2f}  "
                      f"{r.requests_per_engine}")
     base = next((r for r in results if r.name == BASELINE and not r.failure), None)
     if base is not None:

@@ -54,6 +54,7 @@ BLOCK_TOKENS = 16  # vLLM's default --block-size on CUDA
 DEFAULT_API_KEY = "sk-loopback-stub-key"  # the key of tests/loopback/stub_backend.py, so clients share one key
 _MAX_BODY = 64 * 1024 * 1024
 _MAX_OUTPUT_TOKENS = 4096
+_MAX_RECORDS = 50_000
 
 
 def tokenize(text: str) -> list[int]:
@@ -148,7 +149,9 @@ class EngineModel:
     run many simulated seconds in few real ones; a client divides the times it measures by the same factor.
     """
 
-    cache_blocks: int = 6000  # 96k tokens of KV cache per engine
+    # Llama-3.1-8B keeps 2 (K, V) x 32 layers x 8 KV heads x 128 dims x 2 bytes = 128 KiB per token (its
+    # config.json); ~5 GiB left for KV on a 24 GiB A10G after 16 GiB of bf16 weights is ~40k tokens = 2500 blocks.
+    cache_blocks: int = 2500
     max_running: int = 32  # vLLM --max-num-seqs (scaled down)
     prefill_overhead_ms: float = 8.0
     prefill_ms_per_token: float = 0.15
@@ -193,8 +196,10 @@ class SimEngine:
     :meth:`run` executes one request and calls ``emit(words, first)`` as tokens become available.
     """
 
-    def __init__(self, model: EngineModel, *, sleep: Any = time.sleep) -> None:
+    def __init__(self, model: EngineModel, *, sleep: Any = time.sleep, clock: Any = time.monotonic) -> None:
         self.model = model
+        self._clock = clock
+        self.ttft_ms: list[float] = []  # engine-side TTFT per request, simulated ms (bounded)
         self.cache = PrefixCache(model.cache_blocks)
         self._sleep = sleep
         self._lock = threading.Condition()
@@ -213,6 +218,7 @@ class SimEngine:
     def run(self, prompt: str, max_tokens: int, emit: Any) -> dict[str, int]:
         """Serve one request: wait for a running slot (FIFO), prefill, decode ``max_tokens`` tokens."""
         tokens = tokenize(prompt)
+        arrived = self._clock()
         with self._lock:
             self.requests += 1
             ticket = self._next_ticket
@@ -237,6 +243,10 @@ class SimEngine:
             events = [words[:1]] + [words[i:i + per_event] for i in range(1, len(words), per_event)]
             for index, group in enumerate(events):
                 self._real(self.model.decode_step_ms(self.running) * len(group))
+                if index == 0:
+                    with self._lock:
+                        if len(self.ttft_ms) < _MAX_RECORDS:
+                            self.ttft_ms.append((self._clock() - arrived) / self.model.time_scale * 1000)
                 emit(group, index == 0)
             with self._lock:
                 self.cache.insert(tokens + tokenize(" ".join(words)))
@@ -256,6 +266,7 @@ class SimEngine:
                 "prefix_cache_queries": self.cache.queries, "prefix_cache_hits": self.cache.hits,
                 "evictions": self.cache.evictions, "cached_blocks": len(self.cache),
                 "running": self.running, "waiting": self.waiting, "model": asdict(self.model),
+                "ttft_ms": list(self.ttft_ms),
             }
 
     def reset(self) -> None:
@@ -263,6 +274,7 @@ class SimEngine:
         with self._lock:
             self.cache = PrefixCache(self.model.cache_blocks)
             self.requests = self.completed = self.output_tokens = 0
+            self.ttft_ms = []
 
 
 class _Handler(BaseHTTPRequestHandler):

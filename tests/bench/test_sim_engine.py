@@ -194,3 +194,25 @@ def test_render_endpoint_returns_the_engine_tokens(server: str) -> None:
     assert request("POST", server + "/tokenize", body=body).json()["count"] == 3
     other = request("POST", server + "/v1/chat/completions", body={**body, "model": "other"}, headers=AUTH)
     assert other.status == 404
+
+
+class FakeTime:
+    """A clock that advances only when the engine sleeps."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+    def clock(self) -> float:
+        return self.now
+
+
+def test_engine_ttft_is_prefill_plus_one_decode_step_in_simulated_ms() -> None:
+    model = EngineModel(prefill_overhead_ms=10.0, prefill_ms_per_token=0.5, decode_ms_per_token=20.0,
+                        decode_ms_per_running=1.0, time_scale=0.2)
+    fake = FakeTime()
+    engine = SimEngine(model, sleep=fake.sleep, clock=fake.clock)
+    engine.run(words(0, 100), 5, lambda *_: None)
+    assert engine.stats()["ttft_ms"] == pytest.approx([10.0 + 0.5 * 100 + 21.0])
