@@ -204,6 +204,17 @@ def _ports(urls: list[str]) -> list[int]:
     return [int(u.rsplit(":", 1)[1]) for u in urls]
 
 
+def replace_upstream_method(conf: str, method: str) -> str:
+    """The generated nginx config with its ``least_conn;`` upstream line replaced by ``method`` (a candidate).
+
+    >>> replace_upstream_method("upstream u {\\n        least_conn;\\n}", "hash $remote_addr consistent;")
+    'upstream u {\\n        hash $remote_addr consistent;\\n}'
+    """
+    if conf.count("        least_conn;\n") != 1:
+        raise RuntimeError("the generated nginx config no longer has one 'least_conn;' line to replace")
+    return conf.replace("        least_conn;\n", f"        {method}\n")
+
+
 def start_balancer(strategy: Strategy, engines: Engines, nginx_bin: str | None, router_bin: str | None,
                    workdir: Path) -> NginxProcess | RouterProcess:
     """Start the balancer of ``strategy`` in front of ``engines`` (generated config unless the guide's)."""
@@ -218,16 +229,9 @@ def start_balancer(strategy: Strategy, engines: Engines, nginx_bin: str | None, 
         if nginx_bin is None:
             raise RuntimeError(missing_message("nginx"))
         method = strategy.upstream_method
-
-        def transform(conf: str) -> str:
-            if method is None:
-                return conf
-            if conf.count("        least_conn;\n") != 1:
-                raise RuntimeError("the generated nginx config no longer has one 'least_conn;' line to replace")
-            return conf.replace("        least_conn;\n", f"        {method}\n")
-
         servers = [UpstreamServer(host="127.0.0.1", port=p) for p in _ports(engines.urls)]
-        return start_nginx(nginx_bin, workdir, servers, conf_transform=transform)
+        return start_nginx(nginx_bin, workdir, servers,
+                           conf_transform=None if method is None else lambda c: replace_upstream_method(c, method))
     if router_bin is None:
         raise RuntimeError(missing_message("vllm-router"))
     port = free_port()
