@@ -1,0 +1,38 @@
+"""The routing bench's own logic: the candidate nginx configs and the ratio table."""
+
+from __future__ import annotations
+
+import pytest
+
+from bench.routing import BASELINE, STRATEGIES, PhaseResult, format_table, replace_upstream_method
+from vllm_infra.balancing.nginx import NginxSettings, UpstreamServer, render_nginx_conf
+
+
+def test_candidates_replace_the_one_least_conn_line_of_the_generated_config() -> None:
+    conf = render_nginx_conf(NginxSettings(), [UpstreamServer(host="127.0.0.1", port=9001)], resolver=None,
+                             api_key_check=False)
+    changed = replace_upstream_method(conf, "hash $http_x_session_id consistent;")
+    assert "least_conn;" not in changed
+    assert changed.count("        hash $http_x_session_id consistent;\n") == 1
+    with pytest.raises(RuntimeError, match="least_conn"):
+        replace_upstream_method(changed, "hash $remote_addr consistent;")
+
+
+def test_every_strategy_has_a_unique_name_and_the_baseline_runs_first() -> None:
+    names = [s.name for s in STRATEGIES]
+    assert len(set(names)) == len(names) and names[0] == BASELINE
+    assert {s.source_mode for s in STRATEGIES} == {"per-user", "single"}
+
+
+def test_table_reports_ratios_against_the_baseline() -> None:
+    base = PhaseResult(BASELINE, "b", ok=10, hit_rate=0.5, ttft_p50_ms=200, ttft_p99_ms=800, throughput_rps=4,
+                       imbalance=1.0, requests_per_engine=[5, 5])
+    other = PhaseResult("other", "o", ok=10, hit_rate=0.75, ttft_p50_ms=100, ttft_p99_ms=1000, throughput_rps=5,
+                        imbalance=1.5, requests_per_engine=[3, 7])
+    failed = PhaseResult("broken", "x", failure="nginx is not installed")
+    table = format_table([base, other, failed])
+    ratio_line = next(line for line in table.splitlines() if line.strip().startswith("other") and "hit +" in line)
+    assert "hit +25.0 pt" in ratio_line
+    assert "TTFT p50  x0.50" in ratio_line and "p99  x1.25" in ratio_line
+    assert "throughput  x1.25" in ratio_line and "imbalance  x1.50" in ratio_line
+    assert "broken                           not run: nginx is not installed" in table
