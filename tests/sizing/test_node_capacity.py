@@ -1,7 +1,8 @@
 """Node allocatable and the replica's share of it, checked against the published inputs and Karpenter's own table.
 
-The expected values are computed here from the vendored upstream data (``tests/data/eks-node-capacity``, see its
-SOURCE.md) with the EKS AMI formulas written out again, not taken from the library.
+The expected values are computed here from the vendored upstream data (``tests/data/eks-node-capacity`` and
+``tests/data/eks-ami``, see their SOURCE files) with the EKS AMI formulas written out again, not taken from the
+library.
 """
 
 from __future__ import annotations
@@ -24,9 +25,10 @@ from vllm_infra.sizing.node_capacity import (
 from vllm_infra.sizing.placement import GpuPlacement, fit_replica_resources
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "eks-node-capacity"
+# nodeadm's whole instance table, vendored once for these tests and the cross-object checks (tests/data/eks-ami).
 NODEADM_INFO = {
     row["instanceType"]: row
-    for row in map(json.loads, (DATA / "instance-info.jsonl").read_text().splitlines())
+    for row in map(json.loads, (DATA.parent / "eks-ami" / "instance-info.jsonl").read_text().splitlines())
 }
 ENI_MAX_PODS = dict(line.split() for line in (DATA / "eni-max-pods.txt").read_text().splitlines())
 KARPENTER = json.loads((DATA / "karpenter-instance-types.json").read_text())
