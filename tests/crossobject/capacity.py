@@ -17,7 +17,9 @@ Daemons"; the AL2023 AMI sets no systemReserved). The AMI's bootstrap (nodeadm, 
 
 Capacity is the instance type's vCPUs and memory as the library's catalog (``vllm_infra.sizing``) lists them. The
 kernel keeps some memory, so a node's reported memory capacity is a little below the nominal size: this check is
-the lenient bound — a pod that fails it can never be scheduled.
+the lenient bound — a pod that fails it can never be scheduled. The strict bound (the kernel's 7.5 %, the reserve
+from the uncapped maxPods, as Karpenter's table has it) is ``tests/eks_node.py``, which the sizing tests hold every
+replica, DaemonSet and pre-warm Job to; the rules both share (maxPods, the CPU reserve) are written once, there.
 
 A pod's request (Kubernetes "Resource sharing within containers", sidecar containers KEP-753) is, per resource, the
 larger of (a) the sum of the regular and sidecar (init, ``restartPolicy: Always``) containers, and (b) each ordinary
@@ -34,8 +36,10 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from tests import eks_node
+
 INSTANCE_INFO = Path(__file__).resolve().parents[1] / "data" / "eks-ami" / "instance-info.jsonl"
-EVICTION_HARD_MEMORY_MIB = 100
+EVICTION_HARD_MEMORY_MIB = eks_node.EVICTION_HARD_MEMORY_MIB
 GPU_RESOURCE = "nvidia.com/gpu"
 
 _QUANTITY = re.compile(r"^([0-9]+(?:\.[0-9]+)?)([a-zA-Z]*)$")
@@ -61,7 +65,7 @@ def eni_max_pods(instance_type: str) -> int:
     for line in INSTANCE_INFO.read_text().splitlines():
         info = json.loads(line)
         if info["instanceType"] == instance_type:
-            return info["defaultMaxENIs"] * (info["ipv4AddressesPerInterface"] - 1) + 2
+            return eks_node.eni_max_pods(info["defaultMaxENIs"], info["ipv4AddressesPerInterface"])
     raise LookupError(f"{instance_type} is not in {INSTANCE_INFO.name}")
 
 
@@ -72,18 +76,11 @@ def max_pods(instance_type: str, vcpus: int | None = None) -> int:
         from vllm_infra.sizing import lookup_instance_type
 
         vcpus = lookup_instance_type(instance_type).vcpus
-    return min(eni_max_pods(instance_type), 110 if vcpus < 30 else 250)
+    return eks_node.managed_node_group_max_pods(eni_max_pods(instance_type), vcpus)
 
 
-def kube_reserved_cpu_millicores(vcpus: int) -> int:
-    """nodeadm's kubeReserved CPU for a node of ``vcpus`` cores, in millicores (integer division, as nodeadm)."""
-    total = vcpus * 1000
-    bounds, shares = (0, 1000, 2000, 4000, total), (600, 100, 50, 25)  # shares in 1/10000
-    reserved = 0
-    for start, end, share in zip(bounds, bounds[1:], shares):
-        if total > start:
-            reserved += (min(total, end) - start) * share // 10000
-    return reserved
+#: nodeadm's kubeReserved CPU (the tests' one written-out copy, ``tests/eks_node.py``).
+kube_reserved_cpu_millicores = eks_node.kube_reserved_cpu_millicores
 
 
 @dataclass(frozen=True)

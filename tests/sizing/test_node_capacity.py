@@ -8,11 +8,11 @@ library.
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 import pytest
 
+from tests import eks_node
 from vllm_infra.sizing import gpu_instances
 from vllm_infra.sizing.node_capacity import (
     GPU_NODE_DAEMONSETS,
@@ -46,16 +46,6 @@ def millicores(quantity: str) -> int:
     return int(quantity.removesuffix("m")) if quantity.endswith("m") else int(float(quantity) * 1000)
 
 
-def eks_kube_reserved_cpu(vcpus: int) -> int:
-    # 6 % of the first core, 1 % of the second, 0.5 % of cores 3-4, 0.25 % of the rest, whole millicores per range.
-    total = vcpus * 1000
-    first = min(total, 1000) * 6 // 100
-    second = max(0, min(total, 2000) - 1000) * 1 // 100
-    third_fourth = max(0, min(total, 4000) - 2000) * 5 // 1000
-    rest = max(0, total - 4000) * 25 // 10000
-    return first + second + third_fourth + rest
-
-
 def test_every_catalog_type_has_upstream_data():
     assert set(CATALOG) <= set(NODEADM_INFO) and set(CATALOG) <= set(KARPENTER) and set(CATALOG) <= set(ENI_MAX_PODS)
 
@@ -83,10 +73,9 @@ def test_allocatable_follows_the_eks_formulas_and_matches_karpenter(name):
     instance = gpu_instances()[name]
     info = NODEADM_INFO[name]
     memory_mib = KARPENTER[name]["karpenter.k8s.aws/instance-memory"]
-    # nodeadm reserves 255 Mi + 11 Mi per pod of its ENI-based maxPods; the kubelet evicts below 100 Mi available.
-    eni_pods = info["defaultMaxENIs"] * (info["ipv4AddressesPerInterface"] - 1) + 2
-    expected_memory = memory_mib - math.ceil(memory_mib * 0.075) - (255 + 11 * eni_pods) - 100
-    expected_cpu = instance.vcpus * 1000 - eks_kube_reserved_cpu(instance.vcpus)
+    eni_pods = eks_node.eni_max_pods(info["defaultMaxENIs"], info["ipv4AddressesPerInterface"])
+    expected_memory = eks_node.allocatable_memory_mib(memory_mib, eni_pods)
+    expected_cpu = eks_node.allocatable_cpu_millicores(instance.vcpus)
     node = node_allocatable(instance)
     assert (node.cpu_millicores, node.memory_mib) == (expected_cpu, expected_memory)
     assert (millicores(KARPENTER[name]["cpu"]), mebibytes(KARPENTER[name]["memory"])) == (expected_cpu, expected_memory)
