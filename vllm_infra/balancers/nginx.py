@@ -1,6 +1,10 @@
 """The ``nginx`` strategy: least connections over a headless Service per model, the generated ``nginx.conf`` in a
 ConfigMap, the API key checked at the edge. Its pure generator is ``vllm_infra.balancing.nginx``; this module turns
-it into Kubernetes objects. The router's multi-model pod reuses ``nginx_container`` as its front door."""
+it into Kubernetes objects. The router's multi-model pod reuses ``nginx_container`` as its front door.
+
+Its settings (``vllm-infra:balancer.nginx``) are ``NginxBalancerSettings``: the generator's ``NginxSettings`` and
+the image. Module-level imports stay clear of ``vllm_infra.config`` (see ``vllm_infra.balancers.registry``).
+"""
 
 from __future__ import annotations
 
@@ -8,12 +12,15 @@ from typing import TYPE_CHECKING
 
 import pulumi
 import pulumi_kubernetes as k8s
+from pydantic import Field
 
 from vllm_infra import vllm_release
 from vllm_infra.balancers.base import BalancerContext, BalancerPods, BalancerTraffic, content_hash
 from vllm_infra.balancers.registry import register
+from vllm_infra.balancers.settings import PinnedImage
 from vllm_infra.balancing.nginx import (
     KUBE_DNS_RESOLVER,
+    NGINX_IMAGE,
     PRESTOP_DELAY_S,
     WORKER_AUTH_PROXY_PORT,
     NginxSettings,
@@ -33,7 +40,24 @@ NGINX_PRESTOP_DELAY_S = PRESTOP_DELAY_S
 PRIVATE_PROXY_CIDRS = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10")
 
 
-def nginx_settings(spec: BalancerSpec) -> NginxSettings:
+class NginxBalancerSettings(NginxSettings):
+    """nginx: the generated ``nginx.conf``'s tunables (defaults are the production values) and the nginx image.
+
+    Example::
+
+        balancer:
+          strategy: nginx
+          nginx:
+            readTimeoutS: 900
+            image: nginx:1.29.8@sha256:<digest>
+    """
+
+    image: PinnedImage = Field(
+        NGINX_IMAGE, description="nginx image; pin repository:tag@sha256:<digest> for production (tag alone: allowed)."
+    )
+
+
+def nginx_settings(spec: BalancerSpec) -> NginxBalancerSettings:
     """``spec.nginx``, trusting X-Forwarded-For from the VPC's private ranges behind an ALB unless set explicitly."""
     if spec.exposure.kind == "ingress" and not spec.nginx.real_ip_from:
         # Behind the ALB the TCP peer is the ALB; the client (a Route 53 checker) is in X-Forwarded-For.
@@ -65,7 +89,7 @@ def nginx_container(
             # /healthz/model: a cached one-token completion through the balancer, for global health checks.
             probe_model=args.backends[0].served_model_name if spec.enforce_api_key else None,
             worker_auth_proxy_port=WORKER_AUTH_PROXY_PORT if worker_auth_proxy else None,
-            image=spec.nginx_image,
+            image=settings.image,
         )
 
     inputs = pulumi.Output.all(upstream_host, args.api_key.name)
@@ -93,7 +117,7 @@ class NginxStrategy:
     wakes_from_zero = False
     edge_health_check = True
     settings_field = "nginx"
-    settings_model = NginxSettings
+    settings_model = NginxBalancerSettings
     kubernetes_api_rules: tuple[dict, ...] = ()
 
     def build(self, ctx: BalancerContext) -> BalancerPods:

@@ -1,22 +1,32 @@
-"""The balancer strategies by name: the built-in ones (every module of this package but ``base`` and ``registry``,
-each registering its strategy on import: ``nginx``, ``router``, ``service``) and any registered later.
+"""The balancer strategies by name: the built-in ones (every module of this package but ``base``, ``registry`` and
+``settings``, each registering its strategy on import: ``nginx``, ``router``, ``service``), those of installed
+plug-ins (the ``vllm_infra.balancers`` entry-point group) and any registered later.
 
-The built-ins are imported on the first use of the registry, not when this module is: ``config/balancer.py``
-validates against the registry, and the strategy modules build Pulumi resources (importing them from the config
-would be a cycle).
+The built-ins and plug-ins are imported on the first use of the registry, not when this module is. That first use
+is ``config/balancer.py`` building ``BalancerSpec``'s per-strategy settings fields (``seal_settings``), while the
+config package is being imported: so a strategy module keeps its module-level imports free of ``vllm_infra.config``
+and of what imports it (``vllm_infra.observability``, the components but ``kube``), and imports those inside the
+methods that build. A strategy registered after that may not bring settings ``BalancerSpec`` lacks: its field would
+not exist.
 """
 
 from __future__ import annotations
 
 import importlib
 import pkgutil
+from importlib.metadata import entry_points
 
 from vllm_infra.balancers.base import BalancerStrategy
 
-# Not strategies: the protocol and this registry.
-_NOT_STRATEGY_MODULES = frozenset({"base", "registry"})
+#: The entry-point group a separately installed package registers its strategies under: each entry point names a
+#: module that calls ``register`` on import (``[project.entry-points."vllm_infra.balancers"] echo = "pkg.echo"``).
+ENTRY_POINT_GROUP = "vllm_infra.balancers"
+# Not strategies: the protocol, this registry and the settings building blocks.
+_NOT_STRATEGY_MODULES = frozenset({"base", "registry", "settings"})
 _strategies: dict[str, BalancerStrategy] = {}
 _builtins_loaded = False
+# BalancerSpec's settings fields once it is built (field -> settings model); None before.
+_sealed_settings: dict[str, type] | None = None
 
 
 def builtin_modules() -> list[str]:
@@ -38,6 +48,9 @@ def _load_builtins() -> None:
         _builtins_loaded = True
         for module in builtin_modules():
             importlib.import_module(module)
+        # Plug-ins after the built-ins (the default stays first), in a stable order.
+        for entry_point in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda point: point.name):
+            entry_point.load()
 
 
 def register(strategy: BalancerStrategy) -> BalancerStrategy:
@@ -52,8 +65,25 @@ def register(strategy: BalancerStrategy) -> BalancerStrategy:
         raise TypeError(f"{strategy!r} does not provide every member of BalancerStrategy")
     if strategy.name in _strategies:
         raise ValueError(f"balancer strategy {strategy.name!r} is already registered")
+    field, model = strategy.settings_field, strategy.settings_model
+    if _sealed_settings is not None and field is not None and _sealed_settings.get(field) is not model:
+        raise ValueError(
+            f"balancer strategy {strategy.name!r} brings settings (balancer.{field}), but BalancerSpec was already "
+            "built without them: ship the strategy as a module of vllm_infra.balancers or as a "
+            f"{ENTRY_POINT_GROUP!r} entry point, which load before the config is built"
+        )
     _strategies[strategy.name] = strategy
     return strategy
+
+
+def seal_settings() -> tuple[BalancerStrategy, ...]:
+    """Every registered strategy, for building ``BalancerSpec``'s per-strategy settings fields; from then on a
+    strategy can only register if ``BalancerSpec`` has its settings field (``config/balancer.py`` calls this once).
+    """
+    global _sealed_settings
+    registered = strategies()
+    _sealed_settings = {s.settings_field: s.settings_model for s in registered if s.settings_field is not None}
+    return registered
 
 
 def unregister(name: str) -> None:

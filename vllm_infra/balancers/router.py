@@ -1,29 +1,54 @@
 """The ``router`` strategy: vllm-router with Kubernetes pod discovery by label (its pods list pods through a narrow
 Role), cache-aware routing and, with several models, routing by the request's ``model`` behind an nginx sidecar.
-Its pure generator is ``vllm_infra.balancing.router`` (the command line)."""
+Its pure generator is ``vllm_infra.balancing.router`` (the command line).
+
+Its settings (``vllm-infra:balancer.router``) are ``RouterBalancerSettings``: the generator's ``RouterSettings`` and
+the image. Module-level imports stay clear of ``vllm_infra.config`` and ``vllm_infra.observability`` (see
+``vllm_infra.balancers.registry``); ``ScrapeTarget`` is imported where it is built.
+"""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
 import pulumi
+from pydantic import Field
 
 from vllm_infra import vllm_release
 from vllm_infra.balancers.base import BalancerContext, BalancerPods, BalancerTraffic, content_hash
 from vllm_infra.balancers.nginx import NGINX_PRESTOP_DELAY_S, nginx_container, nginx_settings
 from vllm_infra.balancers.registry import register
+from vllm_infra.balancers.settings import PinnedImage
 from vllm_infra.balancing.nginx import WORKER_AUTH_PROXY_PORT
-from vllm_infra.balancing.router import KubernetesDiscovery, RouterSettings, router_args
+from vllm_infra.balancing.router import ROUTER_IMAGE, KubernetesDiscovery, RouterSettings, router_args
 from vllm_infra.components.kube import inference_pods_selector, selector_labels
-from vllm_infra.observability.monitors import ScrapeTarget
 
 if TYPE_CHECKING:
     from vllm_infra.config.balancer import BalancerSpec
     from vllm_infra.config.stack import StackConfig
+    from vllm_infra.observability.monitors import ScrapeTarget
 
 ROUTER_PORT = 8000
 # What vllm-router needs after SIGTERM once nothing is in flight any more (graceful HTTP shutdown).
 ROUTER_SHUTDOWN_S = 30
+
+
+class RouterBalancerSettings(RouterSettings):
+    """router: vllm-router's routing, retry, circuit-breaker and health-check settings, and its image.
+
+    Example::
+
+        balancer:
+          strategy: router
+          router:
+            policy: cache_aware
+            image: vllm/vllm-router:v0.1.17@sha256:<digest>
+    """
+
+    image: PinnedImage = Field(
+        ROUTER_IMAGE,
+        description="vllm-router image; pin repository:tag@sha256:<digest> for production (tag alone: allowed).",
+    )
 
 
 class RouterStrategy:
@@ -35,7 +60,7 @@ class RouterStrategy:
     wakes_from_zero = True
     edge_health_check = True
     settings_field = "router"
-    settings_model = RouterSettings
+    settings_model = RouterBalancerSettings
     kubernetes_api_rules: tuple[dict, ...] = (
         {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]},
     )
@@ -63,7 +88,7 @@ class RouterStrategy:
         probe = {"httpGet": {"path": "/liveness", "port": "router"}, "periodSeconds": 5, "timeoutSeconds": 3}
         container = {
             "name": "router",
-            "image": spec.router_image,
+            "image": settings.image,
             "command": ["vllm-router"],
             "args": container_args,
             "env": [args.api_key.env("VLLM_API_KEY")],
@@ -154,6 +179,8 @@ class RouterStrategy:
 
     def scrape_target(self, object_name: str) -> ScrapeTarget:
         """The router's ``metrics`` port on the balancer pods (vllm_router_* series)."""
+        from vllm_infra.observability.monitors import ScrapeTarget  # imports the config: see the module docstring
+
         return ScrapeTarget(selector_labels("balancer", object_name), port="metrics")
 
     def validate(self, stack_config: StackConfig) -> list[str]:

@@ -1,12 +1,15 @@
 """The ``service`` strategy: no balancer pods; the client-facing Service selects the vLLM pods with ClientIP
-session affinity (the production guide's prefix-cache option)."""
+session affinity (the production guide's prefix-cache option). Its settings: ``vllm-infra:balancer.service``."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from pydantic import Field
+
 from vllm_infra.balancers.base import BalancerContext, BalancerPods
 from vllm_infra.balancers.registry import register
+from vllm_infra.balancers.settings import StrategySettings
 
 if TYPE_CHECKING:
     from vllm_infra.config.balancer import BalancerSpec
@@ -14,16 +17,32 @@ if TYPE_CHECKING:
     from vllm_infra.observability.monitors import ScrapeTarget
 
 
+class ServiceSettings(StrategySettings):
+    """service: how long each client sticks to one vLLM pod.
+
+    Example::
+
+        balancer:
+          strategy: service
+          service:
+            sessionAffinityTimeoutSeconds: 1800
+    """
+
+    session_affinity_timeout_seconds: int = Field(
+        3600, ge=60, le=86400, description="How long a client sticks to one pod (ClientIP session affinity)."
+    )
+
+
 class ServiceStrategy:
     """A plain Service over one model's vLLM pods, each client sticking to one pod for
-    ``sessionAffinityTimeoutSeconds``. No pods, so nothing to scrape and no edge API-key check."""
+    ``service.sessionAffinityTimeoutSeconds``. No pods, so nothing to scrape and no edge API-key check."""
 
     name = "service"
     routes_by_model = False
     wakes_from_zero = False
     edge_health_check = False
-    settings_field = None
-    settings_model = None
+    settings_field = "service"
+    settings_model = ServiceSettings
     kubernetes_api_rules: tuple[dict, ...] = ()
 
     def build(self, ctx: BalancerContext) -> BalancerPods:
@@ -35,7 +54,7 @@ class ServiceStrategy:
             service_spec={
                 "sessionAffinity": "ClientIP",
                 "sessionAffinityConfig": {
-                    "clientIP": {"timeoutSeconds": ctx.args.spec.session_affinity_timeout_seconds}
+                    "clientIP": {"timeoutSeconds": ctx.args.spec.service.session_affinity_timeout_seconds}
                 },
             },
         )
