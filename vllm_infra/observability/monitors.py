@@ -30,11 +30,12 @@ _PORT_NAME = re.compile(r"^(?=.{1,15}$)(?=.*[a-z])[a-z0-9]([a-z0-9-]*[a-z0-9])?$
 
 @dataclass(frozen=True)
 class ScrapeTarget:
-    """Pods to scrape: the labels that select them, the *name* of the container port and the HTTP path.
+    """Pods to scrape: the labels that select them, the *name* of the container port and the HTTP path. Nothing
+    here knows a balancer: each balancer strategy supplies its own (``BalancerStrategy.scrape_target``), or None.
 
-    Example (the vllm-router balancer, whose metrics listen on their own port)::
+    Example (pods whose metrics listen on a port of their own)::
 
-        ScrapeTarget(selector=selector_labels("router", "router"), port="metrics", path="/metrics")
+        ScrapeTarget(selector={"app.kubernetes.io/name": "exporter"}, port="metrics", path="/metrics")
     """
 
     selector: Mapping[str, str]
