@@ -17,8 +17,8 @@ from vllm_infra.balancers import (
     strategy_names,
     unregister,
 )
-from vllm_infra.program import InvalidStackConfig
 from vllm_infra.config.balancer import BalancerSpec
+from vllm_infra.program import InvalidStackConfig
 
 ECHO_PORT = 5678
 ECHO_IMAGE = "hashicorp/http-echo:1.0.0"
