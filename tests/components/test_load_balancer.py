@@ -249,12 +249,13 @@ def test_balancer_images_accept_a_digest_and_reject_moving_tags(tmp_path):
     digest = "sha256:" + "ab" * 32
     nginx_image, router_image = f"nginx:1.29.8@{digest}", f"vllm/vllm-router:v0.1.17@{digest}"
     plan = plan_config(tmp_path, multi_model_config() | {"vllm-infra:balancer": {
-        "strategy": "router", "exposure": TLS_EXPOSURE, "nginxImage": nginx_image, "routerImage": router_image}})
+        "strategy": "router", "exposure": TLS_EXPOSURE, "nginx": {"image": nginx_image},
+        "router": {"image": router_image}}})  # fmt: skip
     images = {c["name"]: c["image"] for c in gateway(plan).inputs["spec"]["template"]["spec"]["containers"]}
     assert images == {"nginx": nginx_image, "router": router_image}
     for bad in ("nginx", "nginx:latest", "nginx:1.29.8@sha256:abc"):
-        (problem,) = problems_of(tmp_path, balanced_config(nginxImage=bad))
-        assert problem.startswith("vllm-infra:balancer.nginxImage:") and "sha256" in problem
+        (problem,) = problems_of(tmp_path, balanced_config(nginx={"image": bad}))
+        assert problem.startswith("vllm-infra:balancer.nginx.image:") and "sha256" in problem
 
 
 # --- the multi-model router pod ----------------------------------------------------------------------------------------

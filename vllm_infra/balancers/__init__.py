@@ -4,8 +4,12 @@ Prometheus scrapes and which stack rules it satisfies. ``LoadBalancer``, the net
 wiring and ``StackConfig`` ask the registry instead of comparing strategy names.
 
 Adding a strategy: a module in this package that defines a class with the ``BalancerStrategy`` members and calls
-``register`` on import (the registry imports every module of the package), plus its tests; outside the package,
-any code that calls ``register`` before the stack config is validated. The pure generators the built-ins use (the
+``register`` on import (the registry imports every module of the package), plus its tests. Its settings are a
+``StrategySettings`` model named by ``settings_model``; ``BalancerSpec`` gets them as the key ``settings_field``
+(``vllm-infra:balancer.<settingsField>``) with no edit to ``config/balancer.py``. Outside the package: a module named
+by a ``vllm_infra.balancers`` entry point of an installed distribution; a strategy without settings may also
+``register`` later, before the stack config is validated. Either way the module's top-level imports stay clear of
+``vllm_infra.config`` (``vllm_infra.balancers.registry`` says why). The pure generators the built-ins use (the
 ``nginx.conf`` and the vllm-router command line) stay in ``vllm_infra.balancing``.
 """
 
@@ -19,15 +23,19 @@ from vllm_infra.balancers.registry import (
     strategy_names,
     unregister,
 )
+from vllm_infra.balancers.settings import PinnedImage, StrategySettings, pinned_image
 
 __all__ = [
     "BalancerContext",
     "BalancerPods",
     "BalancerStrategy",
     "BalancerTraffic",
+    "PinnedImage",
+    "StrategySettings",
     "choices_phrase",
     "content_hash",
     "names_where",
+    "pinned_image",
     "register",
     "strategies",
     "strategy_for",

@@ -93,20 +93,28 @@ class BalancerStrategy(Protocol):
       zero needs this);
     - ``edge_health_check``: answers ``/healthz/model`` with a real completion, authenticated at the edge
       (multi-region's Route 53 health checks need this, with ``enforceApiKey``);
-    - ``settings_field`` / ``settings_model``: the ``BalancerSpec`` field holding its settings and their model, or
-      None;
+    - ``settings_field`` / ``settings_model``: its settings' key under ``vllm-infra:balancer`` (a Python name; the
+      stack file writes it camelCase) and their model (a ``StrategySettings``, every setting with a default), or
+      both None. ``BalancerSpec`` gets the field from the registry; the strategy reads ``spec.<settings_field>``;
     - ``kubernetes_api_rules``: RBAC rules its pods need on the namespace (a Role, a ServiceAccount, a mounted token
       and egress to the API server); empty = none of these.
 
     Example (a strategy in its own module)::
 
+        class FakeSettings(StrategySettings):
+            # its docstring describes balancer.fake in the schema
+            timeout_seconds: int = Field(600, ge=60, description="Stickiness, in seconds.")
+
         class Fake:
             name = "fake"
             routes_by_model = wakes_from_zero = edge_health_check = False
-            settings_field = settings_model = None
+            settings_field, settings_model = "fake", FakeSettings  # balancer.fake.timeoutSeconds
             kubernetes_api_rules = ()
             def build(self, ctx):
-                return BalancerPods(health_path="/health", service_selector=ctx.args.backends[0].selector)
+                timeout = ctx.args.spec.fake.timeout_seconds
+                return BalancerPods(health_path="/health", service_selector=ctx.args.backends[0].selector,
+                                    service_spec={"sessionAffinity": "ClientIP", "sessionAffinityConfig":
+                                                  {"clientIP": {"timeoutSeconds": timeout}}})
             def traffic(self, spec, *, multi_model): return None
             def scrape_target(self, object_name): return None
             def validate(self, stack_config): return []

@@ -74,7 +74,7 @@ __all__ = [
 # were written against it, and a floating tag would change nginx under a running fleet.
 NGINX_VERSION = "1.29.8"
 # No digest: Docker Hub's registry API cannot be reached from where this was written, and no source of the nginx
-# project itself pins one. Pin `nginx:1.29.8@sha256:...` through `balancer.nginxImage` for production.
+# project itself pins one. Pin `nginx:1.29.8@sha256:...` through `balancer.nginx.image` for production.
 NGINX_IMAGE = f"nginx:{NGINX_VERSION}"
 # First open-source release whose upstream `server` accepts `resolve` (before: NGINX Plus only).
 NGINX_MIN_VERSION_FOR_RESOLVE = (1, 27, 3)

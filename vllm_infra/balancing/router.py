@@ -48,7 +48,7 @@ ROUTER_VERSION = "0.1.17"
 # Official image, published by the router's release pipeline to Docker Hub as vllm/vllm-router with tags
 # `latest` and `v<version>` (router repo, .buildkite/scripts/publish-release-images.sh). Pin the exact release,
 # matching the PyPI version the tests run. No digest here: none could be verified from an authoritative source;
-# pin `vllm/vllm-router:v0.1.17@sha256:...` through `balancer.routerImage` for production.
+# pin `vllm/vllm-router:v0.1.17@sha256:...` through `balancer.router.image` for production.
 ROUTER_IMAGE = f"vllm/vllm-router:v{ROUTER_VERSION}"
 
 # Flags accepted by both the Python launcher of vllm-router 0.1.17 (checked against the real `--help` by the

@@ -154,7 +154,7 @@ class SharedBalancerSpec(ConfigModel):
     exposure: ExposureSpec = Field(default_factory=ExposureSpec)
     enforce_api_key: bool = Field(
         True,
-        description="Reject requests without the API key at the balancer (nginx, router); vLLM checks it again.",
+        description="Reject requests without the API key at the balancer's pods (if it runs any); vLLM checks again.",
     )
 
     # The legacy keys this spec was written with: (the key as written, its new key), for deprecation_notes.
