@@ -120,7 +120,7 @@ class StackConfig(ConfigModel):
                 f"{choices_phrase(topologies_where('several_models'))} for several"
             )
         strategy = strategy_for(self.balancer.strategy)
-        if len(self.models) > 1 and not strategy.routes_by_model:
+        if topology.has_balancer and len(self.models) > 1 and not strategy.routes_by_model:
             raise ValueError(
                 f"vllm-infra:balancer.strategy: {self.balancer.strategy} cannot route by the request's model; "
                 f"several models need strategy: {choices_phrase(names_where('routes_by_model'))}"
