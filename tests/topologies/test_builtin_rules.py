@@ -46,8 +46,10 @@ def test_single_rejects_a_second_replica_or_model():
     single = topology_for("single")
     assert single.validate(stack(single_model_config())) == []
     expected = [
-        "vllm-infra:topology: single serves one model with one replica; use topology load-balanced for more "
-        "replicas, multi-model for more models"
+        (
+            "vllm-infra:topology: single serves one model with one replica; use topology load-balanced for more "
+            "replicas, multi-model for more models"
+        )
     ]
     assert single.validate(stack(load_balanced(replicas=2))) == expected
     assert single.validate(stack(multi_model())) == expected
@@ -109,9 +111,9 @@ def _single_scaled_to_zero(config: dict) -> dict:
         (single_model_config, _single_with_balancer,
          "vllm-infra:balancer: topology single has no balancer; remove the key"),
         (single_model_config, _single_scaled_to_zero,
-         "vllm-infra:models[0].autoscaling.minReplicas: 0 (scale to zero) needs balancer.strategy: router, whose "
-         "request counter wakes the model; topology single has no balancer, so the first request would fail; set "
-         "minReplicas: 1, or balancer.strategy: router"),
+         ("vllm-infra:models[0].autoscaling.minReplicas: 0 (scale to zero) needs balancer.strategy: router, whose "
+          "request counter wakes the model; topology single has no balancer, so the first request would fail; set "
+          "minReplicas: 1, or balancer.strategy: router")),
     ],
     ids=["one-region", "one-model", "multi-region-one-model", "global-lb-only-multi-region", "no-balancer",
          "no-balancer-no-wake"],

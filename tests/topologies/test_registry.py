@@ -51,7 +51,11 @@ def two_models_config(topology: str, *, count: int = 2) -> dict:
         {"name": "qwen-7b", "model": "Qwen/Qwen2.5-7B-Instruct", "cache": SHARED_CACHE},
         {"name": "mistral-7b", "model": "mistralai/Mistral-7B-Instruct-v0.3", "cache": SHARED_CACHE},
     ]
-    return {"vllm-infra:topology": topology, "vllm-infra:regions": EXISTING_CLUSTER, "vllm-infra:models": models[:count]}
+    return {
+        "vllm-infra:topology": topology,
+        "vllm-infra:regions": EXISTING_CLUSTER,
+        "vllm-infra:models": models[:count],
+    }
 
 
 def test_the_builtin_topologies_are_registered_in_order():

@@ -130,6 +130,7 @@ def read_stack_config(config: pulumi.Config | None = None) -> tuple[StackConfig,
         problems.extend(error.problems)
     if problems:
         raise ConfigError(problems)
+    assert api_key is not None  # a missing key is one of the problems above
     return stack_config, StackSecrets(api_key=api_key, hf_token=config.get_secret(HF_TOKEN))
 
 

@@ -42,8 +42,11 @@ class MultiRegion:
         assert stack_config.global_load_balancer is not None  # _global_problems requires it
         if stack_config.balancer.exposure.public and not stack_config.global_load_balancer.tls:
             return [
-                "vllm-infra:globalLoadBalancer.tls: internet-facing regional load balancers need TLS (plain HTTP "
-                "would carry the API key and every prompt in clear text); set tls: true (an ACM certificate per region)"
+                (
+                    "vllm-infra:globalLoadBalancer.tls: internet-facing regional load balancers need TLS (plain HTTP "
+                    "would carry the API key and every prompt in clear text); set tls: true (an ACM certificate per "
+                    "region)"
+                )
             ]
         return []
 

@@ -28,8 +28,10 @@ class Single:
         """One model with one replica (no autoscaling beyond one); other shapes are load-balanced or multi-model."""
         if len(stack_config.models) != 1 or stack_config.models[0].max_replicas != 1:
             return [
-                "vllm-infra:topology: single serves one model with one replica; use topology load-balanced for more "
-                "replicas, multi-model for more models"
+                (
+                    "vllm-infra:topology: single serves one model with one replica; use topology load-balanced for "
+                    "more replicas, multi-model for more models"
+                )
             ]
         return []
 
