@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import Field, ModelWrapValidatorHandler, PrivateAttr, StringConstraints, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from vllm_infra import vllm_release
 from vllm_infra.balancers.registry import choices_phrase, names_where, strategy_for
 from vllm_infra.config.addons import AddonsSpec, cluster_autoscaler_chart
 from vllm_infra.config.balancer import BalancerSpec
 from vllm_infra.config.base import ConfigModel
-from vllm_infra.config.global_lb import GlobalLoadBalancerSpec, validate_regions
+from vllm_infra.config.global_lb import GlobalLoadBalancerSpec
 from vllm_infra.config.capacity import model_node_bounds, place_model, replica_resources
 from vllm_infra.config.model import ModelSpec
 from vllm_infra.config.network import NetworkPolicySpec
@@ -19,8 +20,9 @@ from vllm_infra.config.observability import ObservabilitySpec
 from vllm_infra.config.region import RegionSpec
 from vllm_infra.sizing import gpu_instances
 from vllm_infra.sizing.placement import GpuPlacement, ReplicaResources
+from vllm_infra.topologies.registry import names_where as topologies_where
+from vllm_infra.topologies.registry import topology_for, topology_names
 
-Topology = Literal["single", "load-balanced", "multi-model", "multi-region"]
 Namespace = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")]
 
 
@@ -39,7 +41,10 @@ class StackConfig(ConfigModel):
               model: meta-llama/Llama-3.1-8B-Instruct
     """
 
-    topology: Topology = Field(description="single | load-balanced | multi-model | multi-region")
+    topology: str = Field(
+        description="A registered topology (vllm_infra.topologies): single, load-balanced, multi-model or multi-region "
+        "built in."
+    )
     namespace: Namespace = Field("vllm", description="Kubernetes namespace created for the stack's objects.")
     vllm_image: str = Field(vllm_release.VLLM_IMAGE, description="The vLLM server image; pinned to a release.")
     regions: tuple[RegionSpec, ...] = Field(min_length=1, description="The AWS regions and their EKS clusters.")
@@ -61,6 +66,17 @@ class StackConfig(ConfigModel):
     _resources: dict[str, ReplicaResources] = PrivateAttr(default_factory=dict)
     _default_notes: list[str] = PrivateAttr(default_factory=list)
 
+    @field_validator("topology", mode="before")
+    @classmethod
+    def _registered(cls, topology: object) -> object:
+        names = topology_names()
+        if not isinstance(topology, str) or topology not in names:
+            # The same error as a Literal of the registered names (the messages list the choices, suggest the nearest).
+            raise PydanticCustomError(
+                "literal_error", "Input should be {expected}", {"expected": choices_phrase(names, quoted=True)}
+            )
+        return topology
+
     @field_validator("vllm_image")
     @classmethod
     def _image_is_pinned(cls, image: str) -> str:
@@ -76,49 +92,52 @@ class StackConfig(ConfigModel):
 
     @model_validator(mode="after")
     def _models_fit_topology(self) -> StackConfig:
+        # The first broken rule is reported; the order puts the rules that make later ones moot first (a topology's
+        # shape before its balancer).
+        topology = topology_for(self.topology)
         names = [model.name for model in self.models]
         duplicates = sorted({name for name in names if names.count(name) > 1})
         if duplicates:
             raise ValueError(f"vllm-infra:models: names must be unique; repeated: {', '.join(duplicates)}")
         served = [model.served_name for model in self.models]
         if len(set(served)) != len(served):
-            raise ValueError("vllm-infra:models: servedModelName must be unique, or requests for one model reach another")
+            raise ValueError(
+                "vllm-infra:models: servedModelName must be unique, or requests for one model reach another"
+            )
         region_names = [region.name for region in self.regions]
         if len(set(region_names)) != len(region_names):
             raise ValueError("vllm-infra:regions: each region may appear once")
-        if self.topology != "multi-region" and len(self.regions) != 1:
-            raise ValueError(f"vllm-infra:regions: topology {self.topology} runs in one region; use topology multi-region for several")
-        if self.topology == "single":
-            if len(self.models) != 1 or self.models[0].max_replicas != 1:
-                raise ValueError(
-                    "vllm-infra:topology: single serves one model with one replica; use topology load-balanced for more "
-                    "replicas, multi-model for more models"
-                )
-        if self.topology in {"load-balanced", "multi-region"} and len(self.models) != 1:
+        if not topology.multi_region and len(self.regions) != 1:
             raise ValueError(
-                f"vllm-infra:models: topology {self.topology} serves one model; use topology multi-model for several"
+                f"vllm-infra:regions: topology {self.topology} runs in one region; use topology "
+                f"{choices_phrase(topologies_where('multi_region'))} for several"
+            )
+        if problems := topology.validate(self):
+            raise ValueError("\n".join(problems))
+        if not topology.several_models and len(self.models) != 1:
+            raise ValueError(
+                f"vllm-infra:models: topology {self.topology} serves one model; use topology "
+                f"{choices_phrase(topologies_where('several_models'))} for several"
             )
         strategy = strategy_for(self.balancer.strategy)
-        if len(self.models) > 1 and not strategy.routes_by_model:
+        if topology.has_balancer and len(self.models) > 1 and not strategy.routes_by_model:
             raise ValueError(
                 f"vllm-infra:balancer.strategy: {self.balancer.strategy} cannot route by the request's model; "
                 f"several models need strategy: {choices_phrase(names_where('routes_by_model'))}"
             )
-        if self.topology != "single" and (problems := strategy.validate(self)):
+        if topology.has_balancer and (problems := strategy.validate(self)):
             raise ValueError("\n".join(problems))
         self._check_scale_to_zero()
-        if self.topology == "multi-region":
-            self._check_multi_region(region_names)
-        elif self.global_load_balancer is not None:
-            raise ValueError("vllm-infra:globalLoadBalancer: only topology multi-region has a global load balancer")
-        if self.topology == "single" and "balancer" in self.model_fields_set:
-            raise ValueError("vllm-infra:balancer: topology single has no balancer; remove the key")
-        if self.topology == "multi-region" and self.balancer.exposure.public and not self.global_load_balancer.tls:
+        if not topology.multi_region and self.global_load_balancer is not None:
             raise ValueError(
-                "vllm-infra:globalLoadBalancer.tls: internet-facing regional load balancers need TLS (plain HTTP "
-                "would carry the API key and every prompt in clear text); set tls: true (an ACM certificate per region)"
+                "vllm-infra:globalLoadBalancer: only topology "
+                f"{choices_phrase(topologies_where('multi_region'))} has a global load balancer"
             )
-        if self.topology in {"load-balanced", "multi-model"}:
+        if not topology.has_balancer and "balancer" in self.model_fields_set:
+            raise ValueError(f"vllm-infra:balancer: topology {self.topology} has no balancer; remove the key")
+        # Several regions get their certificates from globalLoadBalancer.tls (the topology's own rule); one region's
+        # balancer needs the ACM certificate named in the exposure.
+        if topology.has_balancer and not topology.multi_region:
             problem = self.balancer.exposure.tls_problem(managed_certificate=False)
             if problem is not None:
                 raise ValueError(problem)
@@ -165,7 +184,7 @@ class StackConfig(ConfigModel):
     @property
     def exposes_load_balancer(self) -> bool:
         """Whether the stack's balancer needs the AWS Load Balancer Controller (an NLB Service or an ALB Ingress)."""
-        return self.topology != "single" and self.balancer.exposure.kind in {"load-balancer", "ingress"}
+        return topology_for(self.topology).has_balancer and self.balancer.exposure.kind in {"load-balancer", "ingress"}
 
     def gpu_node_bounds(self, model: ModelSpec) -> tuple[int, int]:
         """``(min, max)`` GPU nodes of ``model``'s node group (``vllm_infra.config.capacity.model_node_bounds``): what its
@@ -252,9 +271,10 @@ class StackConfig(ConfigModel):
     def _check_scale_to_zero(self) -> None:
         # A model at zero replicas has no pod to send the first request to: only the router counts requests for a
         # model while none runs (vllm_router_requests_total), which is the KEDA trigger that wakes it.
-        if self.topology != "single" and strategy_for(self.balancer.strategy).wakes_from_zero:
+        has_balancer = topology_for(self.topology).has_balancer
+        if has_balancer and strategy_for(self.balancer.strategy).wakes_from_zero:
             return
-        front = "topology single has no balancer" if self.topology == "single" else (
+        front = f"topology {self.topology} has no balancer" if not has_balancer else (
             f"strategy {self.balancer.strategy} has nothing that counts requests while no replica runs"
         )
         waking = choices_phrase(names_where("wakes_from_zero"))
@@ -282,31 +302,6 @@ class StackConfig(ConfigModel):
             problems.append(
                 f"vllm-infra:regions[{index}].name: got {region.name!r}; not a region of the GPU catalog; {hint}"
                 f"(vllm_infra/sizing/gpu_instances.yaml lists {', '.join(known)})"
-            )
-        if problems:
-            raise ValueError("\n".join(problems))
-
-    def _check_multi_region(self, region_names: list[str]) -> None:
-        problems = []
-        if self.global_load_balancer is None:
-            problems.append(
-                "vllm-infra:globalLoadBalancer: required by topology multi-region (hostedZoneId, domainName, policy)"
-            )
-        else:
-            primaries = [region.name for region in self.regions if region.primary]
-            problems += validate_regions(self.global_load_balancer, region_names, primaries)
-        if len(region_names) < 2:
-            problems.append("vllm-infra:regions: topology multi-region needs at least two regions")
-        if not strategy_for(self.balancer.strategy).edge_health_check or not self.balancer.enforce_api_key:
-            problems.append(
-                f"vllm-infra:balancer: multi-region needs strategy {choices_phrase(names_where('edge_health_check'))} "
-                "with enforceApiKey: the global health check asks the balancer's /healthz/model for a real "
-                "completion, authenticated at the edge"
-            )
-        if self.balancer.exposure.kind != "load-balancer" or self.balancer.exposure.internal:
-            problems.append(
-                "vllm-infra:balancer.exposure: multi-region needs an internet-facing load-balancer exposure: Route 53 "
-                "health checks and alias records point at each region's NLB"
             )
         if problems:
             raise ValueError("\n".join(problems))

@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
 from typing import Any
 
 import pulumi
 from pulumi.runtime import config as runtime_config
 
 from vllm_infra.config import ConfigError, StackConfig, validate_config
+from vllm_infra.config.capacity import stack_gpu_quota_vcpus
 from vllm_infra.config.errors import NAMESPACE, nearest
+from vllm_infra.topologies import StackSecrets, topology_for
 
 API_KEY = "apiKey"
 HF_TOKEN = "hfToken"
@@ -29,14 +30,6 @@ class InvalidStackConfig(pulumi.RunError):
     def __init__(self, error: ConfigError):
         super().__init__(str(error))
         self.problems = error.problems
-
-
-@dataclass(frozen=True)
-class StackSecrets:
-    """The stack's secrets as Pulumi secret Outputs; their values never leave Secret objects."""
-
-    api_key: pulumi.Output[str]
-    hf_token: pulumi.Output[str] | None
 
 
 def _namespace_keys() -> set[str]:
@@ -137,13 +130,20 @@ def read_stack_config(config: pulumi.Config | None = None) -> tuple[StackConfig,
         problems.extend(error.problems)
     if problems:
         raise ConfigError(problems)
+    assert api_key is not None  # a missing key is one of the problems above
     return stack_config, StackSecrets(api_key=api_key, hf_token=config.get_secret(HF_TOKEN))
+
+
+def build_topology(stack_config: StackConfig, secrets: StackSecrets) -> None:
+    """Build the registered topology named by ``stack_config.topology`` (its components and exports), then export
+    what every topology shares: ``gpuQuotaVcpus``, the EC2 vCPU quotas its GPU node groups need at their maximum, per
+    region (a preflight check)."""
+    topology_for(stack_config.topology).build(stack_config, secrets)
+    pulumi.export("gpuQuotaVcpus", stack_gpu_quota_vcpus(stack_config))
 
 
 def main() -> None:
     """Entry point of the Pulumi program: validate the config, then build the topology it names."""
-    from vllm_infra.topologies import build_topology
-
     try:
         stack_config, secrets = read_stack_config()
     except ConfigError as error:

@@ -1,29 +1,24 @@
-"""Topologies: wiring of components for each shape of deployment. No logic of their own beyond composition."""
+"""Topologies as registered objects: one module per shape of deployment (``single``, ``load_balanced``,
+``multi_model``, ``multi_region``), each a ``Topology`` that says which shared rules apply to it (one region or
+several, a balancer or none, one model or several), checks its own rules and wires the components. ``StackConfig``
+and the stack program ask the registry instead of comparing topology names.
 
-from __future__ import annotations
+Adding a topology: a module in this package that defines an object with the ``Topology`` members and calls
+``register`` on import (the registry imports every module of the package), plus its tests; outside the package,
+any code that calls ``register`` before the stack config is validated. ``serving.serve_region`` is the per-region
+serving unit the built-ins compose.
+"""
 
-from collections.abc import Callable
+from vllm_infra.topologies.base import StackSecrets, Topology
+from vllm_infra.topologies.registry import names_where, register, topologies, topology_for, topology_names, unregister
 
-import pulumi
-
-from vllm_infra.config import StackConfig
-from vllm_infra.config.capacity import stack_gpu_quota_vcpus
-from vllm_infra.topologies.balanced import build_balanced
-from vllm_infra.topologies.multi_region import build_multi_region
-from vllm_infra.topologies.single import build_single
-
-
-def build_topology(stack_config: StackConfig, secrets) -> None:
-    """Build the topology named by ``stack_config.topology`` and export its outputs."""
-    builders: dict[str, Callable] = {
-        "single": build_single,
-        "load-balanced": build_balanced,
-        "multi-model": build_balanced,
-        "multi-region": build_multi_region,
-    }
-    builder = builders.get(stack_config.topology)
-    if builder is None:
-        raise NotImplementedError(f"topology {stack_config.topology!r} is not available yet")
-    builder(stack_config, secrets)
-    # Every topology: the EC2 vCPU quotas the GPU node groups need at their maximum, per region (a preflight check).
-    pulumi.export("gpuQuotaVcpus", stack_gpu_quota_vcpus(stack_config))
+__all__ = [
+    "StackSecrets",
+    "Topology",
+    "names_where",
+    "register",
+    "topologies",
+    "topology_for",
+    "topology_names",
+    "unregister",
+]
