@@ -21,7 +21,7 @@ from tests.plans import PROJECT_DIR, plan_config
 from vllm_infra.balancers import register, strategies, strategy_for, strategy_names
 from vllm_infra.balancers.registry import ENTRY_POINT_GROUP, builtin_modules
 from vllm_infra.balancers.settings import StrategySettings
-from vllm_infra.config import ConfigError, validate_config
+from vllm_infra.config import ConfigError, StackConfig, validate_config
 from vllm_infra.config.balancer import BalancerSpec, balancer_spec_model
 from vllm_infra.config.base import ConfigModel
 from vllm_infra.offline.tree import plan_json
@@ -313,3 +313,13 @@ def test_strategy_modules_do_not_load_the_config_when_imported(module):
     # config/balancer.py loads them while the config package is half imported: such an import would be a cycle.
     path = PROJECT_DIR / (module.replace(".", "/") + ".py")
     assert [name for name in module_level_imports(path) if loads_the_config(name)] == []
+
+
+def test_a_stack_using_an_old_key_says_so_in_its_warnings():
+    # What `vllm-infra plan` and `pulumi up` print: the stack's warnings, not only the spec's method.
+    config = {key.removeprefix("vllm-infra:"): value for key, value in balanced_config("nginx").items()}
+    config["balancer"]["nginxImage"] = "nginx:1.29.8"
+    warnings = validate_config(StackConfig, config).warnings()
+    assert "vllm-infra:balancer.nginxImage is deprecated: set vllm-infra:balancer.nginx.image instead (same value)" in warnings
+    del config["balancer"]["nginxImage"]
+    assert not any("deprecated" in note for note in validate_config(StackConfig, config).warnings())

@@ -338,6 +338,7 @@ class StackConfig(ConfigModel):
     def warnings(self) -> list[str]:
         """Risks that are allowed but worth a reviewer's attention (printed by ``vllm-infra plan``)."""
         notes = list(self._default_notes)
+        notes += self.balancer.deprecation_notes()
         for index, model in enumerate(self.models):
             if model.revision is None:
                 notes.append(
