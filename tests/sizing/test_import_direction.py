@@ -92,7 +92,7 @@ def test_the_check_sees_every_way_of_importing_config(source):
     [
         "from vllm_infra.sizing.catalog import lookup_model\n",
         "from . import catalog\n",
-        "from vllm_infra.quantity import gib\n",
+        "from vllm_infra.kube.quantity import gib\n",
         "import vllm_infra.configuration_free\n",  # a name that merely starts like it
         "CONFIG = 'vllm_infra.config'\n",
     ],

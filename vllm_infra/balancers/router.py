@@ -14,7 +14,7 @@ from vllm_infra.balancers.nginx import NGINX_PRESTOP_DELAY_S, nginx_container, n
 from vllm_infra.balancers.registry import register
 from vllm_infra.balancing.nginx import WORKER_AUTH_PROXY_PORT
 from vllm_infra.balancing.router import KubernetesDiscovery, RouterSettings, router_args
-from vllm_infra.components.kube import inference_pods_selector, selector_labels
+from vllm_infra.kube.labels import inference_pods_selector, selector_labels
 from vllm_infra.observability.monitors import ScrapeTarget
 
 if TYPE_CHECKING:

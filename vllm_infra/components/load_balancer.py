@@ -10,7 +10,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from vllm_infra.balancers import BalancerContext, BalancerStrategy, strategy_for
-from vllm_infra.components.kube import object_meta, selector_labels, standard_labels
+from vllm_infra.kube.labels import object_meta, selector_labels, standard_labels
 from vllm_infra.components.options import child_options
 from vllm_infra.components.secrets import SecretKeyRef
 from vllm_infra.config.balancer import BalancerSpec, ExposureSpec

@@ -69,7 +69,7 @@ import pulumi_kubernetes as k8s
 
 from vllm_infra import vllm_release
 from vllm_infra.balancers import strategy_for
-from vllm_infra.components.kube import inference_pods_selector, object_meta, selector_labels, standard_labels
+from vllm_infra.kube.labels import inference_pods_selector, object_meta, selector_labels, standard_labels
 from vllm_infra.config.balancer import BalancerSpec
 
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"  # set by the API server on every namespace (Kubernetes ≥ 1.22)

@@ -9,22 +9,11 @@ import pulumi_kubernetes as k8s
 
 from vllm_infra.components.options import child_options
 from vllm_infra import vllm_release
-from vllm_infra.components.kube import (
-    GPU_RESOURCE,
-    MODEL_LABEL,
-    SCRATCH,
-    gpu_tolerations,
-    http_probe,
-    minutes,
-    object_meta,
-    pod_security_context,
-    restricted_security_context,
-    scratch_env,
-    scratch_volume,
-    selector_labels,
-    standard_labels,
-    startup_probe,
-)
+from vllm_infra.kube.labels import MODEL_LABEL, object_meta, selector_labels, standard_labels
+from vllm_infra.kube.pods import GPU_RESOURCE, SCRATCH, gpu_tolerations, scratch_env, scratch_volume
+from vllm_infra.kube.probes import http_probe, startup_probe
+from vllm_infra.kube.security import pod_security_context, restricted_security_context
+from vllm_infra.kube.timeouts import minutes
 from vllm_infra.components.model_cache import HF_HOME
 from vllm_infra.components.secrets import SecretKeyRef
 from vllm_infra.config import ModelSpec, engine_flags

@@ -1,4 +1,4 @@
-"""The package's one Kubernetes quantity parser (``vllm_infra.quantity``) follows Kubernetes' grammar."""
+"""The package's one Kubernetes quantity parser (``vllm_infra.kube.quantity``) follows Kubernetes' grammar."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from vllm_infra.quantity import QuantityError, gib, parse_quantity, suggest_quantity
+from vllm_infra.kube.quantity import QuantityError, gib, parse_quantity, suggest_quantity
 
 
 @pytest.mark.parametrize(
