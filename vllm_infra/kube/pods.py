@@ -34,7 +34,7 @@ def gpu_tolerations() -> list[dict]:
     return [{"key": GPU_RESOURCE, "operator": "Exists", "effect": "NoSchedule"}]
 
 
-def empty_dir_volume(name: str, size_gib: int | float, *, memory: bool = False) -> dict:
+def empty_dir_volume(name: str, size_gib: float, *, memory: bool = False) -> dict:
     """An emptyDir volume ``name`` bounded to ``size_gib`` GiB; ``memory`` backs it with RAM (tmpfs, counted against
     the container's memory limit), for ``/dev/shm`` or secrets that must not touch the node's disk.
 

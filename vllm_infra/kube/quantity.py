@@ -90,7 +90,7 @@ def gib(text: str | int | float | Decimal) -> float:
     return float(parse_quantity(text) / GIB)
 
 
-def gib_quantity(size_gib: int | float) -> str:
+def gib_quantity(size_gib: float) -> str:
     """``size_gib`` GiB spelled as a Kubernetes quantity, the way manifests write sizes (``sizeLimit``, ``storage``).
 
     >>> gib_quantity(12)
