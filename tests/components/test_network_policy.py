@@ -13,7 +13,7 @@ import pytest
 
 from tests.offline.kube_schema import validate_object
 from tests.plans import EXISTING_CLUSTER, TLS_EXPOSURE, plan_config
-from vllm_infra.components.kube import MODEL_LABEL, selector_labels, standard_labels
+from vllm_infra.kube.labels import MODEL_LABEL, selector_labels, standard_labels
 from vllm_infra.components.network_policy import (
     NON_PUBLIC_IPV4,
     DnsPeer,

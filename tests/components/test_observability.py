@@ -15,7 +15,7 @@ import pytest
 from tests.observability.promql_checks import REMOVED_METRICS, bracket_problems, is_allowed_series, lexical_metric_names
 from tests.offline.kube_schema import validate_object
 from tests.plans import container, plan_config, single_model_config
-from vllm_infra.components.kube import selector_labels
+from vllm_infra.kube.labels import selector_labels
 from vllm_infra.components.observability import Observability, ObservabilityArgs, inference_pod_selector
 from vllm_infra.config import ModelSpec
 from vllm_infra.config.observability import ObservabilitySpec

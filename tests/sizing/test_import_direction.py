@@ -8,10 +8,11 @@ config anyway, so ``sys.modules`` could not tell.
 
 from __future__ import annotations
 
-import ast
 from pathlib import Path
 
 import pytest
+
+from tests.imports import imported_modules
 
 ROOT = Path(__file__).resolve().parents[2]
 SIZING = ROOT / "vllm_infra" / "sizing"
@@ -21,30 +22,6 @@ FORBIDDEN = "vllm_infra.config"
 def _module_name(path: Path) -> str:
     parts = path.relative_to(ROOT).with_suffix("").parts
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
-
-
-def imported_modules(source: str, module: str, is_package: bool = False) -> list[tuple[int, str]]:
-    """Every module ``source`` (the text of ``module``) imports, with its line: ``import a.b`` gives ``a.b``,
-    ``from a import b`` gives ``a`` and ``a.b`` (``b`` may be a submodule), relative imports are made absolute."""
-    package = module if is_package else module.rpartition(".")[0]
-    found: list[tuple[int, str]] = []
-    for node in ast.walk(ast.parse(source)):
-        if isinstance(node, ast.Import):
-            found += [(node.lineno, alias.name) for alias in node.names]
-        elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                anchor = package.split(".")
-                anchor = anchor[: len(anchor) - (node.level - 1)]
-                base = ".".join(anchor + ([base] if base else []))
-            found.append((node.lineno, base))
-            found += [(node.lineno, f"{base}.{alias.name}") for alias in node.names]
-        elif isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant):
-            function = node.func
-            name = function.attr if isinstance(function, ast.Attribute) else getattr(function, "id", "")
-            if name in {"import_module", "__import__"} and isinstance(node.args[0].value, str):
-                found.append((node.lineno, node.args[0].value))
-    return found
 
 
 def config_imports(source: str, module: str, is_package: bool = False) -> list[str]:
@@ -92,7 +69,7 @@ def test_the_check_sees_every_way_of_importing_config(source):
     [
         "from vllm_infra.sizing.catalog import lookup_model\n",
         "from . import catalog\n",
-        "from vllm_infra.quantity import gib\n",
+        "from vllm_infra.kube.quantity import gib\n",
         "import vllm_infra.configuration_free\n",  # a name that merely starts like it
         "CONFIG = 'vllm_infra.config'\n",
     ],

@@ -27,7 +27,7 @@ from vllm_infra.balancing.nginx import (
     UpstreamServer,
     nginx_kubernetes_spec,
 )
-from vllm_infra.components.kube import object_meta
+from vllm_infra.kube.labels import object_meta
 
 if TYPE_CHECKING:
     from vllm_infra.config.balancer import BalancerSpec

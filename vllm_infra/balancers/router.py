@@ -21,7 +21,9 @@ from vllm_infra.balancers.registry import register
 from vllm_infra.balancers.settings import PinnedImage
 from vllm_infra.balancing.nginx import WORKER_AUTH_PROXY_PORT
 from vllm_infra.balancing.router import ROUTER_IMAGE, KubernetesDiscovery, RouterSettings, router_args
-from vllm_infra.components.kube import inference_pods_selector, selector_labels
+from vllm_infra.kube.labels import inference_pods_selector, selector_labels
+from vllm_infra.kube.probes import http_probe
+from vllm_infra.kube.security import restricted_security_context
 
 if TYPE_CHECKING:
     from vllm_infra.config.balancer import BalancerSpec
@@ -85,7 +87,7 @@ class RouterStrategy:
         )
         # /liveness answers while the router runs even with no healthy worker, so the router stays reachable and
         # answers fast (and, scaled to zero, its request counter can wake the model).
-        probe = {"httpGet": {"path": "/liveness", "port": "router"}, "periodSeconds": 5, "timeoutSeconds": 3}
+        probe_timing = {"period_seconds": 5, "timeout_seconds": 3}
         container = {
             "name": "router",
             "image": settings.image,
@@ -96,17 +98,11 @@ class RouterStrategy:
                 {"name": "router", "containerPort": ROUTER_PORT, "protocol": "TCP"},
                 {"name": "metrics", "containerPort": settings.prometheus_port, "protocol": "TCP"},
             ],
-            "readinessProbe": {**probe, "failureThreshold": 2},
-            "livenessProbe": {**probe, "failureThreshold": 6},
+            "readinessProbe": http_probe("/liveness", "router", **probe_timing, failure_threshold=2),
+            "livenessProbe": http_probe("/liveness", "router", **probe_timing, failure_threshold=6),
             "resources": {"requests": {"cpu": "1", "memory": "1Gi"}, "limits": {"memory": "4Gi"}},
-            "securityContext": {
-                "runAsNonRoot": True,
-                "runAsUser": 65532,
-                "allowPrivilegeEscalation": False,
-                "readOnlyRootFilesystem": True,
-                "capabilities": {"drop": ["ALL"]},
-                "seccompProfile": {"type": "RuntimeDefault"},
-            },
+            # The image's non-root user; its primary group stays the image's.
+            "securityContext": restricted_security_context(65532, True, run_as_group=None),
         }
         pod_spec: dict = {
             # The router watches pods through the Kubernetes API: this pod keeps its token (the narrow Role).

@@ -12,12 +12,13 @@ import yaml
 
 from vllm_infra.components.aws_iam import ServiceRole, service_role
 from vllm_infra.config.region import GP3_STORAGE_CLASS, ClusterSpec, ExistingClusterSpec, NewClusterSpec
+from vllm_infra.kube.labels import part_of_labels
 
 CONTROL_PLANE_LOGS = ["api", "audit", "authenticator", "controllerManager", "scheduler"]
 NODE_POLICIES = ["AmazonEKSWorkerNodePolicy", "AmazonEC2ContainerRegistryReadOnly", "AmazonEKS_CNI_Policy"]
 CLUSTER_ADMIN_POLICY = "AmazonEKSClusterAdminPolicy"
 EBS_CSI_POLICY = "service-role/AmazonEBSCSIDriverPolicy"
-PART_OF = {"app.kubernetes.io/part-of": "vllm-infra"}
+PART_OF = part_of_labels()
 #: Tags the EKS add-ons the stack installs with ``<project>/<stack>``: a later preview tells its own add-on from one
 #: that was in the cluster before.
 OWNER_TAG = "vllm-infra.io/stack"

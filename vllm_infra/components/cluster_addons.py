@@ -18,6 +18,8 @@ import pulumi_kubernetes as k8s
 from vllm_infra.components.autoscaler import prometheus_adapter_rules
 from vllm_infra.components.aws_iam import service_role
 from vllm_infra.components.options import child_options
+from vllm_infra.kube.labels import part_of_labels
+from vllm_infra.kube.quantity import gib_quantity
 from vllm_infra.config.addons import (
     AWS_LOAD_BALANCER_CONTROLLER_CHART,
     AWS_LOAD_BALANCER_CONTROLLER_POLICY_FILES,
@@ -44,7 +46,7 @@ from vllm_infra.config.addons import (
 )
 
 NFS_PORT = 2049
-PART_OF = {"app.kubernetes.io/part-of": "vllm-infra"}
+PART_OF = part_of_labels()
 #: The subnet tag the AWS Load Balancer Controller selects subnets by, per load balancer scheme (its
 #: docs/deploy/subnet_discovery.md: "kubernetes.io/role/elb" for internet-facing, "kubernetes.io/role/internal-elb"
 #: for internal; value 1 or empty).
@@ -110,7 +112,7 @@ def kube_prometheus_stack_values(
     """
     claim: dict[str, Any] = {
         "accessModes": ["ReadWriteOnce"],
-        "resources": {"requests": {"storage": f"{spec.prometheus_storage_gib}Gi"}},
+        "resources": {"requests": {"storage": gib_quantity(spec.prometheus_storage_gib)}},
     }
     if spec.prometheus_storage_class:
         claim["storageClassName"] = spec.prometheus_storage_class

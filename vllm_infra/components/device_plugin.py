@@ -6,7 +6,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from vllm_infra.components.options import child_options
-from vllm_infra.components.kube import gpu_tolerations
+from vllm_infra.kube.pods import gpu_tolerations
 
 CHART = "nvidia-device-plugin"
 CHART_VERSION = "0.17.4"

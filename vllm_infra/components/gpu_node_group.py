@@ -9,7 +9,7 @@ import pulumi
 import pulumi_aws as aws
 
 from vllm_infra.components.options import child_options
-from vllm_infra.components.kube import GPU_RESOURCE
+from vllm_infra.kube.pods import GPU_RESOURCE
 from vllm_infra.config.addons import (
     CLUSTER_AUTOSCALER_ENABLED_TAG,
     CLUSTER_AUTOSCALER_TAG_PREFIX,

@@ -10,7 +10,8 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from vllm_infra.balancers import BalancerContext, BalancerStrategy, strategy_for
-from vllm_infra.components.kube import object_meta, selector_labels, standard_labels
+from vllm_infra.kube.disruption import pod_disruption_budget_spec
+from vllm_infra.kube.labels import label_selector, object_meta, selector_labels, standard_labels
 from vllm_infra.components.options import child_options
 from vllm_infra.components.secrets import SecretKeyRef
 from vllm_infra.config.balancer import BalancerSpec, ExposureSpec
@@ -216,7 +217,7 @@ class LoadBalancer(pulumi.ComponentResource):
                 "maxSkew": 1,
                 "topologyKey": "topology.kubernetes.io/zone",
                 "whenUnsatisfiable": "ScheduleAnyway",
-                "labelSelector": {"matchLabels": self._selector},
+                "labelSelector": label_selector(self._selector),
             }
         ]
         k8s.apps.v1.Deployment(
@@ -224,7 +225,7 @@ class LoadBalancer(pulumi.ComponentResource):
             metadata=object_meta(self._object, args.namespace, self._labels),
             spec={
                 "replicas": spec.replicas,
-                "selector": {"matchLabels": self._selector},
+                "selector": label_selector(self._selector),
                 "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
                 "template": {
                     "metadata": {"labels": self._labels, "annotations": {CONFIG_HASH_ANNOTATION: config_hash}},
@@ -236,7 +237,7 @@ class LoadBalancer(pulumi.ComponentResource):
         k8s.policy.v1.PodDisruptionBudget(
             f"{self._name}-pdb",
             metadata=object_meta(f"{self._object}-pdb", args.namespace, self._labels),
-            spec={"selector": {"matchLabels": self._selector}, "maxUnavailable": 1},
+            spec=pod_disruption_budget_spec(self._selector, max_unavailable=1),
             opts=self._child,
         )
 

@@ -8,18 +8,10 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from vllm_infra.components.options import child_options
-from vllm_infra.components.kube import (
-    SCRATCH,
-    gpu_tolerations,
-    minutes,
-    object_meta,
-    pod_security_context,
-    restricted_security_context,
-    scratch_env,
-    scratch_volume,
-    selector_labels,
-    standard_labels,
-)
+from vllm_infra.kube.labels import label_selector, object_meta, selector_labels, standard_labels
+from vllm_infra.kube.pods import SCRATCH, gpu_tolerations, scratch_env, scratch_volume
+from vllm_infra.kube.security import pod_security_context, restricted_security_context
+from vllm_infra.kube.timeouts import minutes
 from vllm_infra.components.secrets import SecretKeyRef
 from vllm_infra.config import ModelSpec
 from vllm_infra.config.capacity import pod_node_selector
@@ -79,7 +71,7 @@ def prewarm_placement(model: ModelSpec, placement: GpuPlacement) -> dict:
     replica_on_same_node = {
         "weight": 100,
         "podAffinityTerm": {
-            "labelSelector": {"matchLabels": selector_labels("inference", model.name)},
+            "labelSelector": label_selector(selector_labels("inference", model.name)),
             "topologyKey": "kubernetes.io/hostname",
         },
     }

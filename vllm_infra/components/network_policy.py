@@ -69,7 +69,14 @@ import pulumi_kubernetes as k8s
 
 from vllm_infra import vllm_release
 from vllm_infra.balancers import strategy_for
-from vllm_infra.components.kube import inference_pods_selector, object_meta, selector_labels, standard_labels
+from vllm_infra.kube.labels import (
+    component_pods_selector,
+    inference_pods_selector,
+    label_selector,
+    object_meta,
+    selector_labels,
+    standard_labels,
+)
 from vllm_infra.config.balancer import BalancerSpec
 
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"  # set by the API server on every namespace (Kubernetes ≥ 1.22)
@@ -238,17 +245,6 @@ def _subset(labels: Mapping[str, str], of: Mapping[str, str]) -> bool:
     return all(of.get(key) == value for key, value in labels.items())
 
 
-def component_pods_selector(component: str) -> dict[str, str]:
-    """Labels every pod of a library component carries, whatever its instance (model or balancer name).
-
-    >>> component_pods_selector("cache")
-    {'app.kubernetes.io/name': 'vllm-cache', 'app.kubernetes.io/component': 'cache'}
-    """
-    labels = selector_labels(component, "")
-    del labels["app.kubernetes.io/instance"]
-    return labels
-
-
 def balancer_policy_args(spec: BalancerSpec, *, object_name: str = "vllm-gateway", multi_model: bool = False) -> dict:
     """The ``NetworkPolicyArgs`` keyword arguments that describe a ``LoadBalancer`` built from ``spec``: which pods
     are the balancer, their front-door and metrics ports (the strategy's ``traffic``), and whether they call the
@@ -295,15 +291,15 @@ def _ip_blocks(cidrs: Sequence[str], except_cidrs: Sequence[str] = ()) -> list[d
 
 
 def _namespace_peer(namespace: str, pod_labels: Mapping[str, str] | None = None) -> dict:
-    peer: dict[str, Any] = {"namespaceSelector": {"matchLabels": {NAMESPACE_NAME_LABEL: namespace}}}
+    peer: dict[str, Any] = {"namespaceSelector": label_selector({NAMESPACE_NAME_LABEL: namespace})}
     if pod_labels:
-        peer["podSelector"] = {"matchLabels": dict(pod_labels)}
+        peer["podSelector"] = label_selector(pod_labels)
     return peer
 
 
 def _pods_peer(labels: Mapping[str, str]) -> dict:
     # A podSelector alone: pods of the policy's own namespace.
-    return {"podSelector": {"matchLabels": dict(labels)}}
+    return {"podSelector": label_selector(labels)}
 
 
 class NetworkPolicies(pulumi.ComponentResource):
@@ -358,7 +354,7 @@ class NetworkPolicies(pulumi.ComponentResource):
         depends_on: list[pulumi.Resource] | None = None,
     ) -> k8s.networking.v1.NetworkPolicy:
         """One policy: ``ingress``/``egress`` None = that direction is not governed here; [] = isolated, no rule."""
-        spec: dict[str, Any] = {"podSelector": {"matchLabels": dict(pod_labels)} if pod_labels else {}}
+        spec: dict[str, Any] = {"podSelector": label_selector(pod_labels) if pod_labels else {}}
         types = []
         if ingress is not None:
             types.append("Ingress")
@@ -382,8 +378,8 @@ class NetworkPolicies(pulumi.ComponentResource):
         dns = self._args.dns
         peers = [
             {
-                "namespaceSelector": {"matchLabels": dict(dns.namespace_labels)},
-                "podSelector": {"matchLabels": dict(dns.pod_labels)},
+                "namespaceSelector": label_selector(dns.namespace_labels),
+                "podSelector": label_selector(dns.pod_labels),
             },
             *_ip_blocks(dns.cidrs),
         ]

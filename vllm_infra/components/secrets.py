@@ -8,7 +8,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from vllm_infra.components.options import child_options
-from vllm_infra.components.kube import standard_labels
+from vllm_infra.kube.labels import standard_labels
 
 
 @dataclass(frozen=True)

@@ -9,22 +9,12 @@ import pulumi_kubernetes as k8s
 
 from vllm_infra.components.options import child_options
 from vllm_infra import vllm_release
-from vllm_infra.components.kube import (
-    GPU_RESOURCE,
-    MODEL_LABEL,
-    SCRATCH,
-    gpu_tolerations,
-    http_probe,
-    minutes,
-    object_meta,
-    pod_security_context,
-    restricted_security_context,
-    scratch_env,
-    scratch_volume,
-    selector_labels,
-    standard_labels,
-    startup_probe,
-)
+from vllm_infra.kube.disruption import pod_disruption_budget_spec
+from vllm_infra.kube.labels import MODEL_LABEL, object_meta, selector_labels, standard_labels
+from vllm_infra.kube.pods import GPU_RESOURCE, SCRATCH, empty_dir_volume, gpu_tolerations, scratch_env, scratch_volume
+from vllm_infra.kube.probes import http_probe, startup_probe
+from vllm_infra.kube.security import pod_security_context, restricted_security_context
+from vllm_infra.kube.timeouts import minutes
 from vllm_infra.components.model_cache import HF_HOME
 from vllm_infra.components.secrets import SecretKeyRef
 from vllm_infra.config import ModelSpec, engine_flags
@@ -158,14 +148,9 @@ class VllmDeployment(pulumi.ComponentResource):
         k8s.policy.v1.PodDisruptionBudget(
             f"{name}-pdb",
             metadata=object_meta(f"{model.name}-pdb", args.namespace, labels),
-            spec={
-                "selector": {"matchLabels": selector},
-                # One at a time: a node drain never takes several replicas of a model down together, and a single
-                # replica can still be evicted (minAvailable: 1 would block drains forever).
-                "maxUnavailable": 1,
-                # A pod that never became ready serves nothing; let drains evict it.
-                "unhealthyPodEvictionPolicy": "AlwaysAllow",
-            },
+            # One at a time: a node drain never takes several replicas of a model down together, and a single
+            # replica can still be evicted. A pod that never became ready serves nothing; let drains evict it.
+            spec=pod_disruption_budget_spec(selector, max_unavailable=1, unhealthy_pod_eviction_policy="AlwaysAllow"),
             opts=child_options(self, opts),
         )
 
@@ -245,7 +230,7 @@ class VllmDeployment(pulumi.ComponentResource):
             "tolerations": gpu_tolerations(),
             "volumes": [
                 {"name": "model-cache", "persistentVolumeClaim": {"claimName": args.cache_claim_name}},
-                {"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": f"{resources.shm_gib}Gi"}},
+                empty_dir_volume("dshm", resources.shm_gib, memory=True),
                 scratch_volume(model.security.scratch_size_gib),
             ],
             "nodeSelector": pod_node_selector(model, args.placement),

@@ -20,7 +20,7 @@ from vllm_infra.config.autoscaling import AutoscalingSpec
 from vllm_infra.config.base import ConfigModel
 from vllm_infra.config.capacity import GpuSpec
 from vllm_infra.config.engine import EngineSpec
-from vllm_infra.quantity import GIB, QuantityError, parse_quantity
+from vllm_infra.kube.quantity import GIB, QuantityError, parse_quantity
 from vllm_infra.sizing import ModelArchitecture, UnknownCatalogEntryError, lookup_model, weight_bytes
 from vllm_infra.sizing.memory import GIB as GIB_BYTES  # an int; the quantity parser's GIB is a Decimal
 

@@ -25,7 +25,7 @@ from typing import Any
 
 import yaml
 
-from vllm_infra.components.kube import group_version_kind
+from vllm_infra.kube.gvk import group_version_kind
 from vllm_infra.offline.redact import redact, redact_kubernetes_secret, stable_order, whole_numbers
 from vllm_infra.offline.runner import Plan, PlannedResource
 

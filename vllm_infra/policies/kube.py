@@ -15,11 +15,11 @@ from typing import Any
 from pulumi.output import Unknown
 from pulumi.runtime import rpc
 
-from vllm_infra.components.kube import group_version_kind
+from vllm_infra.kube.gvk import group_version_kind
+from vllm_infra.kube.pods import GPU_RESOURCE
 from vllm_infra.policies.model import Resource
 from vllm_infra.vllm_release import VLLM_IMAGE_REPOSITORY
 
-GPU_RESOURCE = "nvidia.com/gpu"
 DEFAULT_NAMESPACE = "default"
 
 # Sentinels that stand for values not known until apply: the Python SDK's (rpc.UNKNOWN) and the CrossGuard SDK's

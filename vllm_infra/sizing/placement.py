@@ -21,7 +21,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from vllm_infra.quantity import gib, parse_quantity
+from vllm_infra.kube.quantity import gib, parse_quantity
 from vllm_infra.sizing.catalog import (
     GpuInstanceType,
     ModelArchitecture,

@@ -19,7 +19,7 @@ from vllm_infra.components.cluster_addons import ClusterAddons, ClusterAddonsArg
 from vllm_infra.components.device_plugin import NvidiaDevicePlugin
 from vllm_infra.components.gpu_node_group import GpuNodeGroup, GpuNodeGroupArgs
 from vllm_infra.components.autoscaler import Autoscaler, AutoscalerArgs
-from vllm_infra.components.kube import object_meta, selector_labels, standard_labels
+from vllm_infra.kube.labels import object_meta, selector_labels, standard_labels
 from vllm_infra.components.load_balancer import BalancerBackend, LoadBalancer, LoadBalancerArgs
 from vllm_infra.components.model_cache import ModelCache, ModelCacheArgs
 from vllm_infra.components.network_policy import NetworkPolicies, NetworkPolicyArgs, balancer_policy_args

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from vllm_infra.components.kube import group_version_kind
+from vllm_infra.kube.gvk import group_version_kind
 from vllm_infra.offline.diff.model import PropertyChange
 from vllm_infra.offline.diff.paths import Segment, is_prefix, parse_path, values_at
 from vllm_infra.offline.diff.values import canonical

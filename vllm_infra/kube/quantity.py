@@ -22,7 +22,7 @@ from __future__ import annotations
 import re
 from decimal import Decimal, InvalidOperation
 
-__all__ = ["QuantityError", "gib", "parse_quantity", "suggest_quantity"]
+__all__ = ["QuantityError", "gib", "gib_quantity", "parse_quantity", "suggest_quantity"]
 
 _SUFFIXES: dict[str, Decimal] = {
     "Ki": Decimal(2) ** 10,
@@ -88,6 +88,15 @@ def gib(text: str | int | float | Decimal) -> float:
     (12.0, 0.5)
     """
     return float(parse_quantity(text) / GIB)
+
+
+def gib_quantity(size_gib: float) -> str:
+    """``size_gib`` GiB spelled as a Kubernetes quantity, the way manifests write sizes (``sizeLimit``, ``storage``).
+
+    >>> gib_quantity(12)
+    '12Gi'
+    """
+    return f"{size_gib}Gi"
 
 
 # Units people write that Kubernetes does not know, and what they meant.

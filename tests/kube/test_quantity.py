@@ -1,4 +1,4 @@
-"""The package's one Kubernetes quantity parser (``vllm_infra.quantity``) follows Kubernetes' grammar."""
+"""The package's one Kubernetes quantity parser (``vllm_infra.kube.quantity``) follows Kubernetes' grammar."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from vllm_infra.quantity import QuantityError, gib, parse_quantity, suggest_quantity
+from vllm_infra.kube.quantity import QuantityError, gib, gib_quantity, parse_quantity, suggest_quantity
 
 
 @pytest.mark.parametrize(
@@ -47,3 +47,8 @@ def test_gib_converts_bytes_to_gib():
                                             ("200MB", "200M or 200Mi"), ("lots", None)])
 def test_near_misses_get_a_legal_spelling(text, hint):
     assert suggest_quantity(text) == hint
+
+
+def test_sizes_in_gib_are_spelled_with_the_binary_suffix():
+    assert gib_quantity(12) == "12Gi"
+    assert parse_quantity(gib_quantity(300)) == Decimal(300 * 2**30)
