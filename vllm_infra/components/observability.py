@@ -100,7 +100,8 @@ class Observability(pulumi.ComponentResource):
         if not args.models:
             raise ValueError("Observability needs at least one model")
         spec = args.spec
-        # The app-namespace objects wait for the Namespace the component was told to wait for.
+        # The app-namespace objects wait for the Namespace, the dashboard for the monitoring namespace where the
+        # stack's add-ons create it: both are in the component's depends_on.
         child = child_options(self, opts)
         labels = standard_labels("observability", name, args.extra_labels)
         prometheus_labels = {**labels, "release": spec.prometheus_release_label}
@@ -129,8 +130,7 @@ class Observability(pulumi.ComponentResource):
             metadata=object_meta(dashboard_name, spec.monitoring_namespace, {**labels, **spec.grafana_dashboard_label}),
             # The sidecar writes each key as a file; Grafana loads *.json files as dashboards.
             data={f"{dashboard_name}.json": json.dumps(dashboard, indent=1, sort_keys=True)},
-            # Does not wait for the component's depends_on: it lives in the monitoring namespace, not the app's.
-            opts=child_options(self, None),
+            opts=child,
         )
 
         self.pod_monitor_name = pod_monitor.metadata["name"]
