@@ -62,12 +62,21 @@ def scaling_behavior(spec: AutoscalingSpec) -> dict:
 
 @dataclass
 class AutoscalerArgs:
-    """Inputs of ``Autoscaler``: the namespace, the Deployment to scale and the model (its ``autoscaling`` settings
-    and served name, which labels its vLLM metrics)."""
+    """Inputs of ``Autoscaler``.
+
+    Example::
+
+        AutoscalerArgs(namespace="vllm", deployment_name=deployment.deployment_name, model=spec)
+    """
 
     namespace: pulumi.Input[str]
+    """The namespace of the Deployment; the HPA or ScaledObject goes there too, and KEDA's queries select the
+    model's series by it (the stack's ``vllm-infra:namespace``)."""
     deployment_name: pulumi.Input[str]
+    """The ``metadata.name`` of the vLLM Deployment to scale (``VllmDeployment.deployment_name``)."""
     model: ModelSpec
+    """The model (``vllm-infra:models[]``): its ``autoscaling`` settings (required: engine, bounds, targets, the
+    scale-down window) and its served name, which labels its vLLM metrics."""
 
 
 class Autoscaler(pulumi.ComponentResource):
@@ -84,8 +93,12 @@ class Autoscaler(pulumi.ComponentResource):
                                               model=spec))
     """
 
+    args: AutoscalerArgs
+    """The inputs the component was built from."""
+
     def __init__(self, name: str, args: AutoscalerArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("vllm-infra:autoscaler:Autoscaler", name, None, opts)
+        self.args = args
         model, spec = args.model, args.model.autoscaling
         assert spec is not None, "Autoscaler needs a model with autoscaling settings"
         labels = standard_labels("autoscaler", model.name)

@@ -9,23 +9,33 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from vllm_infra.components.options import child_options
+
 
 @dataclass
 class RegionalCertificateArgs:
     """Inputs of ``RegionalCertificate``.
 
-    - ``domain_name``: the public name clients call (e.g. ``llm.example.com``); the certificate also covers the
-      region's own name ``<region>.<domain_name>``, which the Route 53 health check requests;
-    - ``region``: the AWS region (ACM certificates are regional: an NLB can only use one from its own region);
-    - ``hosted_zone_id``: the public Route 53 zone the validation records go to;
-    - ``ttl``: TTL of the validation CNAMEs; ``tags``: extra tags on the certificate.
+    Example::
+
+        RegionalCertificateArgs(domain_name="llm.example.com", region="eu-west-1",
+                                hosted_zone_id="Z0123456789ABCDEFGHIJ")
     """
 
     domain_name: str
+    """The public name clients call (e.g. ``llm.example.com``, ``vllm-infra:globalLoadBalancer.domainName``); the
+    certificate also covers the region's own name ``<region>.<domain_name>``, which the Route 53 health check
+    requests."""
     region: str
+    """The AWS region (``vllm-infra:regions[].name``): ACM certificates are regional, and an NLB can only use one
+    from its own region."""
     hosted_zone_id: pulumi.Input[str]
+    """The public Route 53 zone the validation records go to (``vllm-infra:globalLoadBalancer.hostedZoneId``)."""
     ttl: int = 60
+    """TTL of the validation CNAMEs, in seconds (``vllm-infra:globalLoadBalancer.recordTtl``); 60 by default, so a
+    corrected record is seen within a minute."""
     tags: dict[str, str] = field(default_factory=dict)
+    """Extra tags on the certificate, beside ``Name`` (the regional name) and the provider's default tags."""
 
 
 def certificate_names(domain_name: str, region: str) -> list[str]:
@@ -63,8 +73,8 @@ class RegionalCertificate(pulumi.ComponentResource):
     that completes once ACM has issued the certificate. ``certificate_arn`` comes from the validation, so whatever uses
     it (the NLB's TLS listener) waits for an issued certificate instead of failing on a pending one.
 
-    Pass the region's ``aws.Provider`` as ``opts.provider``: the children take ``parent=self`` and inherit it, so the
-    certificate is requested in the region whose balancer uses it.
+    Pass the region's ``aws.Provider`` as ``opts.provider``: the children are parented to the component
+    (``child_options``) and inherit it, so the certificate is requested in the region whose balancer uses it.
 
     The validation records are kept when the component is deleted (``retain_on_delete``): ACM uses one CNAME per name
     and account for every certificate in every region, so the record for ``domain_name`` is shared by all regions'
@@ -79,12 +89,18 @@ class RegionalCertificate(pulumi.ComponentResource):
         # annotate the balancer's Service: service.beta.kubernetes.io/aws-load-balancer-ssl-cert = cert.certificate_arn
     """
 
+    args: RegionalCertificateArgs
+    """The inputs the component was built from."""
     certificate_arn: pulumi.Output[str]
+    """The ARN of the issued certificate (known once ACM has validated it)."""
     names: list[str]
+    """The names the certificate covers: ``domain_name`` first, then ``<region>.<domain_name>``."""
     validation_record_fqdns: list[pulumi.Output[str]]
+    """The Route 53 validation records, one per covered name."""
 
     def __init__(self, name: str, args: RegionalCertificateArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("vllm-infra:certificate:RegionalCertificate", name, None, opts)
+        self.args = args
         self.names = certificate_names(args.domain_name, args.region)
         domain_name, regional_name = self.names
         certificate = aws.acm.Certificate(
@@ -93,7 +109,7 @@ class RegionalCertificate(pulumi.ComponentResource):
             subject_alternative_names=[regional_name],
             validation_method="DNS",
             tags={"Name": regional_name, **args.tags},
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=child_options(self, opts),
         )
         records = []
         for covered in self.names:
@@ -111,7 +127,7 @@ class RegionalCertificate(pulumi.ComponentResource):
                     records=[option.apply(lambda o: _field(o, "resource_record_value"))],
                     ttl=args.ttl,
                     allow_overwrite=True,
-                    opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True),
+                    opts=child_options(self, opts, retain_on_delete=True),
                 )
             )
         self.validation_record_fqdns = [record.fqdn for record in records]
@@ -119,7 +135,11 @@ class RegionalCertificate(pulumi.ComponentResource):
             f"{name}-validation",
             certificate_arn=certificate.arn,
             validation_record_fqdns=self.validation_record_fqdns,
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=child_options(self, opts),
         )
         self.certificate_arn = validation.certificate_arn
-        self.register_outputs({"certificate_arn": self.certificate_arn, "names": self.names})
+        self.register_outputs({
+            "certificate_arn": self.certificate_arn,
+            "names": self.names,
+            "validation_record_fqdns": self.validation_record_fqdns,
+        })  # fmt: skip

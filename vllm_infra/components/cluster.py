@@ -11,6 +11,7 @@ import pulumi_kubernetes as k8s
 import yaml
 
 from vllm_infra.components.aws_iam import ServiceRole, service_role
+from vllm_infra.components.options import child_options
 from vllm_infra.config.region import GP3_STORAGE_CLASS, ClusterSpec, ExistingClusterSpec, NewClusterSpec
 from vllm_infra.kube.labels import part_of_labels
 
@@ -71,19 +72,26 @@ def network_policy_enabled(configuration_values: str | None) -> bool:
 
 @dataclass
 class RegionalClusterArgs:
-    """Inputs of ``RegionalCluster``: the region and ``cluster`` (``existing`` to adopt by name, ``create`` to own).
+    """Inputs of ``RegionalCluster``.
 
-    - ``tags`` are applied to every AWS resource through the region's provider (``default_tags``).
-    - ``check_network_policies``: the stack relies on NetworkPolicies. For an adopted cluster the ``vpc-cni`` add-on
-      is looked up and ``pulumi preview`` warns when its network-policy agent is off (the policies would be inert)
-      or when it cannot be checked; ``cluster.existing.has.networkPolicyEnforcement`` skips the check. Created
-      clusters always enforce them.
+    Example::
+
+        RegionalClusterArgs(region="us-east-1", cluster=ClusterSpec(existing=ExistingClusterSpec(name="ml-prod")))
     """
 
     region: str
+    """The AWS region (``vllm-infra:regions[].name``): the region of the component's ``aws.Provider``."""
     cluster: ClusterSpec
+    """The cluster (``vllm-infra:regions[].cluster``): ``existing`` to adopt one by name (never changed, except for
+    what ``existing.install`` asks for), or ``create`` to own a new one."""
     tags: dict[str, str] = field(default_factory=dict)
+    """Tags applied to every AWS resource through the region's provider (``default_tags``), beside ``managed-by``
+    and ``app``; none by default."""
     check_network_policies: bool = False
+    """The stack relies on NetworkPolicies (``vllm-infra:networkPolicies.enabled``). For an adopted cluster the
+    ``vpc-cni`` add-on is then looked up and ``pulumi preview`` warns when its network-policy agent is off (the
+    policies would be inert) or when it cannot be checked; ``cluster.existing.has.networkPolicyEnforcement`` skips
+    the check. Created clusters always enforce them. False by default: no lookup for a stack without policies."""
 
 
 class RegionalCluster(pulumi.ComponentResource):
@@ -112,26 +120,37 @@ class RegionalCluster(pulumi.ComponentResource):
         VllmDeployment(..., opts=pulumi.ResourceOptions(provider=cluster.k8s_provider))
     """
 
+    args: RegionalClusterArgs
+    """The inputs the component was built from."""
     aws_provider: aws.Provider
+    """The region's AWS provider (with the default tags)."""
     k8s_provider: k8s.Provider
+    """The cluster's Kubernetes provider (``aws eks get-token`` auth)."""
     cluster_name: pulumi.Output[str]
+    """The EKS cluster's name; for a created cluster it carries the cluster as a dependency."""
     node_role_arn: pulumi.Output[str]
+    """The IAM role GPU nodes run as."""
     node_role_ready: list[pulumi.Resource]
+    """The node role and its policy attachments: what a GPU node group waits for."""
     pod_identity_ready: list[pulumi.Resource]
+    """What an add-on with a Pod Identity role waits for: the agent, where the stack installs it."""
     storage_ready: list[pulumi.Resource]
+    """What a cache claim of the gp3 class waits for: the EBS CSI driver and the StorageClass, where installed."""
     subnet_ids: pulumi.Output[list[str]]
+    """The subnets GPU node groups go to."""
 
     def __init__(self, name: str, args: RegionalClusterArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("vllm-infra:cluster:RegionalCluster", name, None, opts)
-        self._name = name
+        self.args = args
+        self._name, self._opts = name, opts
         self._owner_tags = {OWNER_TAG: f"{pulumi.get_project()}/{pulumi.get_stack()}"}
         self.aws_provider = aws.Provider(
             f"{name}-aws",
             region=args.region,
             default_tags={"tags": {"managed-by": "pulumi", "app": "vllm-infra", **args.tags}},
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=child_options(self, opts),
         )
-        self._aws_opts = pulumi.ResourceOptions(parent=self, provider=self.aws_provider)
+        self._aws_opts = self._child(provider=self.aws_provider)
         partition = aws.get_partition_output(opts=pulumi.InvokeOutputOptions(provider=self.aws_provider)).partition
         self.pod_identity_ready, self.storage_ready = [], []
 
@@ -157,7 +176,7 @@ class RegionalCluster(pulumi.ComponentResource):
                 self._warn_unless_network_policies_enforced(existing.name)
 
         node_role = service_role(
-            f"{name}-gpu-nodes", "ec2.amazonaws.com", NODE_POLICIES, partition, parent=self, provider=self.aws_provider
+            f"{name}-gpu-nodes", "ec2.amazonaws.com", NODE_POLICIES, partition, opts=self._aws_opts
         )
         self.node_role_arn = node_role.arn
         self.node_role_ready = node_role.ready
@@ -167,21 +186,26 @@ class RegionalCluster(pulumi.ComponentResource):
             # Names the cluster independently of the kubeconfig text, so a kubeconfig change (endpoint rotation,
             # credentials) does not replace every Kubernetes resource of the region.
             cluster_identifier=f"eks/{args.region}/{args.cluster.name}",
-            opts=pulumi.ResourceOptions(parent=self, depends_on=ready),
+            opts=self._child(depends_on=ready),
         )
         if args.cluster.create is not None:
             self.storage_ready.append(self._storage_class(name, default=True))
         elif args.cluster.existing.install.gp3_storage_class:  # type: ignore[union-attr]
             self.storage_ready.append(self._storage_class(name, default=False))
         self.register_outputs(
-            {"cluster_name": self.cluster_name, "node_role_arn": self.node_role_arn, "region": args.region}
-        )
+            {"cluster_name": self.cluster_name, "node_role_arn": self.node_role_arn, "region": args.region,
+             "subnet_ids": self.subnet_ids}
+        )  # fmt: skip
+
+    def _child(self, **extra) -> pulumi.ResourceOptions:
+        # Children wait for what the component was told to wait for, and inherit its providers as children.
+        return child_options(self, self._opts, **extra)
 
     def _create_cluster(self, name: str, spec: NewClusterSpec, partition: pulumi.Output[str]):
         aws_opts = self._aws_opts
         cluster_role = service_role(
             f"{name}-cluster", "eks.amazonaws.com", ["AmazonEKSClusterPolicy"], partition,
-            tag_session=True, parent=self, provider=self.aws_provider,
+            tag_session=True, opts=self._aws_opts,
         )  # fmt: skip
         public_cidrs = [str(cidr) for cidr in spec.public_access_cidrs]
         vpc_config: dict = {
@@ -209,7 +233,7 @@ class RegionalCluster(pulumi.ComponentResource):
             access_config={"authentication_mode": "API", "bootstrap_cluster_creator_admin_permissions": True},
             enabled_cluster_log_types=CONTROL_PLANE_LOGS,
             # EKS checks the role's permissions on create and needs them to delete the cluster's ENIs on destroy.
-            opts=pulumi.ResourceOptions.merge(aws_opts, pulumi.ResourceOptions(depends_on=cluster_role.ready)),
+            opts=self._child(provider=self.aws_provider, depends_on=cluster_role.ready),
         )
         # The created cluster as a dependency: node groups and add-ons that take the name wait for it to exist.
         self.cluster_name = cluster.name
@@ -229,8 +253,7 @@ class RegionalCluster(pulumi.ComponentResource):
                 opts=aws_opts,
             )
         system_role = service_role(
-            f"{name}-system-nodes", "ec2.amazonaws.com", NODE_POLICIES, partition, parent=self,
-            provider=self.aws_provider,
+            f"{name}-system-nodes", "ec2.amazonaws.com", NODE_POLICIES, partition, opts=self._aws_opts,
         )  # fmt: skip
         system_nodes = aws.eks.NodeGroup(
             f"{name}-system",
@@ -247,9 +270,8 @@ class RegionalCluster(pulumi.ComponentResource):
             },
             update_config={"max_unavailable": 1},
             labels={"vllm-infra.io/node-role": "system"},
-            opts=pulumi.ResourceOptions(
-                parent=self, provider=self.aws_provider, ignore_changes=["scalingConfig.desiredSize"],
-                depends_on=system_role.ready,
+            opts=self._child(
+                provider=self.aws_provider, ignore_changes=["scalingConfig.desiredSize"], depends_on=system_role.ready
             ),
         )
         aws.eks.Addon(
@@ -284,7 +306,7 @@ class RegionalCluster(pulumi.ComponentResource):
     ) -> aws.eks.Addon:
         agent = aws.eks.Addon(
             f"{name}-pod-identity-agent", cluster_name=cluster_name, addon_name=POD_IDENTITY_AGENT_ADDON,
-            tags=self._owner_tags, opts=pulumi.ResourceOptions(parent=self, provider=self.aws_provider, depends_on=depends_on),
+            tags=self._owner_tags, opts=self._child(provider=self.aws_provider, depends_on=depends_on),
         )  # fmt: skip
         self.pod_identity_ready.append(agent)
         return agent
@@ -295,7 +317,7 @@ class RegionalCluster(pulumi.ComponentResource):
     ) -> aws.eks.Addon:  # fmt: skip
         ebs_role: ServiceRole = service_role(
             f"{name}-ebs-csi", "pods.eks.amazonaws.com", [EBS_CSI_POLICY], partition,
-            tag_session=True, parent=self, provider=self.aws_provider,
+            tag_session=True, opts=self._aws_opts,
         )  # fmt: skip
         addon = aws.eks.Addon(
             f"{name}-ebs-csi",
@@ -304,9 +326,7 @@ class RegionalCluster(pulumi.ComponentResource):
             tags=self._owner_tags,
             pod_identity_associations=[{"role_arn": ebs_role.arn, "service_account": "ebs-csi-controller-sa"}],
             # The controller's first calls need the policy attached; the add-on outlives neither.
-            opts=pulumi.ResourceOptions(
-                parent=self, provider=self.aws_provider, depends_on=[*depends_on, *ebs_role.ready]
-            ),
+            opts=self._child(provider=self.aws_provider, depends_on=[*depends_on, *ebs_role.ready]),
         )
         self.storage_ready.append(addon)
         return addon
@@ -326,7 +346,7 @@ class RegionalCluster(pulumi.ComponentResource):
             volume_binding_mode="WaitForFirstConsumer",
             allow_volume_expansion=True,
             reclaim_policy="Delete",
-            opts=pulumi.ResourceOptions(parent=self, provider=self.k8s_provider),
+            opts=self._child(provider=self.k8s_provider),
         )
 
     def _find_addon(self, cluster_name: str, addon_name: str) -> tuple[aws.eks.GetAddonResult | None, str]:

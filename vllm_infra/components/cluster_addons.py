@@ -59,24 +59,6 @@ MIN_LOAD_BALANCER_SUBNETS = 2
 class ClusterAddonsArgs:
     """Inputs of ``ClusterAddons``.
 
-    - ``spec``: which add-ons (``AddonsSpec``); nothing is created when all are off.
-    - ``cluster_name``, ``region``: the EKS cluster (the EFS CSI add-on attaches to it; Prometheus labels what it
-      sends out with both, so series from several regions stay apart).
-    - ``vpc_id``: the cluster's VPC, for the EFS security group; None = looked up from the cluster.
-    - ``subnet_ids``: where EFS mount targets go — one subnet per Availability Zone the nodes use (EFS allows one
-      mount target per zone). A plain list: each entry becomes a resource, so their number must be known at plan time.
-    - ``vpc_cidr``: NFS is allowed from this range; None = the VPC's primary CIDR, looked up. Pods on a secondary
-      CIDR (VPC CNI custom networking) need ``node_security_group_ids`` or an explicit range.
-    - ``node_security_group_ids``: security groups also allowed to reach NFS (e.g. the cluster security group).
-    - ``partition``: the AWS partition for managed policy ARNs; None = looked up (aws, aws-cn, aws-us-gov).
-    - ``grafana_admin_password``: a Pulumi secret for Grafana's admin; None = the Grafana chart generates one and
-      keeps it in the ``kube-prometheus-stack-grafana`` Secret (never the chart's well-known default).
-    - ``kubernetes_version``: the cluster's Kubernetes version (``1.33``), which picks the cluster-autoscaler
-      release; None = looked up from the cluster.
-    - ``load_balancer_scheme``: ``internet-facing`` or ``internal`` when the stack's balancer needs a load balancer
-      from the AWS Load Balancer Controller; the VPC must then have subnets tagged for that scheme (checked by a
-      lookup before the controller is installed). None = no check.
-
     Example::
 
         ClusterAddonsArgs(spec=AddonsSpec(efs_csi=True), cluster_name="ml-prod", region="us-east-1",
@@ -84,16 +66,39 @@ class ClusterAddonsArgs:
     """
 
     spec: AddonsSpec
+    """Which add-ons, and their settings (``vllm-infra:regions[].addons``); nothing is created when all are off."""
     cluster_name: pulumi.Input[str]
+    """The EKS cluster (``RegionalCluster.cluster_name``): the EFS CSI add-on and the Pod Identity associations
+    attach to it, cluster-autoscaler discovers its node groups by it, and Prometheus labels what it sends out with
+    it."""
     region: str
+    """The cluster's AWS region (``vllm-infra:regions[].name``): the controllers' ``region`` value, and a Prometheus
+    external label, so series from several regions stay apart."""
     vpc_id: pulumi.Input[str] | None = None
+    """The cluster's VPC, for the EFS security group and the AWS Load Balancer Controller; None (the default) looks
+    it up from the first of ``subnet_ids``, or from the cluster when there are none."""
     subnet_ids: Sequence[pulumi.Input[str]] = field(default_factory=list)
+    """Where EFS mount targets go (``vllm-infra:regions[].nodeSubnetIds``): one subnet per Availability Zone the
+    nodes use (EFS allows one mount target per zone). A plain list: each entry becomes a resource, so their number
+    must be known at plan time. Required with ``efsCsi``; empty by default."""
     vpc_cidr: pulumi.Input[str] | None = None
+    """NFS to the EFS mount targets is allowed from this range (``vllm-infra:regions[].vpcCidr``); None (the
+    default) looks up the VPC's primary CIDR. Pods on a secondary CIDR (VPC CNI custom networking) need
+    ``node_security_group_ids`` or an explicit range."""
     node_security_group_ids: Sequence[pulumi.Input[str]] = field(default_factory=list)
+    """Security groups also allowed to reach NFS (e.g. the cluster security group); none by default."""
     partition: pulumi.Input[str] | None = None
+    """The AWS partition for managed policy ARNs (aws, aws-cn, aws-us-gov); None (the default) looks it up."""
     grafana_admin_password: pulumi.Input[str] | None = None
+    """A Pulumi secret for Grafana's admin; None (the default) lets the Grafana chart generate one and keep it in
+    the ``kube-prometheus-stack-grafana`` Secret (never the chart's well-known default)."""
     kubernetes_version: pulumi.Input[str] | None = None
+    """The cluster's Kubernetes version (``1.33``, ``vllm-infra:regions[].cluster.create.kubernetesVersion``), which
+    picks the cluster-autoscaler release; None (the default, an adopted cluster) looks it up from the cluster."""
     load_balancer_scheme: Literal["internet-facing", "internal"] | None = None
+    """``internet-facing`` or ``internal`` when the stack's balancer needs a load balancer from the AWS Load Balancer
+    Controller (``vllm-infra:balancer.exposure``); the VPC must then have subnets tagged for that scheme, checked by
+    a lookup before the controller is installed. None (the default) checks nothing."""
 
 
 def kube_prometheus_stack_values(
@@ -422,19 +427,28 @@ class ClusterAddons(pulumi.ComponentResource):
                      opts=pulumi.ResourceOptions(provider=cluster.k8s_provider, depends_on=addons.load_balancer_ready))
     """
 
+    args: ClusterAddonsArgs
+    """The inputs the component was built from."""
     prometheus_url: pulumi.Output[str] | None
+    """The in-cluster Prometheus URL, carrying the chart as a dependency; None without kube-prometheus-stack."""
     storage_class_name: pulumi.Output[str] | None
+    """The EFS StorageClass (``efs-sc``); None without EFS."""
     file_system_id: pulumi.Output[str] | None
+    """The EFS file system; None without EFS."""
     crds_ready: list[pulumi.Resource]
+    """The charts that install CRDs other components create objects of (monitoring.coreos.com, keda.sh)."""
     load_balancer_ready: list[pulumi.Resource]
+    """What a LoadBalancer Service or an ALB Ingress waits for: the controller, where installed here."""
     ready: list[pulumi.Resource]
+    """Every add-on resource a dependent may wait for."""
 
     def __init__(self, name: str, args: ClusterAddonsArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("vllm-infra:cluster_addons:ClusterAddons", name, None, opts)
+        self.args = args
         spec = args.spec
         if spec.efs_csi and not args.subnet_ids:
             raise ValueError("ClusterAddons: efsCsi needs subnet_ids (one subnet per Availability Zone of the nodes)")
-        self._name, self._args, self._opts = name, args, opts
+        self._name, self._opts = name, opts
         self._aws_provider = _provider(opts, "aws")
         self.prometheus_url = self.storage_class_name = self.file_system_id = None
         self.crds_ready, self.load_balancer_ready, self.ready = [], [], []
@@ -496,6 +510,12 @@ class ClusterAddons(pulumi.ComponentResource):
         # or an EKS add-on is made in), and inherit its providers as children.
         return child_options(self, self._opts, **extra)
 
+    def _detached_role_options(self) -> pulumi.ResourceOptions:
+        # Not the component's depends_on (the cluster, the Pod Identity agent): an IAM role is account-wide and
+        # needs neither, so it is made while the cluster is still being created. What uses the role waits for both.
+        # None inherits the component's aws provider, as every other child does.
+        return child_options(self, None, provider=cast(pulumi.ProviderResource, self._aws_provider))
+
     def _namespace(self, suffix: str, namespace: str) -> k8s.core.v1.Namespace:
         resource = k8s.core.v1.Namespace(
             f"{self._name}-{suffix}",
@@ -530,7 +550,7 @@ class ClusterAddons(pulumi.ComponentResource):
     def _vpc_id(self) -> pulumi.Input[str]:
         # The VPC of a subnet the stack names exists before a cluster the stack creates does; the cluster is only
         # asked when no subnet is named (an adopted cluster's own subnets).
-        args = self._args
+        args = self.args
         if args.vpc_id is not None:
             return args.vpc_id
         if args.subnet_ids:
@@ -545,12 +565,12 @@ class ClusterAddons(pulumi.ComponentResource):
         aws_opts = self._child()
         role = service_role(
             f"{self._name}-{suffix}", "pods.eks.amazonaws.com", [], self._partition,
-            tag_session=True, parent=self, provider=cast(pulumi.ProviderResource, self._aws_provider),
+            tag_session=True, opts=self._detached_role_options(),
         )  # fmt: skip
         role_policy = aws.iam.RolePolicy(f"{self._name}-{suffix}", role=role.role.id, policy=policy, opts=aws_opts)
         association = aws.eks.PodIdentityAssociation(
             f"{self._name}-{suffix}",
-            cluster_name=self._args.cluster_name,
+            cluster_name=self.args.cluster_name,
             namespace="kube-system",
             service_account=service_account,
             role_arn=role.arn,
@@ -560,7 +580,7 @@ class ClusterAddons(pulumi.ComponentResource):
         return [role_policy, association]
 
     def _aws_load_balancer_controller(self) -> None:
-        args = self._args
+        args = self.args
         vpc_id = self._vpc_id()
         scheme = args.load_balancer_scheme
         if scheme is not None:
@@ -591,7 +611,7 @@ class ClusterAddons(pulumi.ComponentResource):
         self.load_balancer_ready.append(chart)
 
     def _cluster_autoscaler(self) -> pulumi.Input[str]:
-        args, spec = self._args, self._args.spec
+        args, spec = self.args, self.args.spec
         kubernetes_version = (
             args.kubernetes_version
             if args.kubernetes_version is not None
@@ -619,7 +639,7 @@ class ClusterAddons(pulumi.ComponentResource):
         return version
 
     def _efs(self) -> None:
-        args, spec = self._args, self._args.spec
+        args, spec = self.args, self.args.spec
         name = self._name
         aws_opts = self._child()
         invoke_opts = self._invoke_opts
@@ -631,10 +651,9 @@ class ClusterAddons(pulumi.ComponentResource):
             else aws.ec2.get_vpc_output(id=vpc_id, opts=invoke_opts).cidr_block
         )
 
-        # None inherits the component's aws provider, as every other child does.
         role = service_role(
             f"{name}-efs-csi", "pods.eks.amazonaws.com", [EFS_CSI_POLICY], partition,
-            tag_session=True, parent=self, provider=cast(pulumi.ProviderResource, self._aws_provider),
+            tag_session=True, opts=self._detached_role_options(),
         )  # fmt: skip
         addon = aws.eks.Addon(
             f"{name}-efs-csi",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pulumi
 import pulumi_kubernetes as k8s
 
@@ -11,6 +13,20 @@ from vllm_infra.kube.pods import gpu_tolerations
 CHART = "nvidia-device-plugin"
 CHART_VERSION = "0.17.4"
 CHART_REPOSITORY = "https://nvidia.github.io/k8s-device-plugin"
+
+
+@dataclass
+class NvidiaDevicePluginArgs:
+    """Inputs of ``NvidiaDevicePlugin``; the defaults are what EKS GPU nodes need.
+
+    Example::
+
+        NvidiaDevicePluginArgs(namespace="kube-system")
+    """
+
+    namespace: str = "kube-system"
+    """Where the chart's DaemonSet runs: ``kube-system`` by default, beside the other node agents (kube-proxy, the
+    VPC CNI) that every node needs before it can take pods."""
 
 
 class NvidiaDevicePlugin(pulumi.ComponentResource):
@@ -25,15 +41,23 @@ class NvidiaDevicePlugin(pulumi.ComponentResource):
         NvidiaDevicePlugin("device-plugin", opts=pulumi.ResourceOptions(provider=cluster.k8s_provider))
     """
 
-    def __init__(self, name: str, opts: pulumi.ResourceOptions | None = None):
+    args: NvidiaDevicePluginArgs
+    """The inputs the component was built from (the defaults when none were given)."""
+
+    def __init__(
+        self, name: str, args: NvidiaDevicePluginArgs | None = None, opts: pulumi.ResourceOptions | None = None
+    ):
         super().__init__("vllm-infra:device_plugin:NvidiaDevicePlugin", name, None, opts)
+        # Optional, unlike other components' args: every field has a default, and callers predate the Args.
+        args = args if args is not None else NvidiaDevicePluginArgs()
+        self.args = args
         k8s.helm.v4.Chart(
             f"{name}-chart",
             chart=CHART,
             version=CHART_VERSION,
             repository_opts={"repo": CHART_REPOSITORY},
-            namespace="kube-system",
+            namespace=args.namespace,
             values={"tolerations": gpu_tolerations(), "priorityClassName": "system-node-critical"},
             opts=child_options(self, opts),
         )
-        self.register_outputs({"chart_version": CHART_VERSION})
+        self.register_outputs({"chart_version": CHART_VERSION, "namespace": args.namespace})

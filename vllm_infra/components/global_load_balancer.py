@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
+from vllm_infra.components.options import child_options
 from vllm_infra.config.global_lb import GlobalLoadBalancerSpec, validate_regions
 
 # The Global Accelerator control plane is in us-west-2 whatever the endpoints' regions: the API must be called there.
@@ -24,24 +25,44 @@ ACCELERATOR_NAME_MAX = 64
 
 @dataclass
 class RegionalEndpoint:
-    """One region behind the global name: its NLB's DNS name (the regional balancer's ``hostname`` output), the
-    region's ``aws.Provider``, and whether it is the primary (``failover`` policy)."""
+    """One region behind the global name.
+
+    Example::
+
+        RegionalEndpoint("us-east-1", east_balancer.hostname, east_cluster.aws_provider, primary=True)
+    """
 
     region: str
+    """The AWS region (``vllm-infra:regions[].name``)."""
     hostname: pulumi.Input[str]
+    """The DNS name of the region's NLB: the regional balancer's ``LoadBalancer.hostname`` output."""
     aws_provider: aws.Provider
+    """The region's ``aws.Provider`` (``RegionalCluster.aws_provider``): the region's records, health check and NLB
+    lookup go through it."""
     primary: bool = False
+    """The primary of the ``failover`` policy (``vllm-infra:regions[].primary``); False by default, ignored by
+    ``latency``."""
 
 
 @dataclass
 class GlobalLoadBalancerArgs:
-    """Inputs of ``GlobalLoadBalancer``: the spec, one endpoint per region, the prefix of logical (and accelerator)
-    names, and tags for the health checks and the accelerator (the regional providers add their own default tags)."""
+    """Inputs of ``GlobalLoadBalancer``.
+
+    Example::
+
+        GlobalLoadBalancerArgs(spec=stack_config.global_load_balancer, endpoints=endpoints, name_prefix="vllm-prod")
+    """
 
     spec: GlobalLoadBalancerSpec
+    """The public name, hosted zone, routing policy, health check and accelerator settings
+    (``vllm-infra:globalLoadBalancer``)."""
     endpoints: list[RegionalEndpoint]
+    """One endpoint per region, checked against ``spec`` (the policy's primary, the regions)."""
     name_prefix: str
+    """The prefix of logical names and of the accelerator's name (``vllm-<stack>`` in the stack program)."""
     tags: dict[str, str] = field(default_factory=dict)
+    """Tags of the health checks and the accelerator; none by default (the regional providers add their own default
+    tags)."""
 
 
 def nlb_name_from_hostname(hostname: str, region: str | None = None) -> str:
@@ -118,14 +139,22 @@ class GlobalLoadBalancer(pulumi.ComponentResource):
         pulumi.export("url", glb.fqdn.apply(lambda name: f"https://{name}"))
     """
 
+    args: GlobalLoadBalancerArgs
+    """The inputs the component was built from."""
     fqdn: pulumi.Output[str]
+    """The global name, known once every region's global record exists."""
     regional_fqdns: dict[str, str]
+    """Each region's own name, ``<region>.<domain_name>``."""
     health_check_ids: dict[str, pulumi.Output[str]]
+    """Each region's Route 53 health check."""
     accelerator_dns_name: pulumi.Output[str] | None
+    """The accelerator's DNS name; None without ``global_accelerator``."""
     accelerator_ips: pulumi.Output[list[str]] | None
+    """The accelerator's static IPs; None without ``global_accelerator``."""
 
     def __init__(self, name: str, args: GlobalLoadBalancerArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("vllm-infra:global_load_balancer:GlobalLoadBalancer", name, None, opts)
+        self.args = args
         spec, prefix = args.spec, args.name_prefix
         regions = [endpoint.region for endpoint in args.endpoints]
         problems = validate_regions(spec, regions, [e.region for e in args.endpoints if e.primary])
@@ -136,7 +165,7 @@ class GlobalLoadBalancer(pulumi.ComponentResource):
         global_records = []
         for endpoint in args.endpoints:
             region = endpoint.region
-            regional_opts = pulumi.ResourceOptions(parent=self, provider=endpoint.aws_provider)
+            regional_opts = child_options(self, opts, provider=endpoint.aws_provider)
             # NLB aliases point at the region's canonical ELB zone (not the customer's zone).
             nlb_zone_id = aws.lb.get_hosted_zone_id_output(
                 load_balancer_type="network",
@@ -175,7 +204,7 @@ class GlobalLoadBalancer(pulumi.ComponentResource):
                 measure_latency=True,
                 tags={"Name": f"{prefix}-{region}", **args.tags},
                 # The regional name must resolve before the first check; the global record is never a dependency.
-                opts=pulumi.ResourceOptions(parent=self, provider=endpoint.aws_provider, depends_on=[regional]),
+                opts=child_options(self, opts, provider=endpoint.aws_provider, depends_on=[regional]),
             )
             routing: dict = (
                 {"latency_routing_policies": [{"region": region}]}
@@ -202,23 +231,24 @@ class GlobalLoadBalancer(pulumi.ComponentResource):
         self.fqdn = pulumi.Output.all(*[record.id for record in global_records]).apply(lambda _: spec.domain_name)
         self.accelerator_dns_name = self.accelerator_ips = None
         if spec.global_accelerator:
-            self._accelerator(args)
+            self._accelerator(args, opts)
         self.register_outputs({
             "fqdn": self.fqdn,
             "regional_fqdns": self.regional_fqdns,
             "health_check_ids": self.health_check_ids,
             "accelerator_dns_name": self.accelerator_dns_name,
+            "accelerator_ips": self.accelerator_ips,
         })  # fmt: skip
 
-    def _accelerator(self, args: GlobalLoadBalancerArgs) -> None:
+    def _accelerator(self, args: GlobalLoadBalancerArgs, opts: pulumi.ResourceOptions | None) -> None:
         spec, prefix = args.spec, args.name_prefix
         provider = aws.Provider(
             f"{prefix}-global-accelerator",
             region=GLOBAL_ACCELERATOR_REGION,
             default_tags={"tags": {"managed-by": "pulumi", "app": "vllm-infra", **args.tags}},
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=child_options(self, opts),
         )
-        accelerator_opts = pulumi.ResourceOptions(parent=self, provider=provider)
+        accelerator_opts = child_options(self, opts, provider=provider)
         accelerator = aws.globalaccelerator.Accelerator(
             f"{prefix}-accelerator",
             name=accelerator_name(prefix),

@@ -72,21 +72,31 @@ def _tag_slug(key: str) -> str:
 class GpuNodeGroupArgs:
     """Inputs of ``GpuNodeGroup``.
 
-    - ``placement``: the tier name, instance type and GPUs (from the sizer or pinned);
-    - ``gpu``: capacity type (spot adds an on-demand fallback group), AMI, root disk;
-    - ``min_nodes`` / ``max_nodes``: node bounds (``vllm_infra.sizing.placement.node_bounds``); the desired size starts
-      at ``min_nodes`` and is then owned by the cluster autoscaler (``pulumi up`` never resets it);
-    - ``tags``: tags of the managed node groups (EKS does not copy them to the Auto Scaling groups or instances).
+    Example::
+
+        GpuNodeGroupArgs(cluster_name=cluster.cluster_name, node_role_arn=cluster.node_role_arn,
+                         subnet_ids=cluster.subnet_ids, placement=placement, gpu=GpuSpec(), min_nodes=1, max_nodes=2)
     """
 
     cluster_name: pulumi.Input[str]
+    """The EKS cluster (``RegionalCluster.cluster_name``, which carries a created cluster as a dependency)."""
     node_role_arn: pulumi.Input[str]
+    """The IAM role the nodes run as (``RegionalCluster.node_role_arn``); make the component wait for
+    ``node_role_ready``."""
     subnet_ids: pulumi.Input[list[str]]
+    """Where the nodes go (``RegionalCluster.subnet_ids``, from ``vllm-infra:regions[].cluster``)."""
     placement: GpuPlacement
+    """The tier name, instance type and GPUs (from the sizer, or pinned by ``vllm-infra:models[].gpu``)."""
     gpu: GpuSpec
+    """Capacity type (spot adds an on-demand fallback group), AMI and root disk (``vllm-infra:models[].gpu``)."""
     min_nodes: int
+    """Fewest nodes (``vllm_infra.sizing.placement.node_bounds``); the desired size starts here and is then owned by
+    the cluster autoscaler (``pulumi up`` never resets it)."""
     max_nodes: int
+    """Most nodes the autoscaler may reach (``node_bounds``), per group."""
     tags: dict[str, str] = field(default_factory=dict)
+    """Tags of the managed node groups (EKS does not copy them to the Auto Scaling groups or instances); none by
+    default."""
 
 
 class GpuNodeGroup(pulumi.ComponentResource):
@@ -107,10 +117,14 @@ class GpuNodeGroup(pulumi.ComponentResource):
             gpu=GpuSpec(), min_nodes=1, max_nodes=2), opts=pulumi.ResourceOptions(provider=cluster.aws_provider))
     """
 
+    args: GpuNodeGroupArgs
+    """The inputs the component was built from."""
     node_labels: dict[str, str]
+    """The labels vLLM pods select the tier's nodes by."""
 
     def __init__(self, name: str, args: GpuNodeGroupArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("vllm-infra:gpu_node_group:GpuNodeGroup", name, None, opts)
+        self.args = args
         placement = args.placement
         self.node_labels = {GPU_TIER_LABEL: placement.tier}
         self.node_group_names: list[pulumi.Output[str]] = []

@@ -23,35 +23,54 @@ CONFIG_HASH_ANNOTATION = "vllm-infra.io/config-hash"
 
 @dataclass(frozen=True)
 class BalancerBackend:
-    """One model behind the balancer: its name, the ``model`` clients send, and the labels of its vLLM pods."""
+    """One model behind the balancer.
+
+    Example::
+
+        BalancerBackend("llama-8b", "llama-3.1-8b-instruct", selector_labels("inference", "llama-8b"))
+    """
 
     model_name: str
+    """The model's name in the stack (``vllm-infra:models[].name``): names its per-model objects."""
     served_model_name: str
+    """The ``model`` clients send (``vllm-infra:models[].servedModelName``, else ``model``), routed here."""
     selector: dict[str, str]
+    """The labels of the model's vLLM pods (``selector_labels("inference", model_name)``)."""
 
 
 @dataclass
 class LoadBalancerArgs:
     """Inputs of ``LoadBalancer``.
 
-    - ``spec``: strategy (a registered ``BalancerStrategy``: nginx | router | service built in), replicas, exposure,
-      and the nginx/router settings;
-    - ``backends``: the models behind it (one for load-balanced; several for multi-model, which needs the router);
-    - ``api_key``: the API-key Secret (nginx checks it at the edge; the router uses it to list each worker's models);
-    - ``tls_certificate_arn``: an ACM certificate (multi-region's per-region one); None = ``spec.exposure.tls``'s. With
-      one, the NLB/ALB terminates TLS on 443 only; without, plain HTTP on 80 (internal or in-cluster only: the
-      configuration rejects internet-facing exposure without a certificate);
-    - ``object_name``: the Kubernetes name of the balancer's objects (the Service clients reach, the Deployment).
+    Example::
+
+        LoadBalancerArgs(namespace="vllm", spec=BalancerSpec(strategy="nginx"), api_key=secrets.api_key,
+                         backends=[BalancerBackend("llama-8b", "llama-3.1-8b-instruct",
+                                                   selector_labels("inference", "llama-8b"))])
     """
 
     namespace: pulumi.Input[str]
+    """The namespace of the balancer's objects, the vLLM pods' (``vllm-infra:namespace``)."""
     spec: BalancerSpec
+    """Strategy (a registered ``BalancerStrategy``: nginx | router | service built in), replicas, exposure, and the
+    nginx/router settings (``vllm-infra:balancer``)."""
     backends: list[BalancerBackend]
+    """The models behind it: one for load-balanced; several for multi-model, which needs the router."""
     api_key: SecretKeyRef
+    """The API-key Secret (``InferenceSecrets.api_key``): nginx checks it at the edge; the router uses it to list
+    each worker's models."""
     multi_model: bool = False
+    """Several models behind one balancer, routed by the request's ``model``; False by default (one model)."""
     tls_certificate_arn: pulumi.Input[str] | None = None
+    """An ACM certificate (multi-region's per-region ``RegionalCertificate``); None (the default):
+    ``spec.exposure.tls``'s (``vllm-infra:balancer.exposure.tls.certificateArn``). With one, the NLB/ALB terminates
+    TLS on 443 only; without, plain HTTP on 80 (internal or in-cluster only: the configuration rejects
+    internet-facing exposure without a certificate)."""
     object_name: str = "vllm-gateway"
+    """The Kubernetes name of the balancer's objects (the Service clients reach, the Deployment); ``vllm-gateway`` by
+    default, which NetworkPolicies and the scrape target name too."""
     extra_labels: dict[str, str] = field(default_factory=dict)
+    """Labels added to every object of the balancer, beside the standard ones; none by default."""
 
 
 def exposure_annotations(
@@ -134,16 +153,23 @@ class LoadBalancer(pulumi.ComponentResource):
                      api_key=secrets.api_key))
     """
 
+    args: LoadBalancerArgs
+    """The inputs the component was built from."""
+    object_name: str
+    """The Kubernetes name of the balancer's objects (``args.object_name``)."""
     service_name: pulumi.Output[str]
+    """The client-facing Service."""
     hostname: pulumi.Output[str]
+    """The NLB's DNS name once the AWS Load Balancer Controller has made it (None for other exposures)."""
 
     def __init__(self, name: str, args: LoadBalancerArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("vllm-infra:load_balancer:LoadBalancer", name, None, opts)
+        self.args = args
         spec = args.spec
         self._child = child_options(self, opts)
         self._labels = standard_labels("balancer", args.object_name, args.extra_labels)
         self._selector = selector_labels("balancer", args.object_name)
-        self._name, self._object, self._args = name, args.object_name, args
+        self._name, self._object = name, args.object_name
         self.object_name = args.object_name
 
         strategy = strategy_for(spec.strategy)
@@ -183,11 +209,16 @@ class LoadBalancer(pulumi.ComponentResource):
         self.hostname = service.status.apply(_load_balancer_hostname)
         if spec.exposure.kind == "ingress":
             self._ingress(service, health_path)
-        self.register_outputs({"service_name": self.service_name, "strategy": spec.strategy})
+        self.register_outputs({
+            "service_name": self.service_name,
+            "hostname": self.hostname,
+            "object_name": self.object_name,
+            "strategy": spec.strategy,
+        })  # fmt: skip
 
     def _api_access(self, strategy: BalancerStrategy) -> pulumi.Output[str]:
         """A ServiceAccount for the strategy's pods, a Role with its ``kubernetes_api_rules`` and their binding."""
-        args, object_name = self._args, f"{self._object}-{strategy.name}"
+        args, object_name = self.args, f"{self._object}-{strategy.name}"
         account = k8s.core.v1.ServiceAccount(
             f"{self._name}-{strategy.name}",
             metadata=object_meta(object_name, args.namespace, self._labels),
@@ -210,7 +241,7 @@ class LoadBalancer(pulumi.ComponentResource):
 
     # shared --------------------------------------------------------------------------------------------------------
     def _deployment(self, pod_spec: dict, config_hash: pulumi.Input[str]) -> None:
-        args, spec = self._args, self._args.spec
+        args, spec = self.args, self.args.spec
         pod_spec["topologySpreadConstraints"] = [
             {
                 # One balancer per zone where possible: a zone outage leaves the others serving.
@@ -242,7 +273,7 @@ class LoadBalancer(pulumi.ComponentResource):
         )
 
     def _ingress(self, service: k8s.core.v1.Service, health_path: str) -> None:
-        exposure = self._args.spec.exposure
+        exposure = self.args.spec.exposure
         rule: dict = {
             "http": {
                 "paths": [
@@ -259,7 +290,7 @@ class LoadBalancer(pulumi.ComponentResource):
         k8s.networking.v1.Ingress(
             f"{self._name}-ingress",
             metadata=object_meta(
-                self._object, self._args.namespace, self._labels,
+                self._object, self.args.namespace, self._labels,
                 annotations=exposure_annotations(exposure, health_path, self._certificate_arn),
             ),  # fmt: skip
             spec={"ingressClassName": exposure.ingress_class_name, "rules": [rule]},

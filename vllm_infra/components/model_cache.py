@@ -86,18 +86,25 @@ def prewarm_placement(model: ModelSpec, placement: GpuPlacement) -> dict:
 class ModelCacheArgs:
     """Inputs of ``ModelCache``.
 
-    ``model`` gives the repository, revision and the ``cache`` settings (storage class, access mode, size, pre-warm);
-    ``placement`` puts the pre-warm Job on the model's GPU nodes when the cache is ReadWriteOnce
-    (``prewarm_placement``);
-    ``image`` runs the download (the vLLM image, so the Hub client matches the server's); ``hf_token`` is needed for
-    gated repositories such as meta-llama.
+    Example::
+
+        ModelCacheArgs(namespace="vllm", model=spec, placement=place_model(spec), image=VLLM_IMAGE)
     """
 
     namespace: pulumi.Input[str]
+    """The namespace of the claim and the Job: the vLLM pods' (``vllm-infra:namespace``)."""
     model: ModelSpec
+    """The model (``vllm-infra:models[]``): the repository, revision and the ``cache`` settings (storage class,
+    access mode, size, pre-warm, protection)."""
     placement: GpuPlacement
+    """Where the model runs: puts the pre-warm Job on its GPU nodes when the cache is ReadWriteOnce
+    (``prewarm_placement``)."""
     image: str
+    """The image that runs the download (``vllm-infra:vllmImage``): the vLLM image, so the Hub client matches the
+    server's."""
     hf_token: SecretKeyRef | None = None
+    """The Hugging Face token (``InferenceSecrets.hf_token``), needed for gated repositories such as meta-llama;
+    None (the default): anonymous downloads."""
 
 
 class ModelCache(pulumi.ComponentResource):
@@ -114,11 +121,16 @@ class ModelCache(pulumi.ComponentResource):
         cache.claim_name  # Output[str] "llama-8b-cache"
     """
 
+    args: ModelCacheArgs
+    """The inputs the component was built from."""
     claim_name: pulumi.Output[str]
+    """The PersistentVolumeClaim's name."""
     ready: pulumi.Resource
+    """What a vLLM Deployment waits for: the pre-warm Job, or the claim without pre-warm."""
 
     def __init__(self, name: str, args: ModelCacheArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("vllm-infra:model_cache:ModelCache", name, None, opts)
+        self.args = args
         model = args.model
         labels = standard_labels("cache", model.name, {"vllm-infra.io/model": model.name})
 

@@ -77,6 +77,7 @@ from vllm_infra.kube.labels import (
     selector_labels,
     standard_labels,
 )
+from vllm_infra.components.options import child_options
 from vllm_infra.config.balancer import BalancerSpec
 
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"  # set by the API server on every namespace (Kubernetes ≥ 1.22)
@@ -109,70 +110,92 @@ class DnsPeer:
     """
 
     namespace_labels: Mapping[str, str] = field(default_factory=lambda: {NAMESPACE_NAME_LABEL: "kube-system"})
+    """Labels of the DNS pods' namespace; ``kube-system`` (by its name label) by default."""
     pod_labels: Mapping[str, str] = field(default_factory=lambda: {"k8s-app": "kube-dns"})
+    """Labels of the DNS pods: the ``kube-dns`` Service's selector on EKS by default."""
     port: int = 53
+    """The DNS port, UDP and TCP."""
     cidrs: Sequence[str] = ()
+    """Further DNS addresses, e.g. NodeLocal DNSCache's ``169.254.20.10/32``; none by default."""
 
 
 @dataclass
 class NetworkPolicyArgs:
-    """Inputs of ``NetworkPolicies``.
+    """Inputs of ``NetworkPolicies``. CIDRs and ports are checked when the Args are made (``ValueError`` naming the
+    field).
 
-    - ``namespace``: the stack's namespace; every policy lives there and selects only its pods.
-    - ``vpc_cidr``: the cluster VPC's CIDR; the default for ``client_cidrs``, ``api_server_cidrs`` and
-      ``model_storage_cidrs`` when those are None. Without it those default to nothing.
-    - ``monitoring_namespace``: where Prometheus runs (None: no scraping allowed); ``monitoring_pod_labels`` narrows
-      the scrapers to those pods (None: any pod of that namespace).
-    - ``balancer_selector``: labels of the balancer pods (``selector_labels("balancer", object_name)``), or None
-      when there is no balancer pod (the ``service`` strategy, the ``single`` topology): clients then reach vLLM
-      directly, from ``client_cidrs``.
-    - ``balancer_ports``: the balancer pods' front door: nginx and the multi-model router pod's nginx sidecar listen
-      on 8080, a single-model vllm-router on 8000. Only these are reachable: the multi-model router's own 8000
-      stays private to its pod (the sidecar checks the API key; the router does not).
-    - ``balancer_metrics_ports``: the balancer's metrics ports, open to the monitoring namespace (vllm-router: 29000).
-    - ``public_ingress_cidrs``: who may reach the front door: clients and the load balancer's health checks (see the
-      module docstring on NLB client IP preservation). Default everywhere.
-    - ``client_cidrs``: without a balancer pod, who may reach vLLM on 8000 directly (NLB or in-VPC clients).
-      None: ``[vpc_cidr]``, or nobody (``kubectl port-forward`` still works).
-    - ``balancer_needs_api_server``: the balancer is vllm-router, which discovers vLLM pods through the Kubernetes
-      API. It may then reach ``api_server_cidrs`` (None: ``[vpc_cidr]``: the EKS control plane's ENIs live in the
-      cluster subnets) and the ``kubernetes`` Service on ``api_server_ports``: its ClusterIP
-      ``kubernetes_service_ip`` (``<service CIDR>.1``, e.g. ``172.20.0.1``) when given, otherwise the ``default``
-      namespace as a peer, which the VPC CNI controller resolves to that namespace's Service ClusterIPs, the
-      ``kubernetes`` Service's among them.
-    - ``model_storage_cidrs``: NFS (2049) destinations of vLLM pods, e.g. the EFS mount targets' subnets.
-      None: ``[vpc_cidr]``, or no NFS rule. Empty list: no NFS rule.
-    - ``hub_egress``: allow the cache pre-warm Job HTTPS (443) to ``hub_cidrs`` minus ``hub_except`` (default: the
-      public internet; the Hub and its CDN have no fixed addresses, and NetworkPolicy cannot match names). Point
-      ``hub_cidrs`` at an egress proxy or mirror to be stricter. ``vllm_hub_egress`` does the same for the vLLM pods
-      (only when they download weights themselves: ``cache.prewarm: false``).
-    - ``dns``: where DNS answers (``DnsPeer``).
-    - ``vllm_extra_egress``: extra egress rules (NetworkPolicyEgressRule dicts, camelCase) for the vLLM pods,
-      e.g. an OTLP collector.
+    Example::
+
+        NetworkPolicyArgs(namespace="vllm", vpc_cidr="10.0.0.0/16", kubernetes_service_ip="172.20.0.1",
+                          **balancer_policy_args(BalancerSpec(strategy="router"), multi_model=True))
     """
 
     namespace: pulumi.Input[str]
+    """The stack's namespace (``vllm-infra:namespace``); every policy lives there and selects only its pods."""
     vpc_cidr: str | None = None
+    """The cluster VPC's CIDR (``vllm-infra:regions[].vpcCidr``); the default for ``client_cidrs``,
+    ``api_server_cidrs`` and ``model_storage_cidrs`` when those are None. None (the default): those default to
+    nothing."""
     monitoring_namespace: str | None = "monitoring"
+    """Where Prometheus runs (``vllm-infra:observability.monitoringNamespace``), allowed to scrape vLLM and the
+    balancer; ``monitoring`` by default, kube-prometheus-stack's. None: no scraping allowed."""
     monitoring_pod_labels: dict[str, str] | None = None
+    """Narrows the scrapers to the pods of ``monitoring_namespace`` with these labels; None (the default): any pod of
+    that namespace."""
     balancer_selector: dict[str, str] | None = None
+    """Labels of the balancer pods (``selector_labels("balancer", object_name)``, see ``balancer_policy_args``), or
+    None (the default) when there is no balancer pod (the ``service`` strategy, the ``single`` topology): clients
+    then reach vLLM directly, from ``client_cidrs``."""
     balancer_ports: list[int] = field(default_factory=lambda: [8080])
+    """The balancer pods' front door: nginx and the multi-model router pod's nginx sidecar listen on 8080 (the
+    default), a single-model vllm-router on 8000. Only these are reachable: the multi-model router's own 8000 stays
+    private to its pod (the sidecar checks the API key; the router does not)."""
     balancer_metrics_ports: list[int] = field(default_factory=list)
+    """The balancer's metrics ports, open to the monitoring namespace (vllm-router: 29000); none by default."""
     public_ingress_cidrs: list[str] = field(default_factory=lambda: ["0.0.0.0/0"])
+    """Who may reach the balancer's front door (``vllm-infra:networkPolicies.publicIngressCidrs``): clients and the
+    load balancer's health checks (see the module docstring on NLB client IP preservation). Everywhere by default:
+    the API key guards the front door."""
     client_cidrs: list[str] | None = None
+    """Without a balancer pod, who may reach vLLM on 8000 directly (NLB or in-VPC clients). None (the default):
+    ``[vpc_cidr]``, or nobody without one (``kubectl port-forward`` still works)."""
     balancer_needs_api_server: bool = False
+    """The balancer is vllm-router, which discovers vLLM pods through the Kubernetes API: it may then reach
+    ``api_server_cidrs`` and the ``kubernetes`` Service on ``api_server_ports``. False by default."""
     api_server_cidrs: list[str] | None = None
+    """Where the Kubernetes API server's endpoints are; None (the default): ``[vpc_cidr]``, as the EKS control
+    plane's ENIs live in the cluster subnets."""
     kubernetes_service_ip: str | None = None
+    """The ClusterIP of the ``kubernetes`` Service (``<service CIDR>.1``, e.g. ``172.20.0.1``,
+    ``vllm-infra:networkPolicies.kubernetesServiceIp``). None (the default): the ``default`` namespace as a peer,
+    which the VPC CNI controller resolves to that namespace's Service ClusterIPs, the ``kubernetes`` Service's among
+    them."""
     api_server_ports: list[int] = field(default_factory=lambda: [HTTPS_PORT])
+    """The API server's ports; 443 by default (EKS)."""
     model_storage_cidrs: list[str] | None = None
+    """NFS (2049) destinations of vLLM pods, e.g. the EFS mount targets' subnets. None (the default):
+    ``[vpc_cidr]``, or no NFS rule without one. Empty list: no NFS rule."""
     hub_egress: bool = True
+    """Allow the cache pre-warm Job HTTPS (443) to ``hub_cidrs`` minus ``hub_except``; on by default, as the Job
+    downloads the weights."""
     vllm_hub_egress: bool = False
+    """Allow the vLLM pods the same as ``hub_egress``: only when they download weights themselves
+    (``vllm-infra:models[].cache.prewarm: false``). Off by default: pre-warmed pods never call the Hub."""
     hub_cidrs: list[str] = field(default_factory=lambda: ["0.0.0.0/0"])
+    """Where the Hub is: the public internet by default (the Hub and its CDN have no fixed addresses, and
+    NetworkPolicy cannot match names). Point it at an egress proxy or mirror to be stricter."""
     hub_except: list[str] = field(default_factory=lambda: list(NON_PUBLIC_IPV4))
+    """Ranges cut out of ``hub_cidrs``: the private, shared (100.64/10) and link-local IPv4 ranges by default (the
+    VPC is cut out too), so Hub egress never opens the cluster's own network or the instance metadata service."""
     dns: DnsPeer = field(default_factory=DnsPeer)
+    """Where DNS answers (``DnsPeer``); EKS's kube-dns by default."""
     vllm_port: int = vllm_release.VLLM_PORT
+    """The vLLM pods' HTTP port; the pinned release's (8000) by default."""
     vllm_extra_egress: list[dict] = field(default_factory=list)
+    """Extra egress rules (NetworkPolicyEgressRule dicts, camelCase) for the vLLM pods, e.g. to an OTLP collector;
+    none by default."""
     extra_labels: dict[str, str] = field(default_factory=dict)
+    """Labels added to every policy, beside the standard ones; none by default."""
 
     def __post_init__(self) -> None:
         problems: list[str] = []
@@ -318,14 +341,16 @@ class NetworkPolicies(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(provider=k8s_provider, depends_on=[namespace]))
     """
 
+    args: NetworkPolicyArgs
+    """The inputs the component was built from."""
     names: list[str]
+    """The names of the policies created, in ``POLICY_NAMES`` order."""
 
     def __init__(self, name: str, args: NetworkPolicyArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("vllm-infra:network_policy:NetworkPolicies", name, None, opts)
-        self._name, self._args = name, args
-        # A component's depends_on does not reach its children; the policies must wait for the Namespace.
-        depends_on = opts.depends_on if opts else None
-        self._depends_on = [depends_on] if isinstance(depends_on, pulumi.Resource) else list(depends_on or [])
+        self.args = args
+        # The policies must wait for the Namespace the component was told to wait for (child_options).
+        self._name, self._opts = name, opts
         self._created: list[str] = []
         self._labels = standard_labels("network-policy", name, args.extra_labels)
 
@@ -367,15 +392,15 @@ class NetworkPolicies(pulumi.ComponentResource):
         spec["policyTypes"] = types
         policy = k8s.networking.v1.NetworkPolicy(
             f"{self._name}-{policy_name}",
-            metadata=object_meta(policy_name, self._args.namespace, self._labels),
+            metadata=object_meta(policy_name, self.args.namespace, self._labels),
             spec=spec,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[*self._depends_on, *(depends_on or [])]),
+            opts=child_options(self, self._opts, depends_on=depends_on or []),
         )
         self._created.append(policy_name)
         return policy
 
     def _dns_rule(self) -> dict:
-        dns = self._args.dns
+        dns = self.args.dns
         peers = [
             {
                 "namespaceSelector": label_selector(dns.namespace_labels),
@@ -386,7 +411,7 @@ class NetworkPolicies(pulumi.ComponentResource):
         return {"to": peers, "ports": _ports([dns.port], ("UDP", "TCP"))}
 
     def _vllm_ingress(self) -> list[dict]:
-        args = self._args
+        args = self.args
         rules = []
         if args.balancer_selector is not None:
             rules.append({"from": [_pods_peer(args.balancer_selector)], "ports": _ports([args.vllm_port])})
@@ -397,7 +422,7 @@ class NetworkPolicies(pulumi.ComponentResource):
         return rules
 
     def _vllm_egress(self) -> list[dict]:
-        args = self._args
+        args = self.args
         rules = []
         if args.resolved_model_storage_cidrs:
             rules.append({"to": _ip_blocks(args.resolved_model_storage_cidrs), "ports": _ports([NFS_PORT])})
@@ -407,7 +432,7 @@ class NetworkPolicies(pulumi.ComponentResource):
         return rules
 
     def _balancer_ingress(self) -> list[dict]:
-        args = self._args
+        args = self.args
         rules = []
         if args.public_ingress_cidrs:
             rules.append({"from": _ip_blocks(args.public_ingress_cidrs), "ports": _ports(args.balancer_ports)})
@@ -416,7 +441,7 @@ class NetworkPolicies(pulumi.ComponentResource):
         return rules
 
     def _balancer_egress(self) -> list[dict]:
-        args = self._args
+        args = self.args
         rules = [{"to": [_pods_peer(inference_pods_selector())], "ports": _ports([args.vllm_port])}]
         if args.balancer_needs_api_server:
             peers = _ip_blocks(args.resolved_api_server_cidrs)
@@ -429,12 +454,12 @@ class NetworkPolicies(pulumi.ComponentResource):
         return rules
 
     def _monitoring_rule(self, ports: Sequence[int]) -> dict:
-        args = self._args
+        args = self.args
         peer = _namespace_peer(args.monitoring_namespace, args.monitoring_pod_labels)
         return {"from": [peer], "ports": _ports(ports)}
 
     def _hub_rule(self) -> dict:
-        args = self._args
+        args = self.args
         except_cidrs = list(args.hub_except)
         for vpc in args._vpc():  # a VPC may use public ranges; its addresses are never the Hub
             if not any(_within(vpc, other) for other in except_cidrs):

@@ -11,6 +11,7 @@ import pulumi_kubernetes as k8s
 
 from vllm_infra.kube.labels import inference_pods_selector as inference_pod_selector
 from vllm_infra.kube.labels import object_meta, standard_labels
+from vllm_infra.components.options import child_options
 from vllm_infra.config.observability import ObservabilitySpec
 from vllm_infra.observability import (
     MonitoredModel,
@@ -22,19 +23,13 @@ from vllm_infra.observability import (
 )
 
 MONITORING_API_VERSION = "monitoring.coreos.com/v1"
+
+
 @dataclass
 class ObservabilityArgs:
-    """Inputs of ``Observability``.
-
-    - ``namespace``: the namespace the vLLM pods run in, as a plain string: it is written into PromQL and the
-      dashboard. The PodMonitors and the PrometheusRule are created there. Make the component wait for the Namespace
-      with ``opts=ResourceOptions(depends_on=[namespace])``: that ``depends_on`` is handed to the children.
-    - ``models``: the models to alert on, each ``MonitoredModel(name, served_model_name, slo)``
-      (``observability.monitored_models(stack_config.models, spec)`` builds them).
-    - ``spec``: where Prometheus and Grafana look (release label, monitoring namespace, dashboard label) and the
-      scrape interval.
-    - ``balancer``: the balancer's pods to scrape as well (e.g. vllm-router's ``metrics`` port); None = no balancer
-      or one without Prometheus metrics (nginx).
+    """Inputs of ``Observability``. Make the component wait for the app Namespace (and for the chart that installs
+    the monitoring.coreos.com CRDs, where the stack installs it) with ``opts=ResourceOptions(depends_on=[...])``:
+    that ``depends_on`` is handed to the children.
 
     Example::
 
@@ -42,10 +37,19 @@ class ObservabilityArgs:
     """
 
     namespace: str
+    """The namespace the vLLM pods run in (``vllm-infra:namespace``), as a plain string: it is written into PromQL
+    and the dashboard. The PodMonitors and the PrometheusRule are created there."""
     models: Sequence[MonitoredModel]
+    """The models to alert on, each ``MonitoredModel(name, served_model_name, slo)``
+    (``observability.monitored_models(stack_config.models, spec)`` builds them); at least one."""
     spec: ObservabilitySpec = field(default_factory=ObservabilitySpec)
+    """Where Prometheus and Grafana look (release label, monitoring namespace, dashboard label) and the scrape
+    interval (``vllm-infra:observability``); by default kube-prometheus-stack's conventions."""
     balancer: ScrapeTarget | None = None
+    """The balancer's pods to scrape as well (e.g. vllm-router's ``metrics`` port, from the strategy's
+    ``scrape_target``); None (the default): no balancer, or one without Prometheus metrics (nginx)."""
     extra_labels: dict[str, str] = field(default_factory=dict)
+    """Labels added to every object, beside the standard ones and ``release``; none by default."""
 
 
 class Observability(pulumi.ComponentResource):
@@ -79,19 +83,26 @@ class Observability(pulumi.ComponentResource):
         ), opts=pulumi.ResourceOptions(depends_on=[namespace]))
     """
 
+    args: ObservabilityArgs
+    """The inputs the component was built from."""
     pod_monitor_name: pulumi.Output[str]
+    """The vLLM PodMonitor."""
     balancer_monitor_name: pulumi.Output[str] | None
+    """The balancer's PodMonitor; None without ``args.balancer``."""
     rule_name: pulumi.Output[str]
+    """The SLO PrometheusRule."""
     dashboard_config_map_name: pulumi.Output[str]
+    """The Grafana dashboard's ConfigMap, in the monitoring namespace."""
 
     def __init__(self, name: str, args: ObservabilityArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("vllm-infra:observability:Observability", name, None, opts)
+        self.args = args
         if not args.models:
             raise ValueError("Observability needs at least one model")
         spec = args.spec
-        # A component's depends_on does not reach its children; the app-namespace objects must wait for the
-        # Namespace, so only that option is passed on (aliases, protect etc. stay on the component).
-        child = pulumi.ResourceOptions(parent=self, depends_on=opts.depends_on if opts else None)
+        # The app-namespace objects wait for the Namespace, the dashboard for the monitoring namespace where the
+        # stack's add-ons create it: both are in the component's depends_on.
+        child = child_options(self, opts)
         labels = standard_labels("observability", name, args.extra_labels)
         prometheus_labels = {**labels, "release": spec.prometheus_release_label}
 
@@ -119,7 +130,7 @@ class Observability(pulumi.ComponentResource):
             metadata=object_meta(dashboard_name, spec.monitoring_namespace, {**labels, **spec.grafana_dashboard_label}),
             # The sidecar writes each key as a file; Grafana loads *.json files as dashboards.
             data={f"{dashboard_name}.json": json.dumps(dashboard, indent=1, sort_keys=True)},
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=child,
         )
 
         self.pod_monitor_name = pod_monitor.metadata["name"]

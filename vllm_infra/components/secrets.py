@@ -25,16 +25,24 @@ class SecretKeyRef:
 
 @dataclass
 class InferenceSecretsArgs:
-    """Inputs of ``InferenceSecrets``.
+    """Inputs of ``InferenceSecrets``. The values should be Pulumi secrets (``Config.require_secret``): they are
+    stored in Secret objects only and never appear in plain text in the state or the preview.
 
-    ``api_key`` and ``hf_token`` should be Pulumi secrets (``Config.require_secret``); they are stored in Secret
-    objects only and never appear in plain text in the state or the preview.
+    Example::
+
+        InferenceSecretsArgs(namespace="vllm", api_key=config.require_secret("apiKey"))
     """
 
     namespace: pulumi.Input[str]
+    """The namespace of the Secrets: the one the vLLM pods and the pre-warm Job run in (``vllm-infra:namespace``)."""
     api_key: pulumi.Input[str]
+    """The API key clients send as ``Authorization: Bearer <key>`` (``vllm-infra:apiKey``), stored under key
+    ``api-key``."""
     hf_token: pulumi.Input[str] | None = None
+    """The Hugging Face token for gated repositories (``vllm-infra:hfToken``), stored under key ``token``; None (the
+    default: public models need none) creates no token Secret."""
     name_prefix: str = "vllm"
+    """The instance label of the Secrets (``app.kubernetes.io/instance``); their names are generated."""
 
 
 class InferenceSecrets(pulumi.ComponentResource):
@@ -51,11 +59,16 @@ class InferenceSecrets(pulumi.ComponentResource):
         secrets.api_key  # SecretKeyRef(name=..., key="api-key")
     """
 
+    args: InferenceSecretsArgs
+    """The inputs the component was built from."""
     api_key: SecretKeyRef
+    """Where the API key is: key ``api-key`` of a generated Secret."""
     hf_token: SecretKeyRef | None
+    """Where the Hugging Face token is (key ``token``), or None without a token."""
 
     def __init__(self, name: str, args: InferenceSecretsArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("vllm-infra:secrets:InferenceSecrets", name, None, opts)
+        self.args = args
         child = child_options(self, opts)
         labels = standard_labels("secrets", args.name_prefix)
 

@@ -47,32 +47,46 @@ def vllm_serve_args(model: ModelSpec, tensor_parallel_size: int, port: int = vll
 class VllmDeploymentArgs:
     """Inputs of ``VllmDeployment``.
 
-    - ``model``: what to serve and how (engine, lifecycle, cache mode).
-    - ``placement`` / ``resources``: where a replica runs (instance type, tensor-parallel size, GPU tier) and what it
-      requests there — from ``StackConfig.placement(model)`` / ``resources(model)``, or ``place_model`` and
-      ``replica_resources`` when composing by hand.
-    - ``api_key``: the Secret key vLLM reads as ``VLLM_API_KEY``; every ``/v1`` route then requires it.
-    - ``cache_claim_name``: the ``ModelCache`` claim mounted as the Hugging Face cache; with ``pre_warmed`` the pods
-      run offline (``HF_HUB_OFFLINE=1``) and never call the Hub, so a scale-out cannot be rate-limited.
-    - ``hf_token``: only used when the cache is not pre-warmed (each pod then downloads the weights itself).
-    - ``autoscaled``: an autoscaler owns ``spec.replicas``; it is left out so ``pulumi up`` never resets it.
-    - ``network_policies``: False when the stack deliberately runs without NetworkPolicies
-      (``networkPolicies.enabled: false``); the Deployment is annotated so the ``vllm-network-policy`` rule reports
-      an advisory warning instead of failing (``vllm_infra.policies.opt_out``). Keep True when you create them.
+    Example::
+
+        VllmDeploymentArgs(namespace="vllm", model=spec, placement=placement,
+                           resources=replica_resources(spec, placement), image=VLLM_IMAGE,
+                           api_key=secrets.api_key, cache_claim_name=cache.claim_name)
     """
 
     namespace: pulumi.Input[str]
+    """The namespace of the Deployment, Service and PDB (``vllm-infra:namespace``)."""
     model: ModelSpec
+    """What to serve and how (``vllm-infra:models[]``): engine flags, replicas, lifecycle, security, cache mode."""
     placement: GpuPlacement
+    """Where a replica runs (instance type, tensor-parallel size, GPU tier): ``StackConfig.placement(model)``, or
+    ``place_model`` when composing by hand."""
     resources: ReplicaResources
+    """What a replica requests there (GPUs, CPU, memory, ``/dev/shm``): ``StackConfig.resources(model)``, or
+    ``replica_resources``."""
     image: str
+    """The vLLM server image (``vllm-infra:vllmImage``), pinned to a release."""
     api_key: SecretKeyRef
+    """The Secret key vLLM reads as ``VLLM_API_KEY`` (``InferenceSecrets.api_key``); every ``/v1`` route then
+    requires it."""
     cache_claim_name: pulumi.Input[str]
+    """The ``ModelCache`` claim mounted as the Hugging Face cache (``ModelCache.claim_name``)."""
     pre_warmed: bool = True
+    """The cache was filled by the pre-warm Job (``vllm-infra:models[].cache.prewarm``): the pods run offline
+    (``HF_HUB_OFFLINE=1``) and never call the Hub, so a scale-out cannot be rate-limited. True by default."""
     hf_token: SecretKeyRef | None = None
+    """The Hugging Face token (``InferenceSecrets.hf_token``), only used when the cache is not pre-warmed (each pod
+    then downloads the weights itself); None by default."""
     autoscaled: bool = False
+    """An autoscaler owns ``spec.replicas`` (``vllm-infra:models[].autoscaling`` set): it is left out so
+    ``pulumi up`` never resets it. False by default: ``model.replicas`` is applied."""
     network_policies: bool = True
+    """False when the stack deliberately runs without NetworkPolicies (``vllm-infra:networkPolicies.enabled:
+    false``): the Deployment is then annotated so the ``vllm-network-policy`` rule reports an advisory warning
+    instead of failing (``vllm_infra.policies.opt_out``). Keep True (the default) when you create them."""
     extra_labels: dict[str, str] = field(default_factory=dict)
+    """Labels added to the Deployment, its pods, the Service and the PDB, beside the standard ones; none by
+    default."""
 
 
 class VllmDeployment(pulumi.ComponentResource):
@@ -96,12 +110,18 @@ class VllmDeployment(pulumi.ComponentResource):
                        opts=pulumi.ResourceOptions(depends_on=[cache.ready]))
     """
 
+    args: VllmDeploymentArgs
+    """The inputs the component was built from."""
     deployment_name: pulumi.Output[str]
+    """The Deployment's name (what an ``Autoscaler`` scales)."""
     service_name: pulumi.Output[str]
+    """The ClusterIP Service's name."""
     url: pulumi.Output[str]
+    """The in-cluster URL of the Service (``http://<service>.<namespace>.svc.cluster.local:8000``)."""
 
     def __init__(self, name: str, args: VllmDeploymentArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("vllm-infra:vllm:VllmDeployment", name, None, opts)
+        self.args = args
         model = args.model
         selector = selector_labels("inference", model.name)
         labels = standard_labels("inference", model.name, {MODEL_LABEL: model.name, **args.extra_labels})
