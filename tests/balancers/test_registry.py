@@ -165,13 +165,20 @@ def test_a_name_registers_once_and_only_a_whole_strategy_registers():
 
 
 @pytest.mark.slow
-def test_a_strategy_registered_before_the_builtins_load_is_listed_after_them():
-    # A fresh interpreter: registering first must not push the built-ins (and the default, nginx) down the list.
+@pytest.mark.parametrize(
+    "first_import",
+    ["from vllm_infra.balancers import register", "import vllm_infra.balancers.nginx"],
+    ids=["register-first", "builtin-module-first"],
+)
+def test_a_strategy_registered_before_the_builtins_load_is_listed_after_them(first_import):
+    # A fresh interpreter: registering first, or importing one built-in module directly (which loads the others
+    # before it registers itself), must not change the order the choices and messages list.
     import os
     import subprocess
     import sys
 
     program = (
+        f"{first_import}\n"
         "from tests.balancers.test_registry import EchoStrategy\n"
         "from vllm_infra.balancers import register, strategy_names\n"
         "register(EchoStrategy())\n"
@@ -182,3 +189,16 @@ def test_a_strategy_registered_before_the_builtins_load_is_listed_after_them():
         [sys.executable, "-c", program], capture_output=True, text=True, check=True, cwd=PROJECT_DIR, env=env
     )
     assert result.stdout.strip() == "nginx,router,service,echo"
+
+
+def test_a_builtin_registered_late_keeps_its_place_in_the_choices():
+    # Whatever order the built-in modules happen to register in (it follows the import order), the choices and the
+    # messages that list them keep the package's order.
+    nginx = strategy_for("nginx")
+    unregister("nginx")
+    try:
+        register(nginx)
+        assert strategy_names() == ("nginx", "router", "service")
+    finally:
+        if "nginx" not in strategy_names():
+            register(nginx)

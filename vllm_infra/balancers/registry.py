@@ -12,6 +12,7 @@ not exist.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import pkgutil
 from importlib.metadata import entry_points
@@ -29,8 +30,9 @@ _builtins_loaded = False
 _sealed_settings: dict[str, type] | None = None
 
 
+@functools.cache
 def builtin_modules() -> list[str]:
-    """The package's strategy modules, by name: registration (and so listing) order.
+    """The package's strategy modules, by name: the order ``strategies()`` lists the built-ins in.
 
     >>> builtin_modules()
     ['vllm_infra.balancers.nginx', 'vllm_infra.balancers.router', 'vllm_infra.balancers.service']
@@ -93,14 +95,17 @@ def unregister(name: str) -> None:
 
 def strategy_names() -> tuple[str, ...]:
     """Every registered strategy's name, built-ins first."""
-    _load_builtins()
-    return tuple(_strategies)
+    return tuple(strategy.name for strategy in strategies())
 
 
 def strategies() -> tuple[BalancerStrategy, ...]:
-    """Every registered strategy, built-ins first."""
+    """Every registered strategy: the built-ins in ``builtin_modules`` order, then the others as registered."""
     _load_builtins()
-    return tuple(_strategies.values())
+    # Sorted rather than taken in registration order: importing a built-in module directly registers it after the
+    # built-ins it loads (``import vllm_infra.balancers.nginx`` first would list nginx last, and every message that
+    # lists the choices would change with the import order).
+    rank = {module: index for index, module in enumerate(builtin_modules())}
+    return tuple(sorted(_strategies.values(), key=lambda strategy: rank.get(type(strategy).__module__, len(rank))))
 
 
 def strategy_for(name: str) -> BalancerStrategy:
@@ -113,7 +118,7 @@ def strategy_for(name: str) -> BalancerStrategy:
     try:
         return _strategies[name]
     except KeyError:
-        raise KeyError(f"no balancer strategy {name!r}; registered: {', '.join(_strategies)}") from None
+        raise KeyError(f"no balancer strategy {name!r}; registered: {', '.join(strategy_names())}") from None
 
 
 def names_where(capability: str) -> list[str]:

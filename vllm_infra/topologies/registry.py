@@ -92,7 +92,7 @@ def topology_for(name: str) -> Topology:
     try:
         return _topologies[name]
     except KeyError:
-        raise KeyError(f"no topology {name!r}; registered: {', '.join(_topologies)}") from None
+        raise KeyError(f"no topology {name!r}; registered: {', '.join(topology_names())}") from None
 
 
 def names_where(attribute: str) -> list[str]:
