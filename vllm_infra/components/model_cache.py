@@ -8,8 +8,9 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from vllm_infra.components.options import child_options
-from vllm_infra.kube.labels import label_selector, object_meta, selector_labels, standard_labels
+from vllm_infra.kube.labels import MODEL_LABEL, label_selector, object_meta, selector_labels, standard_labels
 from vllm_infra.kube.pods import SCRATCH, gpu_tolerations, scratch_env, scratch_volume
+from vllm_infra.kube.quantity import gib_quantity
 from vllm_infra.kube.security import pod_security_context, restricted_security_context
 from vllm_infra.kube.timeouts import minutes
 from vllm_infra.components.secrets import SecretKeyRef
@@ -132,11 +133,11 @@ class ModelCache(pulumi.ComponentResource):
         super().__init__("vllm-infra:model_cache:ModelCache", name, None, opts)
         self.args = args
         model = args.model
-        labels = standard_labels("cache", model.name, {"vllm-infra.io/model": model.name})
+        labels = standard_labels("cache", model.name, {MODEL_LABEL: model.name})
 
         claim_spec: dict = {
             "accessModes": [model.cache.access_mode],
-            "resources": {"requests": {"storage": f"{model.cache_size_gib}Gi"}},
+            "resources": {"requests": {"storage": gib_quantity(model.cache_size_gib)}},
         }
         if model.cache.storage_class is not None:
             claim_spec["storageClassName"] = model.cache.storage_class

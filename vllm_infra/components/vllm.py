@@ -10,7 +10,7 @@ import pulumi_kubernetes as k8s
 from vllm_infra.components.options import child_options
 from vllm_infra import vllm_release
 from vllm_infra.kube.disruption import pod_disruption_budget_spec
-from vllm_infra.kube.labels import MODEL_LABEL, object_meta, selector_labels, standard_labels
+from vllm_infra.kube.labels import MODEL_LABEL, label_selector, object_meta, selector_labels, standard_labels
 from vllm_infra.kube.pods import GPU_RESOURCE, SCRATCH, empty_dir_volume, gpu_tolerations, scratch_env, scratch_volume
 from vllm_infra.kube.probes import http_probe, startup_probe
 from vllm_infra.kube.security import pod_security_context, restricted_security_context
@@ -129,7 +129,7 @@ class VllmDeployment(pulumi.ComponentResource):
         grace = model.lifecycle.pre_stop_seconds + model.lifecycle.drain_seconds + 30
 
         deployment_spec: dict = {
-            "selector": {"matchLabels": selector},
+            "selector": label_selector(selector),
             "strategy": self._strategy(model),
             # The default (600 s) marks a large model's healthy rollout as failed while it is still loading.
             "progressDeadlineSeconds": budget + IMAGE_PULL_ALLOWANCE_SECONDS,
