@@ -1,5 +1,5 @@
 """The balancer strategies by name: the built-in ones (every module of this package but ``base`` and ``registry``,
-each registering its strategy on import: ``nginx``, ``router``, ``service``) and any registered later.
+each registering its strategy on import: ``affinity``, ``nginx``, ``router``, ``service``) and any registered later.
 
 The built-ins are imported on the first use of the registry, not when this module is: ``config/balancer.py``
 validates against the registry, and the strategy modules build Pulumi resources (importing them from the config
@@ -20,10 +20,12 @@ _builtins_loaded = False
 
 
 def builtin_modules() -> list[str]:
-    """The package's strategy modules, by name: registration (and so listing) order.
+    """The package's strategy modules, by name: the order they are imported in (a module registers its strategy when
+    imported, after any strategy module it imports: ``affinity`` builds on ``nginx``, which registers first).
 
-    >>> builtin_modules()
-    ['vllm_infra.balancers.nginx', 'vllm_infra.balancers.router', 'vllm_infra.balancers.service']
+    >>> builtin_modules()  # doctest: +NORMALIZE_WHITESPACE
+    ['vllm_infra.balancers.affinity', 'vllm_infra.balancers.nginx', 'vllm_infra.balancers.router',
+     'vllm_infra.balancers.service']
     """
     import vllm_infra.balancers as package
 
@@ -45,7 +47,7 @@ def register(strategy: BalancerStrategy) -> BalancerStrategy:
 
     >>> from vllm_infra.balancers import strategy_names
     >>> strategy_names()
-    ('nginx', 'router', 'service')
+    ('nginx', 'affinity', 'router', 'service')
     """
     _load_builtins()  # the built-ins come first in the choices, whoever registers first
     if not isinstance(strategy, BalancerStrategy):
@@ -90,7 +92,7 @@ def names_where(capability: str) -> list[str]:
     """The names of the strategies whose boolean ``capability`` (``routes_by_model``, ...) is true, for messages.
 
     >>> names_where("edge_health_check")
-    ['nginx', 'router']
+    ['nginx', 'affinity', 'router']
     """
     return [strategy.name for strategy in strategies() if getattr(strategy, capability)]
 

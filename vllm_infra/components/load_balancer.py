@@ -22,11 +22,13 @@ CONFIG_HASH_ANNOTATION = "vllm-infra.io/config-hash"
 
 @dataclass(frozen=True)
 class BalancerBackend:
-    """One model behind the balancer: its name, the ``model`` clients send, and the labels of its vLLM pods."""
+    """One model behind the balancer: its name, the ``model`` clients send, the labels of its vLLM pods, and how
+    many sequences one pod runs at once (``engine.maxNumSeqs``; the ``affinity`` strategy sizes its cap from it)."""
 
     model_name: str
     served_model_name: str
     selector: dict[str, str]
+    max_num_seqs: int = 256
 
 
 @dataclass

@@ -10,6 +10,7 @@ from pydantic_core import PydanticCustomError
 
 from vllm_infra.balancers.registry import choices_phrase, strategy_names
 
+from vllm_infra.balancing.affinity import AffinitySettings
 from vllm_infra.balancing.nginx import NGINX_IMAGE, NginxSettings
 from vllm_infra.balancing.router import ROUTER_IMAGE, RouterSettings
 from vllm_infra.config.base import ConfigModel
@@ -126,7 +127,8 @@ class BalancerSpec(ConfigModel):
     """
 
     strategy: str = Field(
-        "nginx", description="A registered strategy (vllm_infra.balancers): nginx, router or service built in."
+        "affinity",
+        description="A registered strategy (vllm_infra.balancers): affinity, nginx, router or service built in.",
     )
     replicas: int = Field(2, ge=1, le=50, description="Balancer pods (nginx/router); two survive a node loss.")
     exposure: ExposureSpec = Field(default_factory=ExposureSpec)
@@ -137,6 +139,7 @@ class BalancerSpec(ConfigModel):
         3600, ge=60, le=86400, description="service: how long a client sticks to one pod."
     )
     nginx: NginxSettings = Field(default_factory=NginxSettings)
+    affinity: AffinitySettings = Field(default_factory=AffinitySettings)
     router: RouterSettings = Field(default_factory=RouterSettings)
     nginx_image: str = Field(
         NGINX_IMAGE, description="nginx image; pin repository:tag@sha256:<digest> for production (tag alone: allowed)."

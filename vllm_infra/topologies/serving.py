@@ -217,7 +217,8 @@ def serve_region(
                 namespace=namespace_name,
                 spec=stack_config.balancer,
                 backends=[
-                    BalancerBackend(m.name, m.served_name, selector_labels("inference", m.name))
+                    BalancerBackend(m.name, m.served_name, selector_labels("inference", m.name),
+                                    max_num_seqs=m.engine.max_num_seqs)
                     for m in stack_config.models
                 ],
                 api_key=inference_secrets.api_key,
