@@ -115,14 +115,15 @@ class ExposureSpec(ConfigModel):
 
 
 class BalancerSpec(ConfigModel):
-    """The balancer: ``nginx`` (least connections, the production guide's), ``router`` (vllm-router: cache-aware
+    """The balancer: ``affinity`` (the default: nginx keeping each session on one pod, for its prefix cache, with a
+    per-pod load cap), ``nginx`` (least connections, the production guide's), ``router`` (vllm-router: cache-aware
     prefix routing, and routing by ``model`` for multi-model), or ``service`` (a plain Service with ClientIP
     session affinity, the guide's prefix-cache option).
 
     Example::
 
         balancer:
-          strategy: nginx
+          strategy: affinity
           replicas: 2
     """
 
