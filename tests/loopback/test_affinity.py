@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import http.client
 import json
+import re
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -14,7 +16,13 @@ from pathlib import Path
 import pytest
 
 from vllm_infra.balancing.affinity import AffinitySettings, affinity_extension
-from vllm_infra.balancing.nginx import API_KEY_INCLUDE_NAME, API_KEY_TEMPLATE, render_nginx_conf
+from vllm_infra.balancing.nginx import (
+    API_KEY_INCLUDE_NAME,
+    API_KEY_TEMPLATE,
+    NGINX_MIN_VERSION_FOR_RESOLVE,
+    UpstreamServer,
+    render_nginx_conf,
+)
 
 from .conftest import servers_for
 from .procs import NginxProcess, free_port, loopback_nginx_settings, render_api_key_include, wait_until
@@ -84,6 +92,26 @@ def test_nginx_accepts_the_generated_config(nginx_bin, workdir: Path, make_stubs
     result = NginxProcess(nginx_bin, workdir, conf, settings.listen_port).test_config()
     assert result.returncode == 0, result.stderr
     assert "test is successful" in result.stderr
+
+
+def _nginx_version(nginx_bin: str) -> tuple[int, ...]:
+    done = subprocess.run([nginx_bin, "-v"], capture_output=True, text=True, timeout=10)
+    return tuple(int(part) for part in re.search(r"nginx/(\d+)\.(\d+)\.(\d+)", done.stderr).groups())
+
+
+def test_the_kubernetes_render_loads_on_nginx_with_resolve(nginx_bin, workdir: Path) -> None:
+    """The SRV form (``service=http resolve``) with ``max_conns``: accepted by nginx >= 1.27.3 (the image pins
+    1.29.8; put such an nginx first on PATH to check it here), refused by older open-source nginx, which has
+    neither parameter (Debian 12's 1.22)."""
+    settings = loopback_nginx_settings(workdir, free_port())
+    servers = [UpstreamServer(host="vllm-engine.invalid", port=8000, resolve=True)]
+    ext = affinity_extension(AffinitySettings(), settings, servers, cap=128)
+    conf = render_nginx_conf(settings, servers, resolver="127.0.0.1", api_key_check=False, extension=ext)
+    done = NginxProcess(nginx_bin, workdir, conf, settings.listen_port).test_config()
+    if _nginx_version(nginx_bin) >= NGINX_MIN_VERSION_FOR_RESOLVE:
+        assert done.returncode == 0, done.stderr
+    else:
+        assert done.returncode != 0 and ("resolve" in done.stderr or "service" in done.stderr), done.stderr
 
 
 def test_the_same_session_key_always_reaches_the_same_backend(nginx, make_stubs) -> None:
