@@ -10,7 +10,7 @@ throughput and imbalance (max/mean requests per engine), with ratios against the
 Strategies (all real programs on 127.0.0.1, the library's generated configuration where the library has one):
 
 * ``guide-least_conn``: the production guide's nginx upstream and location blocks as written (baseline);
-* ``nginx-default``: ``vllm_infra.balancing.nginx.render_nginx_conf`` with its defaults (the project's default);
+* ``nginx-default``: ``vllm_infra.balancing.nginx.render_nginx_conf`` with its defaults (the ``nginx`` strategy);
 * ``service-clientip``: the ``service`` strategy's ClientIP session affinity, *approximated* as nginx
   ``hash $remote_addr consistent`` on the generated config (kube-proxy pins a client address to the endpoint its
   first connection drew; both pin per address, regardless of load), once with one source address per user and once
@@ -257,7 +257,7 @@ def replace_upstream_method(conf: str, method: str) -> str:
 
 
 def start_balancer(strategy: Strategy, engines: Engines, nginx_bin: str | None, router_bin: str | None,
-                   workdir: Path, engine: EngineModel = EngineModel()) -> NginxProcess | RouterProcess:
+                   workdir: Path, engine: EngineModel | None = None) -> NginxProcess | RouterProcess:
     """Start the balancer of ``strategy`` in front of ``engines`` (generated config unless the guide's).
 
     ``affinity``: the strategy's extension with its cap from the engines' ``max_running`` (vLLM's max_num_seqs)
@@ -281,7 +281,7 @@ def start_balancer(strategy: Strategy, engines: Engines, nginx_bin: str | None, 
             raise RuntimeError(missing_message("nginx") if nginx_bin is None else "affinity settings missing")
         settings = strategy.affinity
         servers = [UpstreamServer(host="127.0.0.1", port=p) for p in _ports(engines.urls)]
-        cap = load_cap(settings, max_num_seqs=engine.max_running, replicas=1)
+        cap = load_cap(settings, max_num_seqs=(engine or EngineModel()).max_running, replicas=1)
         return start_nginx(nginx_bin, workdir, servers,
                            extension=lambda nginx: affinity_extension(settings, nginx, servers, cap=cap))
     if router_bin is None:

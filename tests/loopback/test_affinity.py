@@ -25,7 +25,13 @@ from vllm_infra.balancing.nginx import (
 )
 
 from .conftest import servers_for
-from .procs import NginxProcess, free_port, loopback_nginx_settings, render_api_key_include, wait_until
+from .procs import (
+    NginxProcess,
+    free_port,
+    loopback_nginx_settings,
+    render_api_key_include,
+    wait_until,
+)
 from .stub_backend import DEFAULT_API_KEY
 
 pytestmark = pytest.mark.slow
@@ -95,7 +101,7 @@ def test_nginx_accepts_the_generated_config(nginx_bin, workdir: Path, make_stubs
 
 
 def _nginx_version(nginx_bin: str) -> tuple[int, ...]:
-    done = subprocess.run([nginx_bin, "-v"], capture_output=True, text=True, timeout=10)
+    done = subprocess.run([nginx_bin, "-v"], capture_output=True, text=True, timeout=10, check=True)
     return tuple(int(part) for part in re.search(r"nginx/(\d+)\.(\d+)\.(\d+)", done.stderr).groups())
 
 

@@ -44,7 +44,7 @@ from pydantic.alias_generators import to_camel
 
 from vllm_infra.balancing.nginx import NginxConfExtension, NginxSettings, UpstreamServer
 
-__all__ = ["AffinitySettings", "SRV_PORT_NAME", "affinity_extension", "affinity_upstream_name", "load_cap"]
+__all__ = ["SRV_PORT_NAME", "AffinitySettings", "affinity_extension", "affinity_upstream_name", "load_cap"]
 
 # The headless Service's port name; its SRV records are _http._tcp.<service>.<namespace>.svc.cluster.local.
 SRV_PORT_NAME = "http"
@@ -158,8 +158,8 @@ def _key_maps(settings: AffinitySettings) -> list[str]:
     lines: list[str] = []
     if settings.body_user_field:
         lines += [
-            "    # The OpenAI `user` field of the body; $request_body is set once nginx holds the whole body in memory,",
-            "    # which is before it picks a pod (proxy_request_buffering on).",
+            "    # The OpenAI `user` field of the body; $request_body is set once nginx holds the whole body in",
+            "    # memory, which is before it picks a pod (proxy_request_buffering on).",
             "    map $request_body $vllm_affinity_user {",
             '        default "";',
             f"        '~{_USER_FIELD_REGEX}' $vllm_user;",
@@ -240,7 +240,10 @@ def affinity_extension(
         "            error_page 502 = @vllm_affinity_fallback;",
         f"            proxy_pass http://{name};",
     )
-    server_lines = ["", "        # Every pod at its cap (nginx's 502 before any byte reached the client), or every pod failing."]
+    server_lines = [
+        "",
+        "        # Every pod at its cap (nginx's 502 before any byte reached the client), or every pod failing.",
+    ]
     if settings.fallback == "least_conn":
         server_lines += [
             "        # The least-loaded pod, uncapped: the request queues in vLLM as it would without affinity.",
@@ -254,8 +257,10 @@ def affinity_extension(
             "        location @vllm_affinity_fallback {",
             "            default_type application/json;",
             '            add_header Retry-After 1 always;',
-            "            return 503 '{\"error\":{\"message\":\"Every model server is at its load cap; retry shortly\","
-            "\"type\":\"server_error\",\"code\":\"overloaded\"}}';",
+            (
+                "            return 503 '{\"error\":{\"message\":\"Every model server is at its load cap; retry "
+                "shortly\",\"type\":\"server_error\",\"code\":\"overloaded\"}}';"
+            ),
             "        }",
         ]
     return NginxConfExtension(http_lines=tuple(http), front_door_lines=front_door, server_lines=tuple(server_lines))
