@@ -35,8 +35,8 @@ class BalancerBackend:
 class LoadBalancerArgs:
     """Inputs of ``LoadBalancer``.
 
-    - ``spec``: strategy (a registered ``BalancerStrategy``: nginx | router | service built in), replicas, exposure,
-      and the nginx/router settings;
+    - ``spec``: strategy (a registered ``BalancerStrategy``: affinity | nginx | router | service built in), replicas,
+      exposure, and the nginx/router/affinity settings;
     - ``backends``: the models behind it (one for load-balanced; several for multi-model, which needs the router);
     - ``api_key``: the API-key Secret (nginx checks it at the edge; the router uses it to list each worker's models);
     - ``tls_certificate_arn``: an ACM certificate (multi-region's per-region one); None = ``spec.exposure.tls``'s. With
