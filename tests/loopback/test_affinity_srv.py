@@ -15,6 +15,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Self
 
 import pytest
 
@@ -60,7 +61,7 @@ class HeadlessServiceDns:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._serve, daemon=True)
 
-    def __enter__(self) -> HeadlessServiceDns:
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 
