@@ -10,15 +10,20 @@ throughput and imbalance (max/mean requests per engine), with ratios against the
 Strategies (all real programs on 127.0.0.1, the library's generated configuration where the library has one):
 
 * ``guide-least_conn``: the production guide's nginx upstream and location blocks as written (baseline);
-* ``nginx-default``: ``vllm_infra.balancing.nginx.render_nginx_conf`` with its defaults (the project's default);
+* ``nginx-default``: ``vllm_infra.balancing.nginx.render_nginx_conf`` with its defaults (the ``nginx`` strategy);
 * ``service-clientip``: the ``service`` strategy's ClientIP session affinity, *approximated* as nginx
   ``hash $remote_addr consistent`` on the generated config (kube-proxy pins a client address to the endpoint its
   first connection drew; both pin per address, regardless of load), once with one source address per user and once
   with every request from one address (``-single-source``, as behind one NLB);
 * ``router-cache_aware``: vllm-router with ``vllm_infra.balancing.router.router_args`` at its defaults;
+* ``affinity``: the ``affinity`` strategy (the default): ``vllm_infra.balancing.affinity`` on the generated config,
+  consistent hashing on ``X-Session-Id`` / the body's ``user`` / the client address with a per-engine cap and a
+  ``least_conn`` fallback; also with one source address, with the ``user`` field only, with no key at all, and with
+  a tight cap (``-cap4``);
 * candidates the library does not offer today: vllm-router ``consistent_hash`` (it hashes ``X-Session-ID``, then
   other id headers, then the body's ``user`` ...; vllm-project/router docs/load_balancing), ``sticky_least_loaded``,
-  ``power_of_two``, and nginx ``hash $http_x_session_id consistent``.
+  ``power_of_two``, ``cache_aware`` with tighter balance thresholds, and nginx ``hash $http_x_session_id
+  consistent``.
 
     PYTHONPATH=. python bench/routing.py                 # all strategies, default workload (a few minutes)
     PYTHONPATH=. python bench/routing.py --only guide-least_conn,nginx-default --max-requests 200 --json out.json
@@ -40,7 +45,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
@@ -61,6 +66,7 @@ from tests.loopback.procs import (  # noqa: E402
     start_nginx,
     wait_until,
 )
+from vllm_infra.balancing.affinity import AffinitySettings, affinity_extension, load_cap  # noqa: E402
 from vllm_infra.balancing.nginx import UpstreamServer  # noqa: E402
 from vllm_infra.balancing.router import StaticWorkers, router_args  # noqa: E402
 
@@ -120,16 +126,24 @@ http {{
 """
 
 
+# What identifies a user in its requests: the X-Session-Id header and the body's `user` field ("session"), the
+# `user` field only ("user"), or nothing ("none").
+KeyMode = Literal["session", "user", "none"]
+
+
 @dataclass(frozen=True)
 class Strategy:
-    """One row of the table: how to start the balancer and where its clients come from."""
+    """One row of the table: how to start the balancer, where its clients come from and which keys they send."""
 
     name: str
     description: str
-    kind: str  # "nginx-guide", "nginx", "router"
+    kind: str  # "nginx-guide", "nginx", "affinity", "router"
     upstream_method: str | None = None  # nginx: replaces the generated "least_conn;" line
     router_policy: str | None = None
     source_mode: SourceMode = "per-user"
+    keys: KeyMode = "session"
+    affinity: AffinitySettings | None = None  # kind "affinity": the strategy's settings
+    router_overrides: tuple[tuple[str, Any], ...] = ()  # RouterSettings fields changed from the defaults
 
 
 STRATEGIES: tuple[Strategy, ...] = (
@@ -148,6 +162,23 @@ STRATEGIES: tuple[Strategy, ...] = (
     Strategy("router-power_of_two", "candidate: vllm-router power_of_two", "router", router_policy="power_of_two"),
     Strategy("nginx-hash-session", "candidate: nginx hash $http_x_session_id consistent", "nginx",
              upstream_method="hash $http_x_session_id consistent;"),
+    Strategy("router-cache_aware-balanced", "candidate: cache_aware, balance thresholds abs 4 / rel 1.2", "router",
+             router_policy="cache_aware",
+             router_overrides=(("balance_abs_threshold", 4), ("balance_rel_threshold", 1.2))),
+    Strategy("affinity", "affinity strategy defaults (key: X-Session-Id, cap auto)", "affinity",
+             affinity=AffinitySettings()),
+    Strategy("affinity-single-source", "same, every request from one source address", "affinity",
+             affinity=AffinitySettings(), source_mode="single"),
+    Strategy("affinity-user-field-single-source", "same, no header: only the body's user field, one address",
+             "affinity", affinity=AffinitySettings(), source_mode="single", keys="user"),
+    Strategy("affinity-no-key", "same, no header and no user field: the client address", "affinity",
+             affinity=AffinitySettings(), keys="none"),
+    Strategy("affinity-no-key-single-source", "same, no key at all and one source address", "affinity",
+             affinity=AffinitySettings(), source_mode="single", keys="none"),
+    Strategy("affinity-no-address-no-key-single-source", "clientAddressFallback false, no key, one address",
+             "affinity", affinity=AffinitySettings(client_address_fallback=False), source_mode="single", keys="none"),
+    Strategy("affinity-cap4", "candidate: affinity with maxInFlightPerPod 4", "affinity",
+             affinity=AffinitySettings(max_in_flight_per_pod=4)),
 )
 
 
@@ -163,8 +194,18 @@ class Engines:
     urls: list[str]
 
     def stats(self) -> list[dict[str, Any]]:
-        """Each engine's ``/sim/stats``."""
-        return [request("GET", url + "/sim/stats", timeout=10).json() for url in self.urls]
+        """Each engine's ``/sim/stats`` (three tries each: on a loaded machine one may time out);
+        ``RuntimeError`` when an engine does not answer, so the phase is reported as not run."""
+        results = []
+        for url in self.urls:
+            for _ in range(3):
+                response = request("GET", url + "/sim/stats", timeout=10)
+                if response.status == 200:
+                    results.append(response.json())
+                    break
+            else:
+                raise RuntimeError(f"engine {url} did not answer /sim/stats: {response.error or response.status}")
+        return results
 
     def stop(self) -> None:
         """SIGTERM each engine we started, SIGKILL after 5 s."""
@@ -216,8 +257,11 @@ def replace_upstream_method(conf: str, method: str) -> str:
 
 
 def start_balancer(strategy: Strategy, engines: Engines, nginx_bin: str | None, router_bin: str | None,
-                   workdir: Path) -> NginxProcess | RouterProcess:
-    """Start the balancer of ``strategy`` in front of ``engines`` (generated config unless the guide's)."""
+                   workdir: Path, engine: EngineModel | None = None) -> NginxProcess | RouterProcess:
+    """Start the balancer of ``strategy`` in front of ``engines`` (generated config unless the guide's).
+
+    ``affinity``: the strategy's extension with its cap from the engines' ``max_running`` (vLLM's max_num_seqs)
+    and one balancer replica, as ``load_cap`` sizes it in a stack."""
     if strategy.kind == "nginx-guide":
         if nginx_bin is None:
             raise RuntimeError(missing_message("nginx"))
@@ -232,10 +276,18 @@ def start_balancer(strategy: Strategy, engines: Engines, nginx_bin: str | None, 
         servers = [UpstreamServer(host="127.0.0.1", port=p) for p in _ports(engines.urls)]
         return start_nginx(nginx_bin, workdir, servers,
                            conf_transform=None if method is None else lambda c: replace_upstream_method(c, method))
+    if strategy.kind == "affinity":
+        if nginx_bin is None or strategy.affinity is None:
+            raise RuntimeError(missing_message("nginx") if nginx_bin is None else "affinity settings missing")
+        settings = strategy.affinity
+        servers = [UpstreamServer(host="127.0.0.1", port=p) for p in _ports(engines.urls)]
+        cap = load_cap(settings, max_num_seqs=(engine or EngineModel()).max_running, replicas=1)
+        return start_nginx(nginx_bin, workdir, servers,
+                           extension=lambda nginx: affinity_extension(settings, nginx, servers, cap=cap))
     if router_bin is None:
         raise RuntimeError(missing_message("vllm-router"))
     port = free_port()
-    settings = loopback_router_settings(worker_api_key_env="VLLM_API_KEY")
+    settings = loopback_router_settings(worker_api_key_env="VLLM_API_KEY", **dict(strategy.router_overrides))
     args = router_args(settings, StaticWorkers(urls=tuple(engines.urls)), multi_model=False, port=port)
     # RouterSettings' Policy type lists the library's policies only; candidates replace the generated value.
     args[args.index("--policy") + 1] = strategy.router_policy or "cache_aware"
@@ -258,13 +310,26 @@ class Outcome:
     error: str | None = None
 
 
+def request_identity(user: UserSession, keys: KeyMode) -> tuple[dict[str, str], dict[str, str]]:
+    """The headers and body fields that identify ``user`` in ``keys`` mode.
+
+    >>> from bench.workload import UserSession
+    >>> request_identity(UserSession(0, "user-0000", 0.0, 0, None, ()), "user")
+    ({}, {'user': 'user-0000'})
+    """
+    headers = {"X-Session-Id": user.user_id} if keys == "session" else {}
+    fields = {"user": user.user_id} if keys in ("session", "user") else {}
+    return headers, fields
+
+
 def chat_stream(port: int, source: str, user: UserSession, messages: list[dict[str, str]], max_tokens: int,
-                timeout: float) -> tuple[Outcome, str]:
+                timeout: float, keys: KeyMode = "session") -> tuple[Outcome, str]:
     """Send one streamed chat completion from ``source``; return the outcome and the reply text."""
+    identity_headers, identity_fields = request_identity(user, keys)
     body = json.dumps({"model": MODEL, "messages": messages, "max_tokens": max_tokens, "stream": True,
-                       "user": user.user_id}).encode()
+                       **identity_fields}).encode()
     headers = {"Content-Type": "application/json", "Accept": "text/event-stream",
-               "Authorization": f"Bearer {DEFAULT_API_KEY}", "X-Session-Id": user.user_id}
+               "Authorization": f"Bearer {DEFAULT_API_KEY}", **identity_headers}
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout, source_address=(source, 0))
     start = time.monotonic()
     outcome = Outcome(ok=False)
@@ -305,7 +370,7 @@ def chat_stream(port: int, source: str, user: UserSession, messages: list[dict[s
 
 
 def run_workload(port: int, workload: Workload, source_mode: SourceMode, time_scale: float,
-                 deadline_s: float) -> tuple[list[Outcome], float]:
+                 deadline_s: float, keys: KeyMode = "session") -> tuple[list[Outcome], float]:
     """Replay ``workload`` against ``port``: one thread per user, arrivals and think times scaled to real time.
 
     A user stops at its first failed request (it has no reply to continue from) and whenever the deadline has
@@ -329,7 +394,7 @@ def run_workload(port: int, workload: Workload, source_mode: SourceMode, time_sc
             if remaining <= 0:
                 return
             outcome, reply = chat_stream(port, source, user, history_messages(workload, user, replies),
-                                         turn.max_tokens, timeout=max(1.0, remaining))
+                                         turn.max_tokens, timeout=max(1.0, remaining), keys=keys)
             with lock:
                 outcomes.append(outcome)
             if not outcome.ok:
@@ -378,8 +443,10 @@ def run_phase(strategy: Strategy, workload: Workload, engine: EngineModel, engin
     engines = start_engines(engines_count, engine)
     balancer: NginxProcess | RouterProcess | None = None
     try:
-        balancer = start_balancer(strategy, engines, nginx_bin, router_bin, make_workdir("vllm-infra-routing-"))
-        outcomes, wall = run_workload(balancer.port, workload, strategy.source_mode, engine.time_scale, deadline_s)
+        balancer = start_balancer(strategy, engines, nginx_bin, router_bin, make_workdir("vllm-infra-routing-"),
+                                  engine)
+        outcomes, wall = run_workload(balancer.port, workload, strategy.source_mode, engine.time_scale, deadline_s,
+                                      strategy.keys)
         wait_until(lambda: all(s["running"] == 0 and s["waiting"] == 0 for s in engines.stats()), timeout=10)
         stats = engines.stats()
     except RuntimeError as exc:

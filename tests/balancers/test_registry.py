@@ -78,7 +78,7 @@ def balanced_config(strategy: str, **balancer) -> dict:
 
 
 def test_the_builtin_strategies_are_registered_in_order():
-    assert strategy_names() == ("nginx", "router", "service")
+    assert strategy_names() == ("nginx", "affinity", "router", "service")
     assert all(isinstance(strategy, BalancerStrategy) for strategy in strategies())
 
 
@@ -117,7 +117,7 @@ def test_an_unregistered_strategy_is_refused_with_the_registered_choices(tmp_pat
     with pytest.raises(InvalidStackConfig) as error:
         plan_config(tmp_path, balanced_config("ecko"))
     expected = (
-        "vllm-infra:balancer.strategy: got 'ecko'; must be one of nginx, router, service, echo; did you mean echo?"
+        "vllm-infra:balancer.strategy: got 'ecko'; must be one of nginx, affinity, router, service, echo; did you mean echo?"
     )
     assert expected in str(error.value)
 
@@ -125,7 +125,7 @@ def test_an_unregistered_strategy_is_refused_with_the_registered_choices(tmp_pat
 def test_a_misspelt_builtin_strategy_gets_the_choices_and_the_nearest(tmp_path):
     with pytest.raises(InvalidStackConfig) as error:
         plan_config(tmp_path, balanced_config("ngnix"))
-    expected = "vllm-infra:balancer.strategy: got 'ngnix'; must be one of nginx, router, service; did you mean nginx?"
+    expected = "vllm-infra:balancer.strategy: got 'ngnix'; must be one of nginx, affinity, router, service; did you mean nginx?"
     assert expected in str(error.value)
 
 
@@ -188,7 +188,7 @@ def test_a_strategy_registered_before_the_builtins_load_is_listed_after_them(fir
     result = subprocess.run(
         [sys.executable, "-c", program], capture_output=True, text=True, check=True, cwd=PROJECT_DIR, env=env
     )
-    assert result.stdout.strip() == "nginx,router,service,echo"
+    assert result.stdout.strip() == "affinity,nginx,router,service,echo"
 
 
 def test_a_builtin_registered_late_keeps_its_place_in_the_choices():
@@ -198,7 +198,7 @@ def test_a_builtin_registered_late_keeps_its_place_in_the_choices():
     unregister("nginx")
     try:
         register(nginx)
-        assert strategy_names() == ("nginx", "router", "service")
+        assert strategy_names() == ("affinity", "nginx", "router", "service")
     finally:
         if "nginx" not in strategy_names():
             register(nginx)

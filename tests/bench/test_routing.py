@@ -36,3 +36,33 @@ def test_table_reports_ratios_against_the_baseline() -> None:
     assert "TTFT p50  x0.50" in ratio_line and "p99  x1.25" in ratio_line
     assert "throughput  x1.25" in ratio_line and "imbalance  x1.50" in ratio_line
     assert "broken                           not run: nginx is not installed" in table
+
+
+def test_requests_identify_the_user_by_header_and_body_field_or_not_at_all() -> None:
+    from bench.routing import request_identity
+    from bench.workload import UserSession
+
+    user = UserSession(7, "user-0007", 0.0, 0, None, ())
+    assert request_identity(user, "session") == ({"X-Session-Id": "user-0007"}, {"user": "user-0007"})
+    assert request_identity(user, "user") == ({}, {"user": "user-0007"})
+    assert request_identity(user, "none") == ({}, {})
+
+
+def test_the_affinity_rows_cover_every_key_and_source_mode_with_settings() -> None:
+    rows = [s for s in STRATEGIES if s.kind == "affinity"]
+    assert all(s.affinity is not None for s in rows)
+    assert {(s.keys, s.source_mode) for s in rows} >= {
+        ("session", "per-user"), ("session", "single"), ("user", "single"), ("none", "per-user"), ("none", "single")
+    }
+    # Every other row sends the session header and the user field, as before.
+    assert {s.keys for s in STRATEGIES if s.kind != "affinity"} == {"session"}
+
+
+def test_affinity_rows_render_the_strategys_extension_on_the_generated_config() -> None:
+    from vllm_infra.balancing.affinity import affinity_extension
+
+    row = next(s for s in STRATEGIES if s.name == "affinity")
+    servers = [UpstreamServer(host="127.0.0.1", port=p) for p in (9001, 9002)]
+    ext = affinity_extension(row.affinity, NginxSettings(), servers, cap=32)
+    conf = render_nginx_conf(NginxSettings(), servers, resolver=None, api_key_check=False, extension=ext)
+    assert "server 127.0.0.1:9001 max_conns=32 max_fails=3 fail_timeout=30s;" in conf

@@ -31,6 +31,7 @@ from vllm_infra.balancing.nginx import (
     API_KEY_ENV_VAR,
     API_KEY_INCLUDE_NAME,
     API_KEY_TEMPLATE,
+    NginxConfExtension,
     NginxSettings,
     UpstreamServer,
     render_nginx_conf,
@@ -439,6 +440,7 @@ def start_nginx(
     conf_transform: Callable[[str], str] | None = None,
     probe_model: str | None = None,
     worker_auth_proxy_port: int | None = None,
+    extension: Callable[[NginxSettings], NginxConfExtension] | None = None,
     **settings_overrides: Any,
 ) -> NginxProcess:
     """Render the production config for ``servers`` (loopback paths), optionally transform it, and start nginx.
@@ -448,12 +450,14 @@ def start_nginx(
 
     With ``api_key_check`` the API-key include is rendered from :data:`API_KEY_TEMPLATE` as the image would,
     with ``api_key`` as the environment variable's value (None = unset); so it is for ``probe_model`` and
-    ``worker_auth_proxy_port``, which need the key too (see :func:`render_nginx_conf`).
+    ``worker_auth_proxy_port``, which need the key too (see :func:`render_nginx_conf`). ``extension(settings)``
+    adds another strategy's lines (the ``affinity`` strategy's), given the loopback settings.
     """
     port = free_port()
     settings = loopback_nginx_settings(workdir, port, **settings_overrides)
     conf = render_nginx_conf(settings, servers, resolver=resolver, api_key_check=api_key_check,
-                             probe_model=probe_model, worker_auth_proxy_port=worker_auth_proxy_port)
+                             probe_model=probe_model, worker_auth_proxy_port=worker_auth_proxy_port,
+                             extension=None if extension is None else extension(settings))
     if conf_transform is not None:
         conf = conf_transform(conf)
     if api_key_check or probe_model is not None or worker_auth_proxy_port is not None:

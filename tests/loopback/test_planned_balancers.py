@@ -28,8 +28,8 @@ API_KEY = "sk-loopback-test-key"
 
 # What may differ between the planned file and the one that runs here, line by line.
 ENVIRONMENT_LINES = re.compile(
-    r"^\s*(server \S+ (resolve )?max_fails|resolver |listen |pid |error_log |access_log |include "
-    r"|\w+_temp_path |proxy_cache_path |proxy_pass http://unix:|allow )"
+    r"^\s*(server \S+ (service=http )?(resolve )?(max_conns=\d+ )?max_fails|resolver |listen |pid |error_log "
+    r"|access_log |include |\w+_temp_path |proxy_cache_path |proxy_pass http://unix:|allow )"
 )
 
 
@@ -69,7 +69,8 @@ def bind_to_loopback(conf: str, workdir: Path, port: int, stub_ports: list[int],
     lines = []
     allow_done = False
     for line in conf.splitlines():
-        match = re.match(r"^(\s*)server \S+ (?:resolve )?(max_fails.*)$", line)
+        # The headless Service's name (A records, or SRV records for the affinity upstream) → the stubs.
+        match = re.match(r"^(\s*)server \S+ (?:service=http )?(?:resolve )?((?:max_conns=\d+ )?max_fails.*)$", line)
         if match:
             indent, params = match.groups()
             lines += [f"{indent}server 127.0.0.1:{p} {params}" for p in stub_ports]

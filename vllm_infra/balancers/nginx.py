@@ -8,6 +8,7 @@ the image. Module-level imports stay clear of ``vllm_infra.config`` (see ``vllm_
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import pulumi
@@ -23,6 +24,7 @@ from vllm_infra.balancing.nginx import (
     NGINX_IMAGE,
     PRESTOP_DELAY_S,
     WORKER_AUTH_PROXY_PORT,
+    NginxConfExtension,
     NginxSettings,
     UpstreamServer,
     nginx_kubernetes_spec,
@@ -68,9 +70,11 @@ def nginx_settings(spec: BalancerSpec) -> NginxBalancerSettings:
 def nginx_container(
     ctx: BalancerContext, upstream_host: pulumi.Input[str], upstream_port: int, *, resolve: bool,
     served_models: list[str] | None, worker_auth_proxy: bool = False,
+    extension: Callable[[str], NginxConfExtension] | None = None,
 ) -> tuple[pulumi.Output[dict], pulumi.Output[list], pulumi.Output[str]]:
     """The nginx container (and its volumes, and the hash of its config) proxying to ``upstream_host``, with its
-    ConfigMap; ``worker_auth_proxy`` adds the loopback proxy that gives vllm-router's calls to the pods the API key."""
+    ConfigMap; ``worker_auth_proxy`` adds the loopback proxy that gives vllm-router's calls to the pods the API key;
+    ``extension(upstream_host)`` adds another strategy's lines to the config (``NginxConfExtension``)."""
     args, spec = ctx.args, ctx.args.spec
     # The key is in the container when the edge checks it or the worker-auth proxy adds it.
     with_key = spec.enforce_api_key or worker_auth_proxy
@@ -90,6 +94,7 @@ def nginx_container(
             probe_model=args.backends[0].served_model_name if spec.enforce_api_key else None,
             worker_auth_proxy_port=WORKER_AUTH_PROXY_PORT if worker_auth_proxy else None,
             image=settings.image,
+            extension=None if extension is None else extension(host),
         )
 
     inputs = pulumi.Output.all(upstream_host, args.api_key.name)
@@ -108,6 +113,37 @@ def nginx_container(
     return kube.apply(lambda k: k.container), kube.apply(lambda k: k.volumes), config_data.apply(content_hash)
 
 
+def nginx_pods(ctx: BalancerContext, extension: Callable[[str], NginxConfExtension] | None = None) -> BalancerPods:
+    """The headless Service, the ConfigMap and the nginx pod spec for the single backend (the ``nginx`` strategy's
+    pods; the ``affinity`` strategy passes its ``extension``, called with the headless Service's DNS name)."""
+    args = ctx.args
+    (backend,) = args.backends  # nginx cannot route by the request's model; multi-model uses the router
+    headless = k8s.core.v1.Service(
+        f"{ctx.name}-{backend.model_name}-pods",
+        metadata=object_meta(f"{backend.model_name}-pods", args.namespace, ctx.labels),
+        spec={
+            "clusterIP": "None",
+            "selector": backend.selector,
+            "ports": [{"name": "http", "port": vllm_release.VLLM_PORT, "targetPort": "http"}],
+        },
+        opts=ctx.child,
+    )
+    upstream_host = pulumi.Output.concat(headless.metadata.name, ".", headless.metadata.namespace,
+                                         ".svc.cluster.local")  # fmt: skip
+    container, volumes, config_hash = nginx_container(
+        ctx, upstream_host, vllm_release.VLLM_PORT, resolve=True, served_models=None, extension=extension
+    )
+    pod_spec = {
+        "containers": [container],
+        "volumes": volumes,
+        # nginx never calls the Kubernetes API: no token in the pod for an intruder to use.
+        "automountServiceAccountToken": False,
+        # nginx's preStop drains gracefully; the grace period covers the longest generation it proxies.
+        "terminationGracePeriodSeconds": NGINX_PRESTOP_DELAY_S + args.spec.nginx.read_timeout_s + 30,
+    }
+    return BalancerPods(health_path="/healthz", pod_spec=pod_spec, config_hash=config_hash)
+
+
 class NginxStrategy:
     """nginx in front of one model: a headless Service nginx re-resolves (it follows pods as they scale), the
     ``nginx.conf`` in an auto-named ConfigMap, no service-account token. It cannot route by the request's model."""
@@ -122,32 +158,7 @@ class NginxStrategy:
 
     def build(self, ctx: BalancerContext) -> BalancerPods:
         """The headless Service, the ConfigMap and the nginx pod spec for the single backend."""
-        args = ctx.args
-        (backend,) = args.backends  # nginx cannot route by the request's model; multi-model uses the router
-        headless = k8s.core.v1.Service(
-            f"{ctx.name}-{backend.model_name}-pods",
-            metadata=object_meta(f"{backend.model_name}-pods", args.namespace, ctx.labels),
-            spec={
-                "clusterIP": "None",
-                "selector": backend.selector,
-                "ports": [{"name": "http", "port": vllm_release.VLLM_PORT, "targetPort": "http"}],
-            },
-            opts=ctx.child,
-        )
-        upstream_host = pulumi.Output.concat(headless.metadata.name, ".", headless.metadata.namespace,
-                                             ".svc.cluster.local")  # fmt: skip
-        container, volumes, config_hash = nginx_container(
-            ctx, upstream_host, vllm_release.VLLM_PORT, resolve=True, served_models=None
-        )
-        pod_spec = {
-            "containers": [container],
-            "volumes": volumes,
-            # nginx never calls the Kubernetes API: no token in the pod for an intruder to use.
-            "automountServiceAccountToken": False,
-            # nginx's preStop drains gracefully; the grace period covers the longest generation it proxies.
-            "terminationGracePeriodSeconds": NGINX_PRESTOP_DELAY_S + args.spec.nginx.read_timeout_s + 30,
-        }
-        return BalancerPods(health_path="/healthz", pod_spec=pod_spec, config_hash=config_hash)
+        return nginx_pods(ctx)
 
     def traffic(self, spec: BalancerSpec, *, multi_model: bool) -> BalancerTraffic:
         """nginx's listen port; nginx exports no metrics."""

@@ -1,5 +1,5 @@
 """The balancer strategies by name: the built-in ones (every module of this package but ``base``, ``registry`` and
-``settings``, each registering its strategy on import: ``nginx``, ``router``, ``service``), those of installed
+``settings``, each registering its strategy on import: ``affinity``, ``nginx``, ``router``, ``service``), those of installed
 plug-ins (the ``vllm_infra.balancers`` entry-point group) and any registered later.
 
 The built-ins and plug-ins are imported on the first use of the registry, not when this module is. That first use
@@ -34,8 +34,9 @@ _sealed_settings: dict[str, type] | None = None
 def builtin_modules() -> list[str]:
     """The package's strategy modules, by name: the order ``strategies()`` lists the built-ins in.
 
-    >>> builtin_modules()
-    ['vllm_infra.balancers.nginx', 'vllm_infra.balancers.router', 'vllm_infra.balancers.service']
+    >>> builtin_modules()  # doctest: +NORMALIZE_WHITESPACE
+    ['vllm_infra.balancers.affinity', 'vllm_infra.balancers.nginx', 'vllm_infra.balancers.router',
+     'vllm_infra.balancers.service']
     """
     import vllm_infra.balancers as package
 
@@ -60,7 +61,7 @@ def register(strategy: BalancerStrategy) -> BalancerStrategy:
 
     >>> from vllm_infra.balancers import strategy_names
     >>> strategy_names()
-    ('nginx', 'router', 'service')
+    ('nginx', 'affinity', 'router', 'service')
     """
     _load_builtins()  # the built-ins come first in the choices, whoever registers first
     if not isinstance(strategy, BalancerStrategy):
@@ -125,7 +126,7 @@ def names_where(capability: str) -> list[str]:
     """The names of the strategies whose boolean ``capability`` (``routes_by_model``, ...) is true, for messages.
 
     >>> names_where("edge_health_check")
-    ['nginx', 'router']
+    ['nginx', 'affinity', 'router']
     """
     return [strategy.name for strategy in strategies() if getattr(strategy, capability)]
 

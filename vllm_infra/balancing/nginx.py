@@ -59,6 +59,7 @@ __all__ = [
     "NGINX_IMAGE",
     "NGINX_MIN_VERSION_FOR_RESOLVE",
     "NGINX_VERSION",
+    "NginxConfExtension",
     "NginxKubernetesSpec",
     "NginxSettings",
     "PRESTOP_DELAY_S",
@@ -384,6 +385,22 @@ def _check_resolver(resolver: str) -> str:
     return resolver
 
 
+@dataclass(frozen=True)
+class NginxConfExtension:
+    """Lines another strategy adds to the generated ``nginx.conf`` (each line complete, indented as it will stand).
+
+    - ``http_lines``: in ``http {}``, after the upstream block, before the front-door ``server``;
+    - ``front_door_lines``: replace ``proxy_pass http://<upstream>;`` in the front door's ``location /``;
+    - ``server_lines``: in the front-door ``server {}``, after ``location /``.
+
+    The ``affinity`` strategy (``vllm_infra.balancing.affinity``) uses it for its capped upstream and fallback.
+    """
+
+    http_lines: tuple[str, ...] = ()
+    front_door_lines: tuple[str, ...] | None = None
+    server_lines: tuple[str, ...] = ()
+
+
 # Inside a location: reject a request whose Authorization header is not "Bearer <the key>", as vLLM would.
 _API_KEY_GUARD = (
     "            if ($http_authorization != $vllm_expected_authorization) {",
@@ -403,6 +420,7 @@ def render_nginx_conf(
     served_models: Sequence[str] | None = None,
     probe_model: str | None = None,
     worker_auth_proxy_port: int | None = None,
+    extension: NginxConfExtension | None = None,
 ) -> str:
     """Return a complete ``nginx.conf`` (``events`` + ``http``) for the given upstream servers.
 
@@ -531,6 +549,8 @@ def render_nginx_conf(
     add(f"        keepalive_requests {s.keepalive_requests};")
     add("    }")
     add("")
+    if extension is not None:
+        lines.extend(extension.http_lines)
     add("    server {")
     if s.listen_address is None:
         add(f"        listen {s.listen_port};")
@@ -640,8 +660,13 @@ def render_nginx_conf(
         lines.extend(_API_KEY_GUARD)
     add("            # Tells an nginx-based ingress in front of this one not to buffer the stream either.")
     add("            add_header X-Accel-Buffering no always;")
-    add(f"            proxy_pass http://{name};")
+    if extension is not None and extension.front_door_lines is not None:
+        lines.extend(extension.front_door_lines)
+    else:
+        add(f"            proxy_pass http://{name};")
     add("        }")
+    if extension is not None:
+        lines.extend(extension.server_lines)
     add("    }")
     if probe_model is not None:
         probe = json.dumps(
@@ -731,6 +756,7 @@ def nginx_kubernetes_spec(
     api_key_check: bool | None = None,
     worker_auth_proxy_port: int | None = None,
     image: str = NGINX_IMAGE,
+    extension: NginxConfExtension | None = None,
 ) -> NginxKubernetesSpec:
     """Build the nginx container for Kubernetes from the same settings as :func:`render_nginx_conf`.
 
@@ -738,7 +764,8 @@ def nginx_kubernetes_spec(
     ``VLLM_API_KEY`` and rendered by the image's envsubst step into an in-memory emptyDir at
     ``settings.runtime_conf_dir``. ``api_key_check`` (default: whether a Secret is given) makes the edge demand it
     from clients; ``probe_model`` and ``worker_auth_proxy_port`` (see :func:`render_nginx_conf`) need the Secret.
-    ``image`` is the nginx image (``nginx:1.29.8``, better ``nginx:1.29.8@sha256:...``). The container keeps the
+    ``image`` is the nginx image (``nginx:1.29.8``, better ``nginx:1.29.8@sha256:...``); ``extension`` goes to
+    :func:`render_nginx_conf`. The container keeps the
     image's entrypoint (which runs that step) and its ``nginx -g 'daemon off;'`` command, runs as the image's ``nginx`` user (uid 101) on a read-only root with
     emptyDirs at ``temp_dir`` and ``runtime_conf_dir``, and is probed on nginx's own ``/healthz``.
     """
@@ -748,7 +775,7 @@ def nginx_kubernetes_spec(
         raise ValueError("the API-key check, probe_model and worker_auth_proxy_port need api_key_secret")
     conf = render_nginx_conf(
         settings, upstream_servers, resolver=resolver, api_key_check=api_key_check, served_models=served_models,
-        probe_model=probe_model, worker_auth_proxy_port=worker_auth_proxy_port,
+        probe_model=probe_model, worker_auth_proxy_port=worker_auth_proxy_port, extension=extension,
     )
     data = {"nginx.conf": conf}
     templates_dir = "/etc/nginx/templates"

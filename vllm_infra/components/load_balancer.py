@@ -36,6 +36,9 @@ class BalancerBackend:
     """The ``model`` clients send (``vllm-infra:models[].servedModelName``, else ``model``), routed here."""
     selector: dict[str, str]
     """The labels of the model's vLLM pods (``selector_labels("inference", model_name)``)."""
+    max_num_seqs: int = 256
+    """How many sequences one of its vLLM pods runs at once (``vllm-infra:models[].engine.maxNumSeqs``); the
+    ``affinity`` strategy sizes its per-pod cap from it."""
 
 
 @dataclass

@@ -131,7 +131,7 @@ class ExposureSpec(ConfigModel):
 
 
 #: The strategy a stack gets when it names none.
-DEFAULT_STRATEGY = "nginx"
+DEFAULT_STRATEGY = "affinity"
 
 #: The keys ``BalancerSpec`` declared itself before each strategy's settings moved under the strategy's key: the old
 #: field -> (the strategy's settings field, the setting there). Still read (with a note); old and new key together are
@@ -277,7 +277,7 @@ def _spec_docstring(strategies: tuple[BalancerStrategy, ...]) -> str:
         summary = (_first_paragraph(type(strategy).__doc__) or "").split(". ")[0].rstrip(".")
         settings = f" (settings: ``balancer.{to_camel(strategy.settings_field)}``)" if strategy.settings_field else ""
         lines.append(f"- ``{strategy.name}``{settings}: {summary}." if summary else f"- ``{strategy.name}``{settings}")
-    lines += ["", "Example::", "", "    balancer:", "      strategy: nginx", "      replicas: 2"]
+    lines += ["", "Example::", "", "    balancer:", f"      strategy: {DEFAULT_STRATEGY}", "      replicas: 2"]
     return "\n".join(lines) + "\n"
 
 

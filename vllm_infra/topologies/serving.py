@@ -279,7 +279,8 @@ def create_balancer(wiring: RegionWiring, namespace: ServingNamespace) -> LoadBa
             namespace=namespace.name,
             spec=stack_config.balancer,
             backends=[
-                BalancerBackend(m.name, m.served_name, selector_labels("inference", m.name))
+                BalancerBackend(m.name, m.served_name, selector_labels("inference", m.name),
+                                max_num_seqs=m.engine.max_num_seqs)
                 for m in stack_config.models
             ],
             api_key=namespace.secrets.api_key,
