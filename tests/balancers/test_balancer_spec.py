@@ -134,7 +134,7 @@ def test_a_strategy_with_new_settings_cannot_register_once_balancer_spec_is_buil
 def test_the_builtins_settings_are_their_strategy_s_fields():
     # Each built-in declares its own key; none is declared in config/balancer.py.
     assert {s.settings_field: s.settings_model for s in strategies()} == {
-        name: BalancerSpec.model_fields[name].annotation for name in ("nginx", "router", "service")
+        name: BalancerSpec.model_fields[name].annotation for name in ("affinity", "nginx", "router", "service")
     }
     assert strategy_for("service").settings_model().session_affinity_timeout_seconds == 3600
 

@@ -78,7 +78,7 @@ def balanced_config(strategy: str, **balancer) -> dict:
 
 
 def test_the_builtin_strategies_are_registered_in_order():
-    assert strategy_names() == ("nginx", "affinity", "router", "service")
+    assert strategy_names() == ("affinity", "nginx", "router", "service")
     assert all(isinstance(strategy, BalancerStrategy) for strategy in strategies())
 
 
@@ -117,7 +117,7 @@ def test_an_unregistered_strategy_is_refused_with_the_registered_choices(tmp_pat
     with pytest.raises(InvalidStackConfig) as error:
         plan_config(tmp_path, balanced_config("ecko"))
     expected = (
-        "vllm-infra:balancer.strategy: got 'ecko'; must be one of nginx, affinity, router, service, echo; did you mean echo?"
+        "vllm-infra:balancer.strategy: got 'ecko'; must be one of affinity, nginx, router, service, echo; did you mean echo?"
     )
     assert expected in str(error.value)
 
@@ -125,7 +125,7 @@ def test_an_unregistered_strategy_is_refused_with_the_registered_choices(tmp_pat
 def test_a_misspelt_builtin_strategy_gets_the_choices_and_the_nearest(tmp_path):
     with pytest.raises(InvalidStackConfig) as error:
         plan_config(tmp_path, balanced_config("ngnix"))
-    expected = "vllm-infra:balancer.strategy: got 'ngnix'; must be one of nginx, affinity, router, service; did you mean nginx?"
+    expected = "vllm-infra:balancer.strategy: got 'ngnix'; must be one of affinity, nginx, router, service; did you mean nginx?"
     assert expected in str(error.value)
 
 
