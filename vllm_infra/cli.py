@@ -70,7 +70,7 @@ def colourize(text: str) -> str:
             continue
         indent = match.group("indent") if match.group("indent") is not None else match.group("hunk_indent")
         symbol = match.group("symbol") or match.group("hunk")
-        lines.append(f"{indent}\x1b[{_ANSI[symbol[0]]}m{line[len(indent):]}\x1b[0m")
+        lines.append(f"{indent}\x1b[{_ANSI[symbol[0]]}m{line[len(indent) :]}\x1b[0m")
     return "\n".join(lines)
 
 
@@ -322,21 +322,29 @@ def build_parser() -> argparse.ArgumentParser:
         "render", help="write every Kubernetes object of a stack as YAML, a folder per cluster"
     )
     render.add_argument("stack", nargs="?", help="stack name or path to a stack file")
-    render.add_argument("--out", required=True,
-                        help="directory to write to: new, empty, or holding an earlier render (which is replaced)")
+    render.add_argument(
+        "--out",
+        required=True,
+        help="directory to write to: new, empty, or holding an earlier render (which is replaced)",
+    )
     _add_program_arguments(render)
     render.set_defaults(handler=_cmd_render)
 
     diff = commands.add_parser(
-        "diff", help="what a change does to a stack: resources added, removed, changed, replaced; GPU $/h delta",
-        epilog=_DIFF_EPILOG, formatter_class=raw,
+        "diff",
+        help="what a change does to a stack: resources added, removed, changed, replaced; GPU $/h delta",
+        epilog=_DIFF_EPILOG,
+        formatter_class=raw,
     )
     diff.add_argument("stack", help="stack name or stack file (the old one when NEW is given)")
     diff.add_argument("new", nargs="?", help="a second stack file: compare OLD_FILE with NEW_FILE instead of git")
     diff.add_argument("--base", help="git ref to compare the working tree with (default: the merge base with main)")
     diff.add_argument("--format", choices=["text", "markdown", "json"], default="text", help="output format")
-    diff.add_argument("--summary", action="store_true",
-                      help="one line per changed resource (text, markdown); json always has every change")
+    diff.add_argument(
+        "--summary",
+        action="store_true",
+        help="one line per changed resource (text, markdown); json always has every change",
+    )
     diff.add_argument("--exit-code", action="store_true",
                       help=f"exit {EXIT_DIFF_CHANGES} when there are changes, {EXIT_UP_WOULD_FAIL} when `pulumi up` "
                            "would fail (see below)")  # fmt: skip

@@ -159,7 +159,9 @@ def clusters(plan: Plan) -> list[Cluster]:
         elif resource.type.startswith("kubernetes:"):
             obj = manifest(resource)
             if obj is not None:
-                found.setdefault(cluster_of(resource.provider), Cluster(cluster_of(resource.provider))).objects.append(obj)
+                found.setdefault(cluster_of(resource.provider), Cluster(cluster_of(resource.provider))).objects.append(
+                    obj
+                )
     return list(found.values())
 
 

@@ -56,7 +56,7 @@ def test_the_native_render_applies_the_kube_version_and_api_versions_options(tmp
     (chart / "Chart.yaml").write_text("apiVersion: v2\nname: probe\nversion: 0.1.0\n")
     (chart / "templates" / "probe.yaml").write_text(
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: probe\ndata:\n"
-        "  kubeVersion: \"{{ .Capabilities.KubeVersion.Major }}.{{ .Capabilities.KubeVersion.Minor }}\"\n"
+        '  kubeVersion: "{{ .Capabilities.KubeVersion.Major }}.{{ .Capabilities.KubeVersion.Minor }}"\n'
         '  hasAggregator: {{ .Capabilities.APIVersions.Has "apiregistration.k8s.io/v1" | quote }}\n'
     )
     probe = VendoredChart(repository="file://probe", chart="probe", version="0.1.0", directory=str(chart))

@@ -50,7 +50,7 @@ def router_help() -> str:
 
 
 def _help_flags(help_text: str) -> set[str]:
-    options = help_text[help_text.index("options:"):]
+    options = help_text[help_text.index("options:") :]
     return set(re.findall(r"(?m)^\s+(--[a-z0-9][a-z0-9-]*)", options))
 
 

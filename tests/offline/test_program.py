@@ -116,10 +116,13 @@ def _program(tmp_path: Path, source: str) -> tuple[Path, Path]:
 
 
 def test_a_data_source_without_an_offline_answer_is_named(tmp_path, capsys):
-    program, stack = _program(tmp_path, """
+    program, stack = _program(
+        tmp_path,
+        """
         import pulumi_aws as aws
         aws.ec2.get_vpc(default=True)
-    """)
+    """,
+    )
     assert main(["plan", "--program", str(program), "--config", str(stack)]) == 2
     err = capsys.readouterr().err
     assert "no answer for the data source aws:ec2/getVpc:getVpc" in err and "invokes=InvokeResults" in err
@@ -127,10 +130,13 @@ def test_a_data_source_without_an_offline_answer_is_named(tmp_path, capsys):
 
 
 def test_a_program_that_raises_shows_its_own_frames(tmp_path, capsys):
-    program, stack = _program(tmp_path, """
+    program, stack = _program(
+        tmp_path,
+        """
         import pulumi
         raise ValueError("the team's own bug")
-    """)
+    """,
+    )
     assert main(["plan", "--program", str(program), "--config", str(stack)]) == 2
     err = capsys.readouterr().err
     assert f'File "{program.resolve()}", line 3' in err and "ValueError: the team's own bug" in err

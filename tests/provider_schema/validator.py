@@ -123,7 +123,12 @@ class ProviderSchema:
     # -- values -------------------------------------------------------------------------------------------------------
 
     def _check_properties(
-        self, values: Any, properties: dict[str, Any], required: Iterable[str], where: str, path: str,
+        self,
+        values: Any,
+        properties: dict[str, Any],
+        required: Iterable[str],
+        where: str,
+        path: str,
         partial: bool = False,
     ) -> list[Violation]:
         if not isinstance(values, dict):

@@ -28,7 +28,9 @@ def four_l4_per_node(tensor_parallel_size: int = 1) -> GpuPlacement:
 
 def test_auto_placement_of_a_catalog_model_is_the_documented_choice():
     # The config's default context (engine.maxModelLen 8192), as in the README's place_model example.
-    request = PlacementRequest(tier="llama", model_id=LLAMA_70B, architecture=lookup_model(LLAMA_70B), max_model_len=8192)
+    request = PlacementRequest(
+        tier="llama", model_id=LLAMA_70B, architecture=lookup_model(LLAMA_70B), max_model_len=8192
+    )
     placement = place(request, regions=["us-east-1"])
     assert (placement.tier, placement.instance_type, placement.tensor_parallel_size) == ("llama", "g6e.12xlarge", 4)
     assert placement.replicas_per_node == 1 and placement.memory is not None and placement.memory.fits
@@ -64,7 +66,9 @@ def test_node_bounds_count_the_rolling_surge_replica():
     # 2 replicas -> 1 node; 8 replicas -> 2 nodes, 8 + 1 surge -> 3 nodes.
     assert node_bounds(placement, initial_replicas=2, max_replicas=8, rolling_surge=False) == NodeBounds(1, 2)
     assert node_bounds(placement, initial_replicas=2, max_replicas=8, rolling_surge=True) == NodeBounds(1, 3)
-    assert node_bounds(placement, initial_replicas=2, max_replicas=8, rolling_surge=True, max_nodes=5) == NodeBounds(1, 5)
+    assert node_bounds(placement, initial_replicas=2, max_replicas=8, rolling_surge=True, max_nodes=5) == NodeBounds(
+        1, 5
+    )
     with pytest.raises(ValueError, match="gpu.maxNodes 2 cannot run 8 replica.*surge.*at least 3"):
         node_bounds(placement, initial_replicas=2, max_replicas=8, rolling_surge=True, max_nodes=2)
 

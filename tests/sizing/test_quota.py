@@ -35,7 +35,9 @@ def test_needs_are_vcpus_times_maximum_nodes_summed_per_quota_and_region():
 
 
 def quota_output(plan):
-    return {region: {q["quotaCode"]: q["vcpus"] for q in quotas} for region, quotas in plan.outputs["gpuQuotaVcpus"].items()}
+    return {
+        region: {q["quotaCode"]: q["vcpus"] for q in quotas} for region, quotas in plan.outputs["gpuQuotaVcpus"].items()
+    }
 
 
 def test_plan_exports_the_quota_of_the_single_stack(tmp_path):

@@ -98,7 +98,9 @@ def test_kv_cache_bytes_per_token_mla_is_latent_and_not_split_by_tp() -> None:
 
 
 def test_full_breakdown_llama_8b_on_one_l4_by_hand() -> None:
-    breakdown = check_pinned(LLAMA_8B, "g6.xlarge", 1, max_model_len=8192, max_num_seqs=256, gpu_memory_utilization=0.90)
+    breakdown = check_pinned(
+        LLAMA_8B, "g6.xlarge", 1, max_model_len=8192, max_num_seqs=256, gpu_memory_utilization=0.90
+    )
     requested = 22.0 * 0.90 * 2**30
     weights = 8_030_261_248 * 2
     overhead = (

@@ -154,7 +154,8 @@ class FlagExtractor:
         init = method(cls, "subparser_init")
         assert isinstance(init.node, ast.FunctionDef)
         add_parser = [
-            c for c in ast.walk(init.node)
+            c
+            for c in ast.walk(init.node)
             if isinstance(c, ast.Call) and isinstance(c.func, ast.Attribute) and c.func.attr == "add_parser"
         ]
         if len(add_parser) != 1:
@@ -270,8 +271,10 @@ class FlagExtractor:
                 if passes_parser:
                     fname = func.attr if isinstance(func, ast.Attribute) else ast.unparse(func)
                     if fname not in PARSER_CALLS_WITHOUT_OPTIONS:
-                        fail(f"{where(mod, call)}: the parser is passed to {ast.unparse(func)}(), "
-                             "which this script does not know")
+                        fail(
+                            f"{where(mod, call)}: the parser is passed to {ast.unparse(func)}(), "
+                            "which this script does not know"
+                        )
 
     def walk_add_cli_args(self, cls: Binding) -> None:
         """Record the options of ``cls.add_cli_args``: dataclass fields as ``--field-name``, or its add_argument calls."""
@@ -314,7 +317,9 @@ class FlagExtractor:
             opts = list(extra.get(name, [])) + [f"--{name.replace('_', '-')}"]
             self.options.append(Option(opts, action, origin))
 
-    def _customize_statement(self, n: ast.AST, mod: Module, actions: dict[str, str], extra: dict[str, list[str]]) -> None:
+    def _customize_statement(
+        self, n: ast.AST, mod: Module, actions: dict[str, str], extra: dict[str, list[str]]
+    ) -> None:
         def field_of(sub: ast.expr) -> str | None:
             if isinstance(sub, ast.Subscript) and isinstance(sub.slice, ast.Constant):
                 return sub.slice.value  # type: ignore[return-value]
@@ -346,7 +351,9 @@ class FlagExtractor:
             if isinstance(recv, ast.Name) and n.args and isinstance(n.args[0], ast.Constant):
                 actions.pop(n.args[0].value, None)  # type: ignore[arg-type]
 
-    def _kwargs_ref(self, expr: ast.expr, mod: Module, kwargs_vars: dict[str, Binding], field_vars: dict[str, FieldRef]) -> Binding | FieldRef | None:
+    def _kwargs_ref(
+        self, expr: ast.expr, mod: Module, kwargs_vars: dict[str, Binding], field_vars: dict[str, FieldRef]
+    ) -> Binding | FieldRef | None:
         if isinstance(expr, ast.Call) and isinstance(expr.func, ast.Name) and expr.func.id == "get_kwargs":
             cls = mod.qualify(expr.args[0])
             if cls.kind != "class":
@@ -368,7 +375,14 @@ class FlagExtractor:
                 return FieldRef(base, name)  # type: ignore[arg-type]
         return None
 
-    def _add_argument(self, call: ast.Call, mod: Module, kwargs_vars: dict[str, Binding], field_vars: dict[str, FieldRef], overrides: dict[tuple[str, str], str]) -> None:
+    def _add_argument(
+        self,
+        call: ast.Call,
+        mod: Module,
+        kwargs_vars: dict[str, Binding],
+        field_vars: dict[str, FieldRef],
+        overrides: dict[tuple[str, str], str],
+    ) -> None:
         strings = []
         for a in call.args:
             if not (isinstance(a, ast.Constant) and isinstance(a.value, str)):
@@ -424,12 +438,13 @@ class FlagExtractor:
                 for s in opt.strings:
                     for prefix, inverse in self.parser_model.inverse_prefixes.items():
                         if s.startswith(prefix):
-                            strings.append(inverse + s[len(prefix):])
+                            strings.append(inverse + s[len(prefix) :])
             for s in strings:
                 if s in accepted:
-                    fail(f"option {s} registered twice ({accepted[s]} and {opt.origin}): "
-                         "argparse would refuse to build this parser")
+                    fail(
+                        f"option {s} registered twice ({accepted[s]} and {opt.origin}): "
+                        "argparse would refuse to build this parser"
+                    )
                 accepted[s] = opt.origin
         flags = sorted(s for s in accepted if s.startswith("--"))
         return flags
-

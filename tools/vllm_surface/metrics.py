@@ -30,8 +30,7 @@ PASS_THROUGH_METRIC_SITES: dict[tuple[str, str], str] = {
     (
         "vllm/distributed/kv_transfer/kv_connector/v1/offloading/metrics.py",
         "_create_metric",
-    ): "builds the metrics described by the Offloading*Metadata definitions, "
-    "which are collected separately",
+    ): "builds the metrics described by the Offloading*Metadata definitions, which are collected separately",
 }
 
 #: Offloading*Metadata definitions whose names come from a package that is not
@@ -122,8 +121,10 @@ class MetricExtractor:
             if isinstance(node, ast.ClassDef) and "OffloadingMetricMetadata" in {ast.unparse(b) for b in node.bases}:
                 declared.add(node.name)
         if declared != set(METADATA_TYPES):
-            fail(f"vllm/v1/kv_offload/base.py: metric metadata classes are {sorted(declared)}, "
-                 f"this script knows {sorted(METADATA_TYPES)}")
+            fail(
+                f"vllm/v1/kv_offload/base.py: metric metadata classes are {sorted(declared)}, "
+                f"this script knows {sorted(METADATA_TYPES)}"
+            )
         mod = self.wheel.module("vllm.v1.metrics.loggers")
         cls = mod.resolve("PrometheusStatLogger")
         if cls.kind != "class":
@@ -192,7 +193,9 @@ class MetricExtractor:
                 ctor_locals[fn] = {
                     t.id
                     for a in ast.walk(fn)
-                    if isinstance(a, ast.Assign) and isinstance(a.value, (ast.Name, ast.Attribute)) and ctor_kind(a.value)
+                    if isinstance(a, ast.Assign)
+                    and isinstance(a.value, (ast.Name, ast.Attribute))
+                    and ctor_kind(a.value)
                     for t in a.targets
                     if isinstance(t, ast.Name)
                 }
@@ -232,7 +235,11 @@ class MetricExtractor:
                 if isinstance(parent, ast.Dict):
                     idx = next(i for i, v in enumerate(parent.values) if v is node)
                     key_expr = parent.keys[idx]
-                elif isinstance(parent, ast.Assign) and len(parent.targets) == 1 and isinstance(parent.targets[0], ast.Subscript):
+                elif (
+                    isinstance(parent, ast.Assign)
+                    and len(parent.targets) == 1
+                    and isinstance(parent.targets[0], ast.Subscript)
+                ):
                     key_expr = parent.targets[0].slice
                 if key_expr is None:
                     fail(f"{where(mod, node)}: {node.func.id}(...) outside a name -> definition mapping")
@@ -279,11 +286,12 @@ class MetricExtractor:
             if kind == "histogram":
                 series |= {name + s for s in ("_bucket", "_sum", "_count")}
         missing = {
-            s: p for s, p in self.vllm_strings.items()
+            s: p
+            for s, p in self.vllm_strings.items()
             if s not in series and s not in NON_METRIC_VLLM_STRINGS and not s.startswith("vllm::")
         }
         if missing:
             lines = "\n".join(f"  {s}  ({p})" for s, p in sorted(missing.items()))
-            fail("these vllm: string constants match no registered metric; a "
-                 f"registration was probably missed:\n{lines}")
-
+            fail(
+                f"these vllm: string constants match no registered metric; a registration was probably missed:\n{lines}"
+            )

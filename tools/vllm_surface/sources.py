@@ -293,4 +293,3 @@ def method(cls: Binding, name: str) -> Binding:
         fail(f"{cls.qualname}.{name} is not defined")
     assert found is not None
     return found
-

@@ -146,4 +146,3 @@ def dataclass_fields(cls: Binding) -> dict[str, tuple[ast.expr, Module]]:
                 continue
             out[st.target.id] = (ann, cls.mod)
     return out
-

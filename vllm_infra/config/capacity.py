@@ -54,11 +54,15 @@ class GpuSpec(ConfigModel):
         200, ge=100, le=16384, description="Node root disk: the vLLM image unpacks to ~25 GiB, twice during updates."
     )
     max_nodes: int | None = Field(
-        None, ge=1, le=1000, description="Node group maximum; None = what the maximum replicas need, plus the surge "
+        None,
+        ge=1,
+        le=1000,
+        description="Node group maximum; None = what the maximum replicas need, plus the surge "
         "replica of a rolling update (ReadWriteMany cache). A smaller value is rejected.",
     )
     create_node_group: bool = Field(
-        True, description="false when GPU nodes are provisioned elsewhere (e.g. Karpenter); pods then select the "
+        True,
+        description="false when GPU nodes are provisioned elsewhere (e.g. Karpenter); pods then select the "
         "instance type only.",
     )
 

@@ -168,7 +168,11 @@ class _CaptureMonitor(pulumi_mocks.MockMonitor):
                 depends_on=sorted(set(request.dependencies)),
                 custom_timeouts={
                     op: value
-                    for op, value in (("create", timeouts.create), ("update", timeouts.update), ("delete", timeouts.delete))
+                    for op, value in (
+                        ("create", timeouts.create),
+                        ("update", timeouts.update),
+                        ("delete", timeouts.delete),
+                    )
                     if value
                 },
                 ignore_changes=list(request.ignoreChanges),

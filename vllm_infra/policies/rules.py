@@ -396,9 +396,12 @@ def pdb_covers_deployments(resources: Sequence[Resource]) -> Iterator[tuple[Reso
                if is_kubernetes(r) and kind_of(r) == "PodDisruptionBudget"]  # fmt: skip
     for workload in _vllm_workloads(resources):
         if not _selected_by(workload, budgets):
-            yield workload, (
-                f"no PodDisruptionBudget selects the pods of Deployment '{object_name(workload)}'; add one in its "
-                "namespace whose spec.selector matches spec.template.metadata.labels (e.g. maxUnavailable: 1)"
+            yield (
+                workload,
+                (
+                    f"no PodDisruptionBudget selects the pods of Deployment '{object_name(workload)}'; add one in its "
+                    "namespace whose spec.selector matches spec.template.metadata.labels (e.g. maxUnavailable: 1)"
+                ),
             )
 
 
@@ -418,10 +421,13 @@ def network_policy_selects_vllm(resources: Sequence[Resource]) -> Iterator[tuple
                 if is_kubernetes(r) and kind_of(r) == "NetworkPolicy"]  # fmt: skip
     for workload in _vllm_workloads(resources):
         if not _selected_by(workload, policies):
-            yield workload, (
-                f"no NetworkPolicy selects the pods of Deployment '{object_name(workload)}'; add one whose "
-                "spec.podSelector matches spec.template.metadata.labels and allows ingress only from the gateway "
-                "or router"
+            yield (
+                workload,
+                (
+                    f"no NetworkPolicy selects the pods of Deployment '{object_name(workload)}'; add one whose "
+                    "spec.podSelector matches spec.template.metadata.labels and allows ingress only from the gateway "
+                    "or router"
+                ),
             )
 
 
@@ -459,10 +465,13 @@ def autoscaled_replicas_unset(resources: Sequence[Resource]) -> Iterator[tuple[R
         replicas = dig(deployment.inputs, "spec", "replicas")
         if scaler is None or replicas is None or "spec.replicas" in deployment.ignore_changes:
             continue
-        yield deployment, (
-            f"spec.replicas is {as_int(replicas) if as_int(replicas) is not None else replicas!r} but "
-            f"{kind_of(scaler)} '{object_name(scaler)}' owns the replica count; leave spec.replicas out (or add it to "
-            "ignoreChanges) so `pulumi up` does not reset the autoscaler's choice"
+        yield (
+            deployment,
+            (
+                f"spec.replicas is {as_int(replicas) if as_int(replicas) is not None else replicas!r} but "
+                f"{kind_of(scaler)} '{object_name(scaler)}' owns the replica count; leave spec.replicas out (or add it to "
+                "ignoreChanges) so `pulumi up` does not reset the autoscaler's choice"
+            ),
         )
 
 

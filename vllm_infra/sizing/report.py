@@ -82,8 +82,7 @@ def render_text(result: SizingResult) -> str:
         f"{model.hf_id} in {quantization_label(model, result.quantization)}, "
         f"max_model_len {result.max_model_len}, max_num_seqs {result.max_num_seqs}, "
         f"gpu_memory_utilization {result.gpu_memory_utilization:.2f}, "
-        f"kv_cache_dtype {result.kv_cache_dtype}"
-        + (f", region {result.region}" if result.region else "")
+        f"kv_cache_dtype {result.kv_cache_dtype}" + (f", region {result.region}" if result.region else "")
     )
     lines = [header]
     if result.options:
@@ -147,9 +146,6 @@ def render_json(result: SizingResult) -> dict[str, Any]:
             }
             for option in result.options
         ],
-        "rejections": [
-            {"family": rejection.family, "reason": rejection.reason}
-            for rejection in result.rejections
-        ],
+        "rejections": [{"family": rejection.family, "reason": rejection.reason} for rejection in result.rejections],
         "notes": list(result.notes),
     }

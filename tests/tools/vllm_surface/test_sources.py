@@ -159,7 +159,9 @@ def test_qualify_dotted_names(tmp_path: Path) -> None:
     assert q("vllm.pkg.a.K").qualname == "vllm.pkg.a.K"
     assert (q("vllm.pkg.a").kind, q("vllm.pkg.a").qualname) == ("module", "vllm.pkg.a")
     assert (q("prometheus_client.Gauge").kind, q("prometheus_client.Gauge").qualname) == (
-        "external", "prometheus_client.Gauge")
+        "external",
+        "prometheus_client.Gauge",
+    )
     assert (q("K.NAME").kind, q("K.NAME").qualname) == ("value", "vllm.pkg.a.K.NAME")
     assert q("K.m").kind == "function"
     with pytest.raises(Unresolvable, match="no class attribute K.missing"):

@@ -69,8 +69,15 @@ class Walk:
         if not changes:
             # Same items, new order: Pulumi still sees a different list (and Kubernetes rolls the pods).
             order = [item[key] for item in new]
-            changes.append(PropertyChange(format_path(path), "update", [i[key] for i in old], order,
-                                          note=f"order changed ({key}: {', '.join(map(str, order))})"))
+            changes.append(
+                PropertyChange(
+                    format_path(path),
+                    "update",
+                    [i[key] for i in old],
+                    order,
+                    note=f"order changed ({key}: {', '.join(map(str, order))})",
+                )
+            )
         return changes
 
     def _diff_sequence(self, old: list, new: list, path: list[Segment]) -> list[PropertyChange]:
