@@ -286,7 +286,8 @@ def test_docstring_examples() -> None:
 
 @pytest.mark.slow
 def test_shipped_surface_is_regenerated_byte_for_byte_from_pypi(tmp_path: Path) -> None:
-    """Download vllm==0.33.0 from PyPI (~340 MB), re-extract with ``tools.vllm_surface``, compare with the shipped file."""
+    """Download vllm==0.33.0 from PyPI (~340 MB), re-extract with ``tools.vllm_surface``, compare with the shipped
+    file."""
     out = tmp_path / "surface.json"
     proc = subprocess.run(
         [sys.executable, "-m", "tools.vllm_surface", "--version", VLLM_VERSION, "--out", str(out)],

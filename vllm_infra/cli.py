@@ -187,7 +187,12 @@ def _cmd_plan(args: argparse.Namespace) -> int:
 
 def _cmd_diff(args: argparse.Namespace) -> int:
     from vllm_infra.offline.diff import (
-        diff_plans, render_json, render_markdown, render_markdown_summary, render_text, render_text_summary,
+        diff_plans,
+        render_json,
+        render_markdown,
+        render_markdown_summary,
+        render_text,
+        render_text_summary,
     )  # fmt: skip
     from vllm_infra.offline.gitref import default_base, plan_at_ref
     from vllm_infra.offline.stackfile import find_project_dir

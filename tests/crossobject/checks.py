@@ -476,7 +476,8 @@ def traffic_outlives_endpoints(cluster: Cluster) -> list[str]:
                         continue
                     if pre_stop_sleep_seconds(sibling) < pre_stop_sleep_seconds(container):
                         problems.append(
-                            f"{pod.ref}: container {sibling['name']} (nginx proxies to it on 127.0.0.1:{upstream_port}) "
+                            f"{pod.ref}: container {sibling['name']} (nginx proxies to it on "
+                            f"127.0.0.1:{upstream_port}) "
                             f"waits {pre_stop_sleep_seconds(sibling)}s in preStop, container {container['name']} "
                             f"{pre_stop_sleep_seconds(container)}s: it refuses requests nginx still forwards"
                         )

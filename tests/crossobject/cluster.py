@@ -9,8 +9,9 @@ never be satisfied by a pod of another, so objects are grouped by the cluster th
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
 from vllm_infra.offline.redact import redact, whole_numbers
 from vllm_infra.offline.render import manifest

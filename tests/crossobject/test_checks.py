@@ -9,7 +9,6 @@ import pytest
 import yaml
 
 from tests.conftest import SHIPPED_STACKS
-from tests.plans import PROJECT_DIR, plan_config, single_model_config
 from tests.crossobject.capacity import kube_reserved_cpu_millicores, max_pods, node_allocatable, pod_requests
 from tests.crossobject.checks import (
     CHECKS,
@@ -24,6 +23,7 @@ from tests.crossobject.checks import (
     traffic_outlives_endpoints,
 )
 from tests.crossobject.cluster import Cluster, clusters, copy_cluster
+from tests.plans import PROJECT_DIR, plan_config, single_model_config
 
 MiB, GiB = 2**20, 2**30
 

@@ -34,7 +34,7 @@ def test_call_string_takes_the_native_function_name_and_its_arguments():
 
 
 def test_the_native_render_takes_a_chart_handle_values_and_options():
-    restype, argtypes = native.SIGNATURES["helm_render"]
+    _restype, argtypes = native.SIGNATURES["helm_render"]
     # handle, values JSON, options JSON in; rendered JSON and error out (the two out-parameters call_string adds)
     assert argtypes == [native.HANDLE, native._STR_IN, native._STR_IN, native._STR_OUT, native._STR_OUT], (
         f"helm_render's C signature changed to {argtypes}; {CHARTS} passes (handle, values, options)"

@@ -228,7 +228,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     # ---- routes --------------------------------------------------------------------------------------------
 
-    def do_GET(self) -> None:  # noqa: N802 - name fixed by the base class
+    def do_GET(self) -> None:
         """/health, /v1/models, /metrics, /stub/stats."""
         stub = self.server.stub
         path = urlsplit(self.path).path
@@ -247,7 +247,7 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._send_json(404, {"error": {"message": f"no route {path}", "type": "NotFoundError", "code": 404}})
 
-    def do_POST(self) -> None:  # noqa: N802 - name fixed by the base class
+    def do_POST(self) -> None:
         """Completions, tokenizer endpoints, /stub/reset."""
         stub = self.server.stub
         split = urlsplit(self.path)
@@ -298,10 +298,7 @@ class _Handler(BaseHTTPRequestHandler):
                 {"error": {"message": f"The model `{model}` does not exist.", "type": "NotFoundError", "code": 404}},
             )
             return
-        if "messages" in body:
-            text = _prompt_of("/v1/chat/completions", body)
-        else:
-            text = _prompt_of("/v1/completions", body)
+        text = _prompt_of("/v1/chat/completions" if "messages" in body else "/v1/completions", body)
         tokens = [b + 3 for b in text.encode()]
         if path == "/tokenize":
             self._send_json(200, {"count": len(tokens), "max_model_len": 4096, "tokens": tokens, "token_strs": None})

@@ -234,7 +234,7 @@ def test_planned_multi_model_gateway_lists_and_routes_by_model(planned, router_b
         assert listed.json()["object"] == "list"
         assert [m["id"] for m in listed.json()["data"]] == configured
         for _ in range(2):
-            for name, stub in zip(served, stubs):
+            for name, stub in zip(served, stubs, strict=True):
                 before = stub.stats()["generation_requests"]
                 answer = request("POST", front.url + "/v1/chat/completions", chat_body(name, f"to {name}"), auth)
                 assert answer.status == 200 and answer.json()["model"] == name, answer.body

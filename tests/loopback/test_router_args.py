@@ -69,7 +69,7 @@ def test_installed_router_is_the_pinned_version() -> None:
             pytest.fail(missing_message("vllm-router"), pytrace=False)
         pytest.skip(missing_message("vllm-router"))
     assert installed == ROUTER_VERSION
-    assert ROUTER_IMAGE == f"vllm/vllm-router:v{ROUTER_VERSION}"
+    assert f"vllm/vllm-router:v{ROUTER_VERSION}" == ROUTER_IMAGE
 
 
 def test_help_is_parsed(router_help: str) -> None:

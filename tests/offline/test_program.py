@@ -70,7 +70,7 @@ def test_the_cli_prints_the_same_tree_json_and_policies(user_program, capsys):
 
 
 def test_a_relative_program_and_config(user_program, monkeypatch, capsys):
-    program, stack = user_program
+    program, _stack = user_program
     monkeypatch.chdir(program.parent.parent)
     assert main(["plan", "--program", "my-app", "--config", os.path.join("my-app", "Pulumi.dev.yaml")]) in (0, 3)
     assert "InferenceSecrets" in capsys.readouterr().out

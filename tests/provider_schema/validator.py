@@ -22,6 +22,7 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import json
 from collections.abc import Iterable
@@ -233,10 +234,8 @@ def _decode_provider_config(inputs: dict[str, Any], properties: dict[str, Any]) 
     for name, value in inputs.items():
         node = properties.get(name, {})
         if isinstance(value, str) and node.get("type") != "string" and not _is_unknown(value):
-            try:
+            with contextlib.suppress(ValueError):  # left a string: the type check reports it
                 value = json.loads(value)
-            except ValueError:
-                pass  # left a string: the type check reports it
         decoded[name] = value
     return decoded
 

@@ -87,7 +87,8 @@ class FlagExtractor:
 
     # -- FlexibleArgumentParser ----------------------------------------------
     def read_parser_model(self) -> None:
-        """Read which inverse prefixes ``FlexibleArgumentParser``'s boolean action adds (``--enable-``/``--disable-``)."""
+        """Read which inverse prefixes ``FlexibleArgumentParser``'s boolean action adds (``--enable-``,
+        ``--disable-``)."""
         mod = self.wheel.module("vllm.utils.argparse_utils")
         top = {n.name: n for n in mod.tree.body if isinstance(n, ast.ClassDef)}
         flex = top.get("FlexibleArgumentParser")
@@ -122,7 +123,7 @@ class FlagExtractor:
             ):
                 self.parser_model.inverse_prefixes = {
                     ast.literal_eval(k): ast.literal_eval(v)  # type: ignore[arg-type]
-                    for k, v in zip(st.value.keys, st.value.values)
+                    for k, v in zip(st.value.keys, st.value.values, strict=True)
                 }
         if not self.parser_model.inverse_prefixes:
             fail("argparse_utils: EnableDisableAction._inverse_prefixes not found")
@@ -177,7 +178,8 @@ class FlagExtractor:
         return self.expand()
 
     def check_main(self) -> None:
-        """Fail unless ``vllm/entrypoints/cli/main.py`` still builds a FlexibleArgumentParser with the serve sub-command."""
+        """Fail unless ``vllm/entrypoints/cli/main.py`` still builds a FlexibleArgumentParser with the serve
+        sub-command."""
         main = self.wheel.module("vllm.entrypoints.cli.main")
         src = ast.unparse(main.tree)
         if "FlexibleArgumentParser(" not in src or ".add_subparsers(" not in src:
@@ -277,7 +279,8 @@ class FlagExtractor:
                         )
 
     def walk_add_cli_args(self, cls: Binding) -> None:
-        """Record the options of ``cls.add_cli_args``: dataclass fields as ``--field-name``, or its add_argument calls."""
+        """Record the options of ``cls.add_cli_args``: dataclass fields as ``--field-name``, or its add_argument
+        calls."""
         fn = method(cls, "add_cli_args")
         assert isinstance(fn.node, ast.FunctionDef) and fn.mod is not None
         src = ast.unparse(fn.node)
@@ -314,7 +317,7 @@ class FlagExtractor:
                         self._customize_statement(n, c.mod, actions, extra)
         origin = f"{fn.mod.path}: {cls.qualname} fields"
         for name, action in actions.items():
-            opts = list(extra.get(name, [])) + [f"--{name.replace('_', '-')}"]
+            opts = [*extra.get(name, []), f"--{name.replace('_', '-')}"]
             self.options.append(Option(opts, action, origin))
 
     def _customize_statement(
@@ -396,7 +399,7 @@ class FlagExtractor:
         def from_double_star(expr: ast.expr) -> None:
             nonlocal action, derived
             if isinstance(expr, ast.Dict):
-                for k, v in zip(expr.keys, expr.values):
+                for k, v in zip(expr.keys, expr.values, strict=True):
                     if k is None:
                         from_double_star(v)
                     elif isinstance(k, ast.Constant) and k.value == "action":

@@ -73,7 +73,8 @@ VLLM_STRING_RE = re.compile(r"[\"'](vllm:[A-Za-z_][A-Za-z0-9_]*)[\"']")
 
 
 class MetricExtractor:
-    """Collects the metrics of a wheel: ``run`` returns exposed name -> type; ``metrics``/``origin`` keep the registered names."""
+    """Collects the metrics of a wheel: ``run`` returns exposed name -> type; ``metrics``/``origin`` keep the
+    registered names."""
 
     def __init__(self, wheel: Wheel):
         self.wheel = wheel
@@ -112,7 +113,8 @@ class MetricExtractor:
         return exposed
 
     def check_convention(self) -> None:
-        """Fail unless the metadata classes and ``PrometheusStatLogger._*_cls`` attributes are the ones this tool maps."""
+        """Fail unless the metadata classes and ``PrometheusStatLogger._*_cls`` attributes are the ones this tool
+        maps."""
         # KV-offload metrics are declared as {name: Offloading<Type>Metadata(...)}:
         # the metadata classes must be exactly the ones this script maps to types.
         base = self.wheel.module("vllm.v1.kv_offload.base")
@@ -205,9 +207,8 @@ class MetricExtractor:
         for node, fn in calls:
             fname = fn.name if fn is not None else "<module>"
             kind = ctor_kind(node.func)
-            if kind is None and isinstance(node.func, ast.Name) and fn is not None:
-                if node.func.id in local_ctors(fn):
-                    kind = "dynamic"
+            if kind is None and isinstance(node.func, ast.Name) and fn is not None and node.func.id in local_ctors(fn):
+                kind = "dynamic"
             if kind is not None:
                 if {k.arg for k in node.keywords} & {"namespace", "subsystem", "unit"}:
                     fail(f"{where(mod, node)}: namespace/subsystem/unit are not supported")

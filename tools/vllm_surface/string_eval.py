@@ -70,7 +70,7 @@ class StringEval:
                     and body[0].value is not None
                     and len(params) == len(node.args)
                 ):
-                    new_env = {p: ev(a) for p, a in zip(params, node.args)}
+                    new_env = {p: ev(a) for p, a in zip(params, node.args, strict=True)}
                     return self.eval(body[0].value, b.mod, None, new_env, depth + 1)
         raise Unresolvable(f"{where(mod, node)}: {ast.unparse(node)}")
 

@@ -2,9 +2,9 @@
 
 ``GpuSpec`` is what a stack file says (``instanceType: auto`` or a pinned type, spot or on-demand, AMI, disk).
 ``place_model`` maps a ``ModelSpec`` onto ``vllm_infra.sizing.placement`` (which takes plain values and never imports
-this package) and gets a ``GpuPlacement`` — instance type, tensor-parallel size, replicas per node; ``replica_resources``
-the per-replica CPU and memory. A pinned choice that cannot fit is rejected with the numbers (weights vs. usable GPU
-memory).
+this package) and gets a ``GpuPlacement`` — instance type, tensor-parallel size, replicas per node;
+``replica_resources`` the per-replica CPU and memory. A pinned choice that cannot fit is rejected with the numbers
+(weights vs. usable GPU memory).
 """
 
 from __future__ import annotations

@@ -52,7 +52,9 @@ PATTERN_DESCRIPTIONS: dict[str, str] = {
     r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$": (
         "must be a Kubernetes object name such as gp3: lower-case letters, digits, '-' and '.' (at most 253)"
     ),
-    r"^ELBSecurityPolicy-[A-Za-z0-9-]+$": "must be an ELB security policy name such as ELBSecurityPolicy-TLS13-1-2-2021-06",
+    r"^ELBSecurityPolicy-[A-Za-z0-9-]+$": (
+        "must be an ELB security policy name such as ELBSecurityPolicy-TLS13-1-2-2021-06"
+    ),
 }
 
 # Parts of a key or shapes of a value that say "this may be a secret": such values are never printed.

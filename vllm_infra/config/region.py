@@ -358,7 +358,8 @@ class RegionSpec(ConfigModel):
                 )
             else:
                 fix = (
-                    f"if cluster {self.cluster.name} has it, declare it in {where}.cluster.existing.has.storageClasses; "
+                    f"if cluster {self.cluster.name} has it, declare it in "
+                    f"{where}.cluster.existing.has.storageClasses; "
                     f"to have the stack create {GP3_STORAGE_CLASS}, set {where}.cluster.existing.install."
                     "gp3StorageClass: true with install.ebsCsiDriver and install.podIdentityAgent (or has.ebsCsiDriver "
                     f"/ has.podIdentityAgent for what the cluster already runs); for {EFS_STORAGE_CLASS}, set "

@@ -15,6 +15,7 @@ marker file lists it); anything else in it is refused, so a typo in ``--out`` ne
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import shlex
@@ -182,7 +183,7 @@ def _kubeconfig_region(kubeconfig: Any) -> str | None:
         return None
     for user in kubeconfig.get("users") or []:
         args = (((user or {}).get("user") or {}).get("exec") or {}).get("args") or []
-        for flag, value in zip(args, args[1:], strict=False):
+        for flag, value in itertools.pairwise(args):
             if flag == "--region" and isinstance(value, str):
                 return value
     return None

@@ -469,8 +469,8 @@ def autoscaled_replicas_unset(resources: Sequence[Resource]) -> Iterator[tuple[R
             deployment,
             (
                 f"spec.replicas is {as_int(replicas) if as_int(replicas) is not None else replicas!r} but "
-                f"{kind_of(scaler)} '{object_name(scaler)}' owns the replica count; leave spec.replicas out (or add it to "
-                "ignoreChanges) so `pulumi up` does not reset the autoscaler's choice"
+                f"{kind_of(scaler)} '{object_name(scaler)}' owns the replica count; leave spec.replicas out (or add "
+                "it to ignoreChanges) so `pulumi up` does not reset the autoscaler's choice"
             ),
         )
 
@@ -515,10 +515,7 @@ def evaluate(resources: Iterable[Any], policies: Iterable[Policy] = ALL_POLICIES
     items = [as_resource(r) for r in resources]
     found: list[Violation] = []
     for policy in policies:
-        if policy.scope == "resource":
-            batch = [v for resource in items for v in policy(resource)]
-        else:
-            batch = policy(items)
+        batch = [v for resource in items for v in policy(resource)] if policy.scope == "resource" else policy(items)
         found.extend(sorted(batch, key=lambda v: (v.urn, v.message)))
     return found
 

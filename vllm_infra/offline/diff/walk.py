@@ -110,9 +110,9 @@ def _merge_key(old: list, new: list) -> str | None:
     if not items or not all(isinstance(item, dict) for item in items):
         return None
     for key in _MERGE_KEYS:
-        if all(isinstance(item.get(key), (str, int)) and not isinstance(item.get(key), bool) for item in items):
-            if len({item[key] for item in old}) == len(old) and len({item[key] for item in new}) == len(new):
-                return key
+        scalar = all(isinstance(item.get(key), (str, int)) and not isinstance(item.get(key), bool) for item in items)
+        if scalar and len({item[key] for item in old}) == len(old) and len({item[key] for item in new}) == len(new):
+            return key
     return None
 
 
