@@ -24,6 +24,7 @@ import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from vllm_infra.config import ConfigError
 
@@ -199,6 +200,7 @@ def _cmd_diff(args: argparse.Namespace) -> int:
     from vllm_infra.offline.tree import plan_json
     from vllm_infra.policies import evaluate
 
+    old: dict[str, Any] | None
     if args.new is not None:
         old_plan = _plan(args.stack)
         # Both files are versions of one stack: plan the new one under the old one's name, so URNs line up.

@@ -408,9 +408,11 @@ class NginxProcess:
         """Write the config, start nginx, and wait until its own ``/healthz`` answers."""
         self.conf_path.write_text(self.conf_text)
         with self.log_path.open("wb") as log:
-            self.proc = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            proc = self.proc = subprocess.Popen(
+                self.command(), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+            )
         healthy = wait_until(
-            lambda: self.proc.poll() is not None or request("GET", self.url + "/healthz", timeout=1).status == 200,
+            lambda: proc.poll() is not None or request("GET", self.url + "/healthz", timeout=1).status == 200,
             timeout,
         )
         if self.proc.poll() is not None or not healthy:
@@ -500,7 +502,7 @@ class RouterProcess:
         with self.log_path.open("wb") as log:
             # A proxy set in the test's own environment would divert the router's calls; only `env` may set one.
             base = {k: v for k, v in os.environ.items() if k.lower() not in ("http_proxy", "https_proxy", "all_proxy")}
-            self.proc = subprocess.Popen(
+            proc = self.proc = subprocess.Popen(
                 [self.router_bin, *self.args],
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -508,7 +510,7 @@ class RouterProcess:
                 env={**base, **(self.env or {})},
             )
         healthy = wait_until(
-            lambda: self.proc.poll() is not None or request("GET", self.url + "/health", timeout=1).status == 200,
+            lambda: proc.poll() is not None or request("GET", self.url + "/health", timeout=1).status == 200,
             timeout,
         )
         if self.proc.poll() is not None or not healthy:

@@ -237,17 +237,21 @@ class FlagExtractor:
                 elif isinstance(ref, FieldRef):
                     field_vars[var] = ref
         # pass 2: mutations of kwargs dicts
-        for st in ast.walk(node):
-            if isinstance(st, ast.Assign) and len(st.targets) == 1 and isinstance(st.targets[0], ast.Subscript):
-                tgt = st.targets[0]
+        for assign in ast.walk(node):
+            if (
+                isinstance(assign, ast.Assign)
+                and len(assign.targets) == 1
+                and isinstance(assign.targets[0], ast.Subscript)
+            ):
+                tgt = assign.targets[0]
                 key = tgt.slice
                 if isinstance(key, ast.Constant) and key.value in {"action", "option_strings", "flags"}:
                     ref = self._kwargs_ref(tgt.value, mod, kwargs_vars, field_vars)
                     if not isinstance(ref, FieldRef):
-                        fail(f"{where(mod, st)}: cannot tell which argument {ast.unparse(tgt)} changes")
+                        fail(f"{where(mod, assign)}: cannot tell which argument {ast.unparse(tgt)} changes")
                     if key.value != "action":
-                        fail(f"{where(mod, st)}: unsupported change of {key.value}")
-                    overrides[(ref.cls.qualname, ref.name)] = classify_action(st.value, mod)
+                        fail(f"{where(mod, assign)}: unsupported change of {key.value}")
+                    overrides[(ref.cls.qualname, ref.name)] = classify_action(assign.value, mod)
         # pass 3: calls
         for call in ast.walk(node):
             if not isinstance(call, ast.Call):
@@ -375,7 +379,7 @@ class FlagExtractor:
                 fields = dataclass_fields(base)
                 if name not in fields:
                     fail(f"{where(mod, expr)}: {base.qualname} has no field {name!r}")
-                return FieldRef(base, name)  # type: ignore[arg-type]
+                return FieldRef(base, name)
         return None
 
     def _add_argument(

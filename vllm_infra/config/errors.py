@@ -338,8 +338,8 @@ def explain(
             continue
         key_parts, _ = _walk(model, item["loc"]) if model else (list(item["loc"]), [])
         grouped.setdefault(tuple(key_parts), []).append(item)
-    for key_parts, group in grouped.items():
-        problems.append(_problem(model, list(key_parts), group, extra_top_level_keys))
+    for grouped_key, group in grouped.items():
+        problems.append(_problem(model, list(grouped_key), group, extra_top_level_keys))
     return ConfigError(problems)
 
 
@@ -352,7 +352,8 @@ def _model_of(error: ValidationError) -> type[BaseModel] | None:
 
 
 def _all_config_models() -> list[type[BaseModel]]:
-    found, stack = [], list(ConfigModel.__subclasses__())
+    found: list[type[BaseModel]] = []
+    stack: list[type[BaseModel]] = list(ConfigModel.__subclasses__())
     while stack:
         candidate = stack.pop()
         found.append(candidate)

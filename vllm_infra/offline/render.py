@@ -154,7 +154,7 @@ def manifest(resource: PlannedResource) -> dict[str, Any] | None:
     assert gvk is not None
     group, version, kind = gvk
     body = redact(resource.inputs)
-    ordered = {"apiVersion": version if group == "core" else f"{group}/{version}", "kind": kind}
+    ordered: dict[str, Any] = {"apiVersion": version if group == "core" else f"{group}/{version}", "kind": kind}
     ordered.update({key: value for key, value in body.items() if key not in ordered})
     if isinstance(ordered.get("metadata"), dict) and "name" not in ordered["metadata"]:
         # Auto-named by Pulumi (logical name plus a random suffix at create time); offline, the logical name stands

@@ -81,11 +81,12 @@ def gpu_limit_matches_parallelism(resource: Resource) -> Iterator[str]:
             # A multi-node engine (Ray, --nnodes > 1) puts only part of the world on this pod: the per-pod count
             # cannot be derived from the flags alone.
             continue
-        sizes = {flag: _flag_int(flags, flag) for flag in ("--tensor-parallel-size", "--pipeline-parallel-size")}
+        tensor_parallel = _flag_int(flags, "--tensor-parallel-size")
+        pipeline_parallel = _flag_int(flags, "--pipeline-parallel-size")
         local_dp = _local_data_parallel(flags)
-        if any(size is None for size in sizes.values()) or local_dp is None:
+        if tensor_parallel is None or pipeline_parallel is None or local_dp is None:
             continue  # an unparseable value is the engine's error to report, not ours
-        expected = sizes["--tensor-parallel-size"] * sizes["--pipeline-parallel-size"] * local_dp
+        expected = tensor_parallel * pipeline_parallel * local_dp
         limits = dig(container.spec, "resources", "limits")
         if limits is None and _has_unknown_limits(container):
             continue  # not known until apply
@@ -461,15 +462,15 @@ def autoscaled_replicas_unset(resources: Sequence[Resource]) -> Iterator[tuple[R
     for deployment in resources:
         if not is_kubernetes(deployment) or kind_of(deployment) != "Deployment":
             continue
-        scaler = owners.get((_namespace_key(deployment), object_name(deployment)))
+        owner = owners.get((_namespace_key(deployment), object_name(deployment)))
         replicas = dig(deployment.inputs, "spec", "replicas")
-        if scaler is None or replicas is None or "spec.replicas" in deployment.ignore_changes:
+        if owner is None or replicas is None or "spec.replicas" in deployment.ignore_changes:
             continue
         yield (
             deployment,
             (
                 f"spec.replicas is {as_int(replicas) if as_int(replicas) is not None else replicas!r} but "
-                f"{kind_of(scaler)} '{object_name(scaler)}' owns the replica count; leave spec.replicas out (or add "
+                f"{kind_of(owner)} '{object_name(owner)}' owns the replica count; leave spec.replicas out (or add "
                 "it to ignoreChanges) so `pulumi up` does not reset the autoscaler's choice"
             ),
         )
