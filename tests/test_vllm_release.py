@@ -237,12 +237,12 @@ def test_counter_registered_with_total_suffix_is_exposed_once() -> None:
     "expr",
     [
         "histogram_quantile(0.95, sum by (le) (rate(vllm:time_to_first_token_seconds_bucket[5m])))",
-        "sum(rate(vllm:request_success_total{finished_reason=\"stop\"}[5m])) by (model_name)",
+        'sum(rate(vllm:request_success_total{finished_reason="stop"}[5m])) by (model_name)',
         "max_over_time(vllm:kv_cache_usage_perc[10m]) > 0.9",
         "vllm:num_requests_waiting > 10 and vllm:num_requests_running >= 1",
         "rate(vllm:e2e_request_latency_seconds_sum[5m]) / rate(vllm:e2e_request_latency_seconds_count[5m])",
         "rate(vllm:spec_decode_num_accepted_tokens_total[5m]) / rate(vllm:spec_decode_num_draft_tokens_total[5m])",
-        "up{job=\"vllm\"} == 0",  # no vllm: series at all
+        'up{job="vllm"} == 0',  # no vllm: series at all
     ],
 )
 def test_promql_with_known_series(expr: str) -> None:
@@ -271,9 +271,7 @@ def test_promql_counter_without_total_is_unknown() -> None:
 def test_promql_token_boundaries() -> None:
     # only tokens that start with vllm: count; a longer identifier ending in "vllm:" does not
     assert unknown_metrics_in_promql("rate(myvllm:foo_total[5m])") == []
-    assert unknown_metrics_in_promql("rate(vllm:prompt_tokens_total[5m]) * on() group_left vllm:nope") == [
-        "vllm:nope"
-    ]
+    assert unknown_metrics_in_promql("rate(vllm:prompt_tokens_total[5m]) * on() group_left vllm:nope") == ["vllm:nope"]
 
 
 def test_docstring_examples() -> None:
@@ -288,7 +286,8 @@ def test_docstring_examples() -> None:
 
 @pytest.mark.slow
 def test_shipped_surface_is_regenerated_byte_for_byte_from_pypi(tmp_path: Path) -> None:
-    """Download vllm==0.33.0 from PyPI (~340 MB), re-extract with ``tools.vllm_surface``, compare with the shipped file."""
+    """Download vllm==0.33.0 from PyPI (~340 MB), re-extract with ``tools.vllm_surface``, compare with the shipped
+    file."""
     out = tmp_path / "surface.json"
     proc = subprocess.run(
         [sys.executable, "-m", "tools.vllm_surface", "--version", VLLM_VERSION, "--out", str(out)],

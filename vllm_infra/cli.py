@@ -24,6 +24,7 @@ import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from vllm_infra.config import ConfigError
 
@@ -70,7 +71,7 @@ def colourize(text: str) -> str:
             continue
         indent = match.group("indent") if match.group("indent") is not None else match.group("hunk_indent")
         symbol = match.group("symbol") or match.group("hunk")
-        lines.append(f"{indent}\x1b[{_ANSI[symbol[0]]}m{line[len(indent):]}\x1b[0m")
+        lines.append(f"{indent}\x1b[{_ANSI[symbol[0]]}m{line[len(indent) :]}\x1b[0m")
     return "\n".join(lines)
 
 
@@ -187,13 +188,19 @@ def _cmd_plan(args: argparse.Namespace) -> int:
 
 def _cmd_diff(args: argparse.Namespace) -> int:
     from vllm_infra.offline.diff import (
-        diff_plans, render_json, render_markdown, render_markdown_summary, render_text, render_text_summary,
+        diff_plans,
+        render_json,
+        render_markdown,
+        render_markdown_summary,
+        render_text,
+        render_text_summary,
     )  # fmt: skip
     from vllm_infra.offline.gitref import default_base, plan_at_ref
     from vllm_infra.offline.stackfile import find_project_dir
     from vllm_infra.offline.tree import plan_json
     from vllm_infra.policies import evaluate
 
+    old: dict[str, Any] | None
     if args.new is not None:
         old_plan = _plan(args.stack)
         # Both files are versions of one stack: plan the new one under the old one's name, so URNs line up.
@@ -322,21 +329,29 @@ def build_parser() -> argparse.ArgumentParser:
         "render", help="write every Kubernetes object of a stack as YAML, a folder per cluster"
     )
     render.add_argument("stack", nargs="?", help="stack name or path to a stack file")
-    render.add_argument("--out", required=True,
-                        help="directory to write to: new, empty, or holding an earlier render (which is replaced)")
+    render.add_argument(
+        "--out",
+        required=True,
+        help="directory to write to: new, empty, or holding an earlier render (which is replaced)",
+    )
     _add_program_arguments(render)
     render.set_defaults(handler=_cmd_render)
 
     diff = commands.add_parser(
-        "diff", help="what a change does to a stack: resources added, removed, changed, replaced; GPU $/h delta",
-        epilog=_DIFF_EPILOG, formatter_class=raw,
+        "diff",
+        help="what a change does to a stack: resources added, removed, changed, replaced; GPU $/h delta",
+        epilog=_DIFF_EPILOG,
+        formatter_class=raw,
     )
     diff.add_argument("stack", help="stack name or stack file (the old one when NEW is given)")
     diff.add_argument("new", nargs="?", help="a second stack file: compare OLD_FILE with NEW_FILE instead of git")
     diff.add_argument("--base", help="git ref to compare the working tree with (default: the merge base with main)")
     diff.add_argument("--format", choices=["text", "markdown", "json"], default="text", help="output format")
-    diff.add_argument("--summary", action="store_true",
-                      help="one line per changed resource (text, markdown); json always has every change")
+    diff.add_argument(
+        "--summary",
+        action="store_true",
+        help="one line per changed resource (text, markdown); json always has every change",
+    )
     diff.add_argument("--exit-code", action="store_true",
                       help=f"exit {EXIT_DIFF_CHANGES} when there are changes, {EXIT_UP_WOULD_FAIL} when `pulumi up` "
                            "would fail (see below)")  # fmt: skip

@@ -42,14 +42,18 @@ def test_quantization_makes_a_70b_fit_one_80gb_gpu(tmp_path):
 
 def test_an_instance_type_not_offered_in_the_region_is_rejected(tmp_path):
     config = single_model_config(gpu={"instanceType": "g6e.xlarge"})
-    config["vllm-infra:regions"] = [{"name": "ap-south-1", "cluster": {"existing": {"name": "ml"}}, "vpcCidr": "10.2.0.0/16"}]
+    config["vllm-infra:regions"] = [
+        {"name": "ap-south-1", "cluster": {"existing": {"name": "ml"}}, "vpcCidr": "10.2.0.0/16"}
+    ]
     (problem,) = problems_of(tmp_path, config)
     assert "g6e.xlarge is not offered in ap-south-1" in problem
 
 
 def test_auto_sizing_only_considers_instances_offered_in_the_region(tmp_path):
     config = single_model_config(model="meta-llama/Llama-3.1-70B-Instruct")
-    config["vllm-infra:regions"] = [{"name": "ap-south-1", "cluster": {"existing": {"name": "ml"}}, "vpcCidr": "10.2.0.0/16"}]
+    config["vllm-infra:regions"] = [
+        {"name": "ap-south-1", "cluster": {"existing": {"name": "ml"}}, "vpcCidr": "10.2.0.0/16"}
+    ]
     group = plan_config(tmp_path, config).one("aws:eks/nodeGroup:NodeGroup").inputs
     assert gpu_instances()[group["instanceTypes"][0]].offered_in("ap-south-1")
     assert group["instanceTypes"] != ["g6e.12xlarge"], "the us-east-1 choice is not offered in ap-south-1"
@@ -119,7 +123,9 @@ def test_the_prewarm_job_and_the_replicas_fit_every_catalog_node_together(tmp_pa
     from vllm_infra.sizing.placement import GpuPlacement
 
     published = json.loads(
-        (Path(__file__).resolve().parents[1] / "data" / "eks-node-capacity" / "karpenter-instance-types.json").read_text()
+        (
+            Path(__file__).resolve().parents[1] / "data" / "eks-node-capacity" / "karpenter-instance-types.json"
+        ).read_text()
     )
     job = plan_config(tmp_path, single_model_config()).one("kubernetes:batch/v1:Job")
     job_requests = job.inputs["spec"]["template"]["spec"]["containers"][0]["resources"]["requests"]

@@ -168,38 +168,80 @@ BAD_VALUES = {
     "regions-empty": (_top(**{"vllm-infra__regions": []}), "vllm-infra:regions", "must list at least 1 region"),
     "models-text": (_top(**{"vllm-infra__models": "llama"}), "vllm-infra:models", "must be a list"),
     "engine-number": (single_model_config(engine=5), "vllm-infra:models[0].engine", "must be a map"),
-    "node-selector-list": (single_model_config(nodeSelector=["a"]), "vllm-infra:models[0].nodeSelector",
-                           "must be a map"),
-    "int-text": (single_model_config(engine={"maxNumSeqs": "many"}), "vllm-infra:models[0].engine.maxNumSeqs",
-                 "got 'many'; must be a whole number"),
-    "int-fraction": (single_model_config(engine={"maxNumSeqs": 2.5}), "vllm-infra:models[0].engine.maxNumSeqs",
-                     "must be a whole number"),
-    "int-low": (single_model_config(engine={"maxNumSeqs": 0}), "vllm-infra:models[0].engine.maxNumSeqs",
-                "got 0; must be at least 1"),
-    "float-high": (single_model_config(engine={"gpuMemoryUtilization": 1.2}),
-                   "vllm-infra:models[0].engine.gpuMemoryUtilization", "got 1.2; must be at most 0.98"),
+    "node-selector-list": (
+        single_model_config(nodeSelector=["a"]),
+        "vllm-infra:models[0].nodeSelector",
+        "must be a map",
+    ),
+    "int-text": (
+        single_model_config(engine={"maxNumSeqs": "many"}),
+        "vllm-infra:models[0].engine.maxNumSeqs",
+        "got 'many'; must be a whole number",
+    ),
+    "int-fraction": (
+        single_model_config(engine={"maxNumSeqs": 2.5}),
+        "vllm-infra:models[0].engine.maxNumSeqs",
+        "must be a whole number",
+    ),
+    "int-low": (
+        single_model_config(engine={"maxNumSeqs": 0}),
+        "vllm-infra:models[0].engine.maxNumSeqs",
+        "got 0; must be at least 1",
+    ),
+    "float-high": (
+        single_model_config(engine={"gpuMemoryUtilization": 1.2}),
+        "vllm-infra:models[0].engine.gpuMemoryUtilization",
+        "got 1.2; must be at most 0.98",
+    ),
     "number-text": (single_model_config(weightsGib="abc"), "vllm-infra:models[0].weightsGib", "must be a number"),
     "number-zero": (single_model_config(weightsGib=0), "vllm-infra:models[0].weightsGib", "must be more than 0"),
-    "bool": (single_model_config(engine={"trustRemoteCode": "maybe"}), "vllm-infra:models[0].engine.trustRemoteCode",
-             "must be true or false"),
-    "text-number": (single_model_config(nodeSelector={"zone": 1}), "vllm-infra:models[0].nodeSelector.zone",
-                    "must be text"),
-    "enum": (single_model_config(engine={"dtype": "fp64"}), "vllm-infra:models[0].engine.dtype",
-             "must be one of auto, half, float16, bfloat16, float, float32"),
-    "union": (single_model_config(engine={"tensorParallelSize": "big"}),
-              "vllm-infra:models[0].engine.tensorParallelSize", "must be a whole number or auto"),
-    "url": (single_model_config(engine={"otlpTracesEndpoint": "not a url"}),
-            "vllm-infra:models[0].engine.otlpTracesEndpoint", "must be an http(s) URL"),
+    "bool": (
+        single_model_config(engine={"trustRemoteCode": "maybe"}),
+        "vllm-infra:models[0].engine.trustRemoteCode",
+        "must be true or false",
+    ),
+    "text-number": (
+        single_model_config(nodeSelector={"zone": 1}),
+        "vllm-infra:models[0].nodeSelector.zone",
+        "must be text",
+    ),
+    "enum": (
+        single_model_config(engine={"dtype": "fp64"}),
+        "vllm-infra:models[0].engine.dtype",
+        "must be one of auto, half, float16, bfloat16, float, float32",
+    ),
+    "union": (
+        single_model_config(engine={"tensorParallelSize": "big"}),
+        "vllm-infra:models[0].engine.tensorParallelSize",
+        "must be a whole number or auto",
+    ),
+    "url": (
+        single_model_config(engine={"otlpTracesEndpoint": "not a url"}),
+        "vllm-infra:models[0].engine.otlpTracesEndpoint",
+        "must be an http(s) URL",
+    ),
     "name": (single_model_config(name="Llama_8B"), "vllm-infra:models[0].name", "lower-case letters, digits and '-'"),
     "model-id": (single_model_config(model="llama"), "vllm-infra:models[0].model", "a Hugging Face repository id"),
-    "cidr": (_top(**{"vllm-infra__networkPolicies": {"publicIngressCidrs": ["bad"]}}),
-             "vllm-infra:networkPolicies.publicIngressCidrs[0]", "must be an IPv4 network in CIDR form"),
-    "ip": (_top(**{"vllm-infra__networkPolicies": {"kubernetesServiceIp": "bad"}}),
-           "vllm-infra:networkPolicies.kubernetesServiceIp", "must be an IPv4 address"),
-    "region-form": (_top(**{"vllm-infra__regions": [{"name": "US East", "cluster": {"existing": {"name": "x"}}}]}),
-                    "vllm-infra:regions[0].name", "an AWS region name"),
-    "topology": (_top(**{"vllm-infra__topology": "dual"}), "vllm-infra:topology",
-                 "must be one of single, load-balanced, multi-model, multi-region"),
+    "cidr": (
+        _top(**{"vllm-infra__networkPolicies": {"publicIngressCidrs": ["bad"]}}),
+        "vllm-infra:networkPolicies.publicIngressCidrs[0]",
+        "must be an IPv4 network in CIDR form",
+    ),
+    "ip": (
+        _top(**{"vllm-infra__networkPolicies": {"kubernetesServiceIp": "bad"}}),
+        "vllm-infra:networkPolicies.kubernetesServiceIp",
+        "must be an IPv4 address",
+    ),
+    "region-form": (
+        _top(**{"vllm-infra__regions": [{"name": "US East", "cluster": {"existing": {"name": "x"}}}]}),
+        "vllm-infra:regions[0].name",
+        "an AWS region name",
+    ),
+    "topology": (
+        _top(**{"vllm-infra__topology": "dual"}),
+        "vllm-infra:topology",
+        "must be one of single, load-balanced, multi-model, multi-region",
+    ),
 }
 
 
@@ -216,8 +258,14 @@ def test_every_message_is_in_the_librarys_words(tmp_path, case):
 
 
 def test_a_validator_that_quotes_the_value_is_not_prefixed_twice(tmp_path):
-    config = _top(**{"vllm-infra__globalLoadBalancer": {"hostedZoneId": "/hostedzone/Z0123456789ABCDEFGHIJ",
-                                                        "domainName": "llm.example.com"}})
+    config = _top(
+        **{
+            "vllm-infra__globalLoadBalancer": {
+                "hostedZoneId": "/hostedzone/Z0123456789ABCDEFGHIJ",
+                "domainName": "llm.example.com",
+            }
+        }
+    )
     config["vllm-infra:topology"] = "multi-region"
     problems = [p for p in problems_of(tmp_path, config) if p.startswith("vllm-infra:globalLoadBalancer.hostedZoneId:")]
     assert len(problems) == 1 and problems[0].count("got ") == 1, problems
@@ -315,8 +363,10 @@ def test_bad_or_absurd_quantities_are_rejected_with_the_fix(tmp_path, resources,
 
 
 # Within the 12 GiB a g6.xlarge replica can get; fractions round up to whole Gi.
-@pytest.mark.parametrize(("memory", "limit"), [("12Gi", "12Gi"), ("12884901888", "12Gi"), ("11e9", "11Gi"),
-                                               ("11.5Gi", "12Gi"), ("12000M", "12Gi")])
+@pytest.mark.parametrize(
+    ("memory", "limit"),
+    [("12Gi", "12Gi"), ("12884901888", "12Gi"), ("11e9", "11Gi"), ("11.5Gi", "12Gi"), ("12000M", "12Gi")],
+)
 def test_every_legal_memory_spelling_is_understood(tmp_path, memory, limit):
     from tests.plans import container
 

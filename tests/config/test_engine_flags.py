@@ -1,4 +1,5 @@
-"""The engine flag table: what `extraArgs` may not repeat, and that every flag of the table exists in the pinned vLLM."""
+"""The engine flag table: what `extraArgs` may not repeat, and that every flag of the table exists in the pinned
+vLLM."""
 
 from __future__ import annotations
 

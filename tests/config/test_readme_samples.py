@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 from pathlib import Path
 
@@ -53,7 +54,7 @@ def test_each_inline_sample_is_the_start_of_a_real_message(tmp_path, sample):
 def first_try_blocks() -> list[tuple[str, str]]:
     # A stack-file block followed by the `error: invalid stack configuration` block it produces.
     blocks = FENCED.findall(README)
-    return [(stack, output) for (kind, stack), (_, output) in zip(blocks, blocks[1:])
+    return [(stack, output) for (kind, stack), (_, output) in itertools.pairwise(blocks)
             if kind == "yaml" and output.startswith("error: invalid stack configuration")]  # fmt: skip
 
 

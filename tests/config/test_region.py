@@ -96,7 +96,10 @@ def test_a_cache_without_a_class_uses_the_cluster_default_unchecked():
 @pytest.mark.parametrize(
     ("fields", "fragment"),
     [
-        ({"install": {"gp3StorageClass": True}}, "install.gp3StorageClass: volumes of class gp3 are made by the EBS CSI"),
+        (
+            {"install": {"gp3StorageClass": True}},
+            "install.gp3StorageClass: volumes of class gp3 are made by the EBS CSI",
+        ),
         ({"install": {"ebsCsiDriver": True}}, "install.ebsCsiDriver: the driver's IAM role reaches its pods through"),
         (
             {"has": {"podIdentityAgent": True}, "install": {"podIdentityAgent": True}},

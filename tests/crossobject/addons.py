@@ -134,8 +134,11 @@ def _service_port(view: AddonView, url: str, default_port: int | None = None) ->
     if len(labels) < 2 or labels[2:3] not in ([], ["svc"]):
         return f"{url}: not a cluster Service address (<service>.<namespace>.svc)"
     name, namespace = labels[0], labels[1]
-    service = next((s for s in view.rendered + view.cluster.of_kind("Service")
-                    if s.get("kind") == "Service" and s["metadata"]["name"] == name and _ns(s) == namespace), None)  # fmt: skip
+    candidates = [*view.rendered, *view.cluster.of_kind("Service")]
+    service = next(
+        (s for s in candidates if s.get("kind") == "Service" and s["metadata"]["name"] == name and _ns(s) == namespace),
+        None,
+    )
     if service is None:
         return f"{url}: no Service {namespace}/{name} is rendered or planned"
     ports = [p["port"] for p in service["spec"].get("ports") or []]
@@ -167,7 +170,8 @@ def prometheus_address_resolves(view: AddonView) -> list[str]:
 def hpa_metrics_are_served(view: AddonView) -> list[str]:
     """Every ``Pods`` metric an HPA reads is exposed by the planned prometheus-adapter's rules (``name.as``)."""
     adapter = view.chart("prometheus-adapter")
-    served = {rule.get("name", {}).get("as") for rule in ((adapter.values.get("rules") or {}).get("custom") or [])} if adapter else set()  # fmt: skip
+    rules = ((adapter.values.get("rules") or {}).get("custom") or []) if adapter else []
+    served = {rule.get("name", {}).get("as") for rule in rules}
     problems = []
     for hpa in view.cluster.of_kind("HorizontalPodAutoscaler"):
         for metric in hpa["spec"].get("metrics") or []:

@@ -83,7 +83,9 @@ def selectors_select(cluster: Cluster) -> list[str]:
     """Every selector of the plan selects at least one of its pods (see the module docstring)."""
     problems = []
 
-    def need(obj: dict[str, Any], what: str, namespace: str | None, selector: dict[str, Any] | None) -> list[PodTemplate]:
+    def need(
+        obj: dict[str, Any], what: str, namespace: str | None, selector: dict[str, Any] | None
+    ) -> list[PodTemplate]:
         pods = _selected(cluster, namespace, selector)
         if not pods:
             problems.append(f"{_ref(obj)}: {what} {selector} selects no planned pod")
@@ -421,8 +423,10 @@ def grace_covers_drain(cluster: Cluster) -> list[str]:
         for container in pod.containers(init=False):
             pre_stop, drain = pre_stop_sleep_seconds(container), drain_seconds(cluster, pod, container)
             if pre_stop + drain > grace:
-                problems.append(f"{pod.ref}: container {container['name']} needs preStop {pre_stop}s + drain "
-                                f"{drain}s = {pre_stop + drain}s, more than terminationGracePeriodSeconds {grace}s")
+                problems.append(
+                    f"{pod.ref}: container {container['name']} needs preStop {pre_stop}s + drain "
+                    f"{drain}s = {pre_stop + drain}s, more than terminationGracePeriodSeconds {grace}s"
+                )
     return problems
 
 
@@ -472,7 +476,8 @@ def traffic_outlives_endpoints(cluster: Cluster) -> list[str]:
                         continue
                     if pre_stop_sleep_seconds(sibling) < pre_stop_sleep_seconds(container):
                         problems.append(
-                            f"{pod.ref}: container {sibling['name']} (nginx proxies to it on 127.0.0.1:{upstream_port}) "
+                            f"{pod.ref}: container {sibling['name']} (nginx proxies to it on "
+                            f"127.0.0.1:{upstream_port}) "
                             f"waits {pre_stop_sleep_seconds(sibling)}s in preStop, container {container['name']} "
                             f"{pre_stop_sleep_seconds(container)}s: it refuses requests nginx still forwards"
                         )
@@ -660,7 +665,9 @@ def network_flows(cluster: Cluster) -> list[str]:
             "monitoring", PROMETHEUS_POD_LABELS, {}, "a Prometheus pod in monitoring"
         )  # kube-prometheus-stack's namespace (vllm_infra.config.addons)
         namespaces = (spec.get("namespaceSelector") or {}).get("matchNames") or [_ns(monitor)]
-        for target in [p for p in pods if p.namespace in namespaces and selector_matches(spec.get("selector"), p.labels)]:
+        for target in [
+            p for p in pods if p.namespace in namespaces and selector_matches(spec.get("selector"), p.labels)
+        ]:
             for endpoint in spec.get("podMetricsEndpoints") or []:
                 port = target.named_ports().get(endpoint.get("port"))
                 if port is None:
@@ -687,4 +694,3 @@ CHECKS = {
     "disruptions_allowed": disruptions_allowed,
     "network_flows": network_flows,
 }
-

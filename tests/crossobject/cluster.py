@@ -9,8 +9,9 @@ never be satisfied by a pod of another, so objects are grouped by the cluster th
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
 from vllm_infra.offline.redact import redact, whole_numbers
 from vllm_infra.offline.render import manifest
@@ -159,7 +160,9 @@ def clusters(plan: Plan) -> list[Cluster]:
         elif resource.type.startswith("kubernetes:"):
             obj = manifest(resource)
             if obj is not None:
-                found.setdefault(cluster_of(resource.provider), Cluster(cluster_of(resource.provider))).objects.append(obj)
+                found.setdefault(cluster_of(resource.provider), Cluster(cluster_of(resource.provider))).objects.append(
+                    obj
+                )
     return list(found.values())
 
 

@@ -84,7 +84,9 @@ def test_an_hpa_metric_the_adapter_does_not_serve_fails(views):
 
 def test_an_object_both_the_plan_and_a_chart_create_fails(views):
     view = _view(views, "load-balanced")
-    service = next(o for o in view.rendered_of_kind("Service") if o["metadata"]["name"] == "kube-prometheus-stack-prometheus")
+    service = next(
+        o for o in view.rendered_of_kind("Service") if o["metadata"]["name"] == "kube-prometheus-stack-prometheus"
+    )
     view.cluster.objects.append(copy.deepcopy(service))
     problems = objects_are_unique(view)
     assert any("Service monitoring/kube-prometheus-stack-prometheus is created by" in p for p in problems), problems

@@ -9,7 +9,6 @@ import pytest
 import yaml
 
 from tests.conftest import SHIPPED_STACKS
-from tests.plans import PROJECT_DIR, plan_config, single_model_config
 from tests.crossobject.capacity import kube_reserved_cpu_millicores, max_pods, node_allocatable, pod_requests
 from tests.crossobject.checks import (
     CHECKS,
@@ -24,6 +23,7 @@ from tests.crossobject.checks import (
     traffic_outlives_endpoints,
 )
 from tests.crossobject.cluster import Cluster, clusters, copy_cluster
+from tests.plans import PROJECT_DIR, plan_config, single_model_config
 
 MiB, GiB = 2**20, 2**30
 
@@ -47,7 +47,9 @@ def _check_cases():
 
 @pytest.mark.parametrize(("check", "stack"), list(_check_cases()))
 def test_check_holds_on_every_shipped_cluster(shipped_clusters, stack, check):
-    problems = [f"[{cluster.name}] {problem}" for cluster in shipped_clusters[stack] for problem in CHECKS[check](cluster)]
+    problems = [
+        f"[{cluster.name}] {problem}" for cluster in shipped_clusters[stack] for problem in CHECKS[check](cluster)
+    ]
     assert not problems, "\n".join(problems)
 
 
@@ -194,8 +196,14 @@ def test_eks_allocatable_is_the_ami_formula():
 
 
 def test_a_70b_model_sized_automatically_fits_its_node(tmp_path):
-    plan = plan_config(tmp_path, single_model_config(
-        name="llama-70b", model="meta-llama/Llama-3.1-70B-Instruct", revision="1605565b47bb9346c5515c34102e054115b4f98b"))
+    plan = plan_config(
+        tmp_path,
+        single_model_config(
+            name="llama-70b",
+            model="meta-llama/Llama-3.1-70B-Instruct",
+            revision="1605565b47bb9346c5515c34102e054115b4f98b",
+        ),
+    )
     problems = [p for cluster in clusters(plan) for p in pods_fit_nodes(cluster)]
     assert not problems, "\n".join(problems)
 
@@ -207,8 +215,10 @@ def test_pod_requests_count_sidecars_and_the_largest_init_container():
             {"name": "proxy", "restartPolicy": "Always", "resources": {"requests": {"cpu": "250m", "memory": "64Mi"}}},
             {"name": "late", "resources": {"limits": {"cpu": "2", "memory": "8Gi"}}},
         ],
-        "containers": [{"name": "app", "resources": {"requests": {"cpu": "1", "memory": "2Gi"}}},
-                       {"name": "side", "resources": {"requests": {"cpu": "500m"}}}],
+        "containers": [
+            {"name": "app", "resources": {"requests": {"cpu": "1", "memory": "2Gi"}}},
+            {"name": "side", "resources": {"requests": {"cpu": "500m"}}},
+        ],
     }
     requests = pod_requests(spec)
     # CPU: `fetch` alone (3) beats the running pod (1 + 0.5 + 0.25); memory: `late` with the sidecar (8Gi + 64Mi).

@@ -26,15 +26,24 @@ def test_router_refuses_new_connections_at_sigterm():
     router = start_router(router_bin, make_workdir(), StaticWorkers(urls=(stub.url,)))
     try:
         streamed, first_token = {}, threading.Event()
-        reader = threading.Thread(target=lambda: streamed.update(result=stream(
-            router.url + "/v1/chat/completions", chat_body("stub-model", "long"), AUTH, timeout=20,
-            on_event=lambda count, _: first_token.set())))
+        reader = threading.Thread(
+            target=lambda: streamed.update(
+                result=stream(
+                    router.url + "/v1/chat/completions",
+                    chat_body("stub-model", "long"),
+                    AUTH,
+                    timeout=20,
+                    on_event=lambda count, _: first_token.set(),
+                )
+            )
+        )
         reader.start()
         assert first_token.wait(10), "the stream never started"
         router.proc.send_signal(signal.SIGTERM)
         time.sleep(0.3)
-        late = request("POST", router.url + "/v1/chat/completions", body=chat_body("stub-model", "new"), headers=AUTH,
-                       timeout=3)
+        late = request(
+            "POST", router.url + "/v1/chat/completions", body=chat_body("stub-model", "new"), headers=AUTH, timeout=3
+        )
         reader.join(20)
         assert streamed["result"].done, "the in-flight stream was cut at SIGTERM"
         assert late.status == 0 and "ConnectionRefused" in (late.error or ""), (late.status, late.error)

@@ -14,18 +14,18 @@ import pytest
 import yaml
 
 from tests.conftest import SHIPPED_STACKS
-from tests.offline.kube_schema import KUBERNETES_VERSIONS
 from tests.helm.charts import (
     NOT_OBTAINABLE,
     VENDORED_CHARTS,
     all_crd_validators,
-    crds_of,
     crd_validators,
+    crds_of,
     planned_charts,
     render_chart,
     validate_rendered,
     vendored,
 )
+from tests.offline.kube_schema import KUBERNETES_VERSIONS
 
 
 def test_the_renderer_is_helm_v4():

@@ -43,8 +43,10 @@ def test_gib_converts_bytes_to_gib():
     assert (gib("512Mi"), gib("2Gi"), gib(str(2**30))) == (0.5, 2.0, 1.0)
 
 
-@pytest.mark.parametrize(("text", "hint"), [("12GB", "12G or 12Gi"), ("16 Gi", "16Gi"), ("4gib", "4Gi"),
-                                            ("200MB", "200M or 200Mi"), ("lots", None)])
+@pytest.mark.parametrize(
+    ("text", "hint"),
+    [("12GB", "12G or 12Gi"), ("16 Gi", "16Gi"), ("4gib", "4Gi"), ("200MB", "200M or 200Mi"), ("lots", None)],
+)
 def test_near_misses_get_a_legal_spelling(text, hint):
     assert suggest_quantity(text) == hint
 

@@ -110,8 +110,11 @@ def router(router_bin: str, workdir: Path) -> Iterator[Callable[..., RouterProce
     started: list[RouterProcess] = []
 
     def factory(
-        workers: StaticWorkers | KubernetesDiscovery, *, multi_model: bool = False,
-        env: dict[str, str] | None = None, **settings: Any
+        workers: StaticWorkers | KubernetesDiscovery,
+        *,
+        multi_model: bool = False,
+        env: dict[str, str] | None = None,
+        **settings: Any,
     ) -> RouterProcess:
         proc = start_router(router_bin, workdir, workers, multi_model=multi_model, env=env, **settings)
         started.append(proc)

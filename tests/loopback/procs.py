@@ -195,16 +195,21 @@ def stream(
     return result
 
 
-def raw_arrivals(url: str, body: dict[str, Any], headers: dict[str, str] | None = None,
-                 timeout: float = 30.0) -> tuple[int, dict[str, str], list[tuple[float, int]]]:
+def raw_arrivals(
+    url: str, body: dict[str, Any], headers: dict[str, str] | None = None, timeout: float = 30.0
+) -> tuple[int, dict[str, str], list[tuple[float, int]]]:
     """POST and record when each piece of the (possibly compressed) body arrives: [(seconds, bytes), ...]."""
     host, port, path = _check_loopback_url(url)
     conn = http.client.HTTPConnection(host, port, timeout=timeout)
     start = time.monotonic()
     arrivals: list[tuple[float, int]] = []
     try:
-        conn.request("POST", path, body=json.dumps(body).encode(),
-                     headers={"Content-Type": "application/json", **(headers or {})})
+        conn.request(
+            "POST",
+            path,
+            body=json.dumps(body).encode(),
+            headers={"Content-Type": "application/json", **(headers or {})},
+        )
         resp = conn.getresponse()
         while True:
             piece = resp.read1(65536)
@@ -221,9 +226,7 @@ def chat_body(model: str, prompt: str, **extra: Any) -> dict[str, Any]:
     return {"model": model, "messages": [{"role": "user", "content": prompt}], "max_tokens": 8, **extra}
 
 
-def run_bounded(
-    fn: Callable[[int], Any], count: int, concurrency: int, deadline_s: float
-) -> list[Any]:
+def run_bounded(fn: Callable[[int], Any], count: int, concurrency: int, deadline_s: float) -> list[Any]:
     """Call ``fn(i)`` for i < count on ``concurrency`` threads; calls not started by ``deadline_s`` are skipped.
 
     The count bounds the work, the deadline bounds the time; a skipped call yields ``None`` so a test notices.
@@ -362,8 +365,12 @@ def render_api_key_include(template: str, api_key: str | None) -> str:
     envsubst = find_binary("envsubst")
     if envsubst and api_key is not None:
         done = subprocess.run(
-            [envsubst, f"${{{API_KEY_ENV_VAR}}}"], input=template.encode(), env=env, capture_output=True,
-            check=True, timeout=10,
+            [envsubst, f"${{{API_KEY_ENV_VAR}}}"],
+            input=template.encode(),
+            env=env,
+            capture_output=True,
+            check=True,
+            timeout=10,
         )
         return done.stdout.decode()
     if api_key is None:
@@ -390,8 +397,7 @@ class NginxProcess:
 
     def command(self) -> list[str]:
         """``nginx -p DIR -c DIR/nginx.conf -e stderr -g 'daemon off;'``: daemon mode off on the command line."""
-        return [self.nginx_bin, "-p", str(self.workdir), "-c", str(self.conf_path), "-e", "stderr",
-                "-g", "daemon off;"]
+        return [self.nginx_bin, "-p", str(self.workdir), "-c", str(self.conf_path), "-e", "stderr", "-g", "daemon off;"]
 
     def test_config(self) -> subprocess.CompletedProcess[str]:
         """Run ``nginx -t`` on the configuration (it must have been written)."""
@@ -403,10 +409,13 @@ class NginxProcess:
         """Write the config, start nginx, and wait until its own ``/healthz`` answers."""
         self.conf_path.write_text(self.conf_text)
         with self.log_path.open("wb") as log:
-            self.proc = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT,
-                                         stdin=subprocess.DEVNULL)
-        healthy = wait_until(lambda: self.proc.poll() is not None
-                             or request("GET", self.url + "/healthz", timeout=1).status == 200, timeout)
+            proc = self.proc = subprocess.Popen(
+                self.command(), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+            )
+        healthy = wait_until(
+            lambda: proc.poll() is not None or request("GET", self.url + "/healthz", timeout=1).status == 200,
+            timeout,
+        )
         if self.proc.poll() is not None or not healthy:
             self.stop()
             raise RuntimeError(f"nginx did not come up:\n{_tail(self.log_path)}\n{_tail(self.workdir / 'error.log')}")
@@ -455,9 +464,15 @@ def start_nginx(
     """
     port = free_port()
     settings = loopback_nginx_settings(workdir, port, **settings_overrides)
-    conf = render_nginx_conf(settings, servers, resolver=resolver, api_key_check=api_key_check,
-                             probe_model=probe_model, worker_auth_proxy_port=worker_auth_proxy_port,
-                             extension=None if extension is None else extension(settings))
+    conf = render_nginx_conf(
+        settings,
+        servers,
+        resolver=resolver,
+        api_key_check=api_key_check,
+        probe_model=probe_model,
+        worker_auth_proxy_port=worker_auth_proxy_port,
+        extension=None if extension is None else extension(settings),
+    )
     if conf_transform is not None:
         conf = conf_transform(conf)
     if api_key_check or probe_model is not None or worker_auth_proxy_port is not None:
@@ -470,8 +485,9 @@ def start_nginx(
 class RouterProcess:
     """A real ``vllm-router`` on 127.0.0.1 started with :func:`router_args`."""
 
-    def __init__(self, router_bin: str, workdir: Path, args: list[str], port: int,
-                 env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, router_bin: str, workdir: Path, args: list[str], port: int, env: dict[str, str] | None = None
+    ) -> None:
         self.router_bin = router_bin
         self.workdir = workdir
         self.args = args
@@ -490,10 +506,17 @@ class RouterProcess:
         with self.log_path.open("wb") as log:
             # A proxy set in the test's own environment would divert the router's calls; only `env` may set one.
             base = {k: v for k, v in os.environ.items() if k.lower() not in ("http_proxy", "https_proxy", "all_proxy")}
-            self.proc = subprocess.Popen([self.router_bin, *self.args], stdout=log, stderr=subprocess.STDOUT,
-                                         stdin=subprocess.DEVNULL, env={**base, **(self.env or {})})
-        healthy = wait_until(lambda: self.proc.poll() is not None
-                             or request("GET", self.url + "/health", timeout=1).status == 200, timeout)
+            proc = self.proc = subprocess.Popen(
+                [self.router_bin, *self.args],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env={**base, **(self.env or {})},
+            )
+        healthy = wait_until(
+            lambda: proc.poll() is not None or request("GET", self.url + "/health", timeout=1).status == 200,
+            timeout,
+        )
         if self.proc.poll() is not None or not healthy:
             self.stop()
             raise RuntimeError(f"vllm-router did not come up:\n{_tail(self.log_path)}")

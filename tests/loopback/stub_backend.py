@@ -228,7 +228,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     # ---- routes --------------------------------------------------------------------------------------------
 
-    def do_GET(self) -> None:  # noqa: N802 - name fixed by the base class
+    def do_GET(self) -> None:
         """/health, /v1/models, /metrics, /stub/stats."""
         stub = self.server.stub
         path = urlsplit(self.path).path
@@ -247,7 +247,7 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._send_json(404, {"error": {"message": f"no route {path}", "type": "NotFoundError", "code": 404}})
 
-    def do_POST(self) -> None:  # noqa: N802 - name fixed by the base class
+    def do_POST(self) -> None:
         """Completions, tokenizer endpoints, /stub/reset."""
         stub = self.server.stub
         split = urlsplit(self.path)
@@ -293,17 +293,15 @@ class _Handler(BaseHTTPRequestHandler):
         stub = self.server.stub
         model = body.get("model")
         if model is not None and model != stub.model:
-            self._send_json(404, {"error": {"message": f"The model `{model}` does not exist.",
-                                            "type": "NotFoundError", "code": 404}})
+            self._send_json(
+                404,
+                {"error": {"message": f"The model `{model}` does not exist.", "type": "NotFoundError", "code": 404}},
+            )
             return
-        if "messages" in body:
-            text = _prompt_of("/v1/chat/completions", body)
-        else:
-            text = _prompt_of("/v1/completions", body)
+        text = _prompt_of("/v1/chat/completions" if "messages" in body else "/v1/completions", body)
         tokens = [b + 3 for b in text.encode()]
         if path == "/tokenize":
-            self._send_json(200, {"count": len(tokens), "max_model_len": 4096, "tokens": tokens,
-                                  "token_strs": None})
+            self._send_json(200, {"count": len(tokens), "max_model_len": 4096, "tokens": tokens, "token_strs": None})
         else:
             self._send_json(200, {"token_ids": tokens})
 
@@ -350,16 +348,18 @@ class _Handler(BaseHTTPRequestHandler):
         stub = self.server.stub
         text = " ".join(f"tok{i}" for i in range(chunks))
         now = int(time.time())
-        usage = {"prompt_tokens": len(prompt.split()), "completion_tokens": chunks,
-                 "total_tokens": len(prompt.split()) + chunks}
+        usage = {
+            "prompt_tokens": len(prompt.split()),
+            "completion_tokens": chunks,
+            "total_tokens": len(prompt.split()) + chunks,
+        }
         if path.endswith("/chat/completions"):
             payload = {
                 "id": f"chatcmpl-{uuid.uuid4().hex}",
                 "object": "chat.completion",
                 "created": now,
                 "model": model,
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
-                             "finish_reason": "stop"}],
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
                 "usage": usage,
                 "stub_backend": stub.name,
             }
@@ -398,11 +398,21 @@ class _Handler(BaseHTTPRequestHandler):
                 if i == 0:
                     delta["role"] = "assistant"
                 choice: dict[str, Any] = {"index": 0, "delta": delta, "finish_reason": "stop" if last else None}
-                event = {"id": ident, "object": "chat.completion.chunk", "created": now, "model": model,
-                         "choices": [choice]}
+                event = {
+                    "id": ident,
+                    "object": "chat.completion.chunk",
+                    "created": now,
+                    "model": model,
+                    "choices": [choice],
+                }
             else:
-                event = {"id": ident, "object": "text_completion", "created": now, "model": model,
-                         "choices": [{"index": 0, "text": f"tok{i} ", "finish_reason": "stop" if last else None}]}
+                event = {
+                    "id": ident,
+                    "object": "text_completion",
+                    "created": now,
+                    "model": model,
+                    "choices": [{"index": 0, "text": f"tok{i} ", "finish_reason": "stop" if last else None}],
+                }
             # stub_sent_at lets a client on the same host measure per-chunk delivery delay.
             event["stub_backend"] = stub.name
             event["stub_sent_at"] = time.time()
@@ -562,9 +572,15 @@ class StubBackend:
                 "prompts": [r.prompt for r in s.records],
                 "records": [
                     {
-                        "path": r.path, "model": r.model, "stream": r.stream, "delay_ms": r.delay_ms,
-                        "started": r.started, "finished": r.finished, "completed": r.completed,
-                        "headers": r.headers, "prompt": r.prompt,
+                        "path": r.path,
+                        "model": r.model,
+                        "stream": r.stream,
+                        "delay_ms": r.delay_ms,
+                        "started": r.started,
+                        "finished": r.finished,
+                        "completed": r.completed,
+                        "headers": r.headers,
+                        "prompt": r.prompt,
                     }
                     for r in s.records
                 ],
@@ -688,8 +704,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--api-key", default=DEFAULT_API_KEY, help="key every /v1 route requires")
     args = parser.parse_args(argv)
     stub = StubBackend(
-        args.model, name=args.name, host=args.host, port=args.port, delay_ms=args.delay_ms,
-        chunk_delay_ms=args.chunk_delay_ms, chunks=args.chunks, max_concurrency=args.max_concurrency,
+        args.model,
+        name=args.name,
+        host=args.host,
+        port=args.port,
+        delay_ms=args.delay_ms,
+        chunk_delay_ms=args.chunk_delay_ms,
+        chunks=args.chunks,
+        max_concurrency=args.max_concurrency,
         api_key=args.api_key,
     ).start()
     stop = threading.Event()

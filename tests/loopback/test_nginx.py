@@ -24,8 +24,9 @@ MODEL = "stub-model"
 AUTH = {"Authorization": f"Bearer {DEFAULT_API_KEY}"}
 
 
-def _post(url: str, prompt: str, headers: dict[str, str] | None = None, timeout: float = 30.0, *,
-          auth: bool = True, **body):
+def _post(
+    url: str, prompt: str, headers: dict[str, str] | None = None, timeout: float = 30.0, *, auth: bool = True, **body
+):
     sent = {**(AUTH if auth else {}), **(headers or {})}
     return request("POST", url + "/v1/chat/completions", chat_body(MODEL, prompt, **body), sent, timeout)
 
@@ -193,24 +194,35 @@ def test_least_conn_spreads_uneven_requests_better_than_round_robin(make_stubs, 
 
 def _stream_spread(url: str, chunk_delay_ms: int, chunks: int) -> dict:
     """Stream through ``url`` and compare SSE arrival times with the pod's nominal pacing."""
-    result = stream(url + "/v1/chat/completions", chat_body(MODEL, "stream me"),
-                    {**AUTH, "X-Stub-Chunk-Delay-Ms": str(chunk_delay_ms), "X-Stub-Chunks": str(chunks)})
+    result = stream(
+        url + "/v1/chat/completions",
+        chat_body(MODEL, "stream me"),
+        {**AUTH, "X-Stub-Chunk-Delay-Ms": str(chunk_delay_ms), "X-Stub-Chunks": str(chunks)},
+    )
     assert result.status == 200 and result.done and len(result.events) == chunks, result
     times = [t for t, _ in result.events]
     nominal = chunk_delay_ms * (chunks - 1) / 1000
-    return {"first_s": round(times[0], 3), "last_s": round(times[-1], 3),
-            "spread_ratio": round((times[-1] - times[0]) / nominal, 3)}
+    return {
+        "first_s": round(times[0], 3),
+        "last_s": round(times[-1], 3),
+        "spread_ratio": round((times[-1] - times[0]) / nominal, 3),
+    }
 
 
 def _gzip_spread(url: str, chunk_delay_ms: int, chunks: int) -> dict:
     """Same, measured on the raw (gzip-compressed) bytes as they arrive."""
     status, headers, arrivals = raw_arrivals(
-        url + "/v1/chat/completions", chat_body(MODEL, "stream me", stream=True),
-        {**AUTH, "Accept-Encoding": "gzip", "X-Stub-Chunk-Delay-Ms": str(chunk_delay_ms), "X-Stub-Chunks": str(chunks)})
+        url + "/v1/chat/completions",
+        chat_body(MODEL, "stream me", stream=True),
+        {**AUTH, "Accept-Encoding": "gzip", "X-Stub-Chunk-Delay-Ms": str(chunk_delay_ms), "X-Stub-Chunks": str(chunks)},
+    )
     assert status == 200 and headers.get("content-encoding") == "gzip", headers
     nominal = chunk_delay_ms * (chunks - 1) / 1000
-    return {"first_s": round(arrivals[0][0], 3), "last_s": round(arrivals[-1][0], 3),
-            "spread_ratio": round((arrivals[-1][0] - arrivals[0][0]) / nominal, 3)}
+    return {
+        "first_s": round(arrivals[0][0], 3),
+        "last_s": round(arrivals[-1][0], 3),
+        "spread_ratio": round((arrivals[-1][0] - arrivals[0][0]) / nominal, 3),
+    }
 
 
 _GZIP = "gzip on; gzip_types text/event-stream; gzip_min_length 1;"
@@ -225,11 +237,21 @@ def test_stream_arrives_incrementally(make_stubs, nginx, record_property) -> Non
     (stub,) = make_stubs(1)
     plain = _stream_spread(nginx(servers_for([stub])).url, 150, 10)
     gzip_live = _gzip_spread(
-        nginx(servers_for([stub]), conf_transform=lambda c: c.replace(
-            "proxy_buffering off;", f"proxy_buffering off;\n        {_GZIP}")).url, 150, 10)
+        nginx(
+            servers_for([stub]),
+            conf_transform=lambda c: c.replace("proxy_buffering off;", f"proxy_buffering off;\n        {_GZIP}"),
+        ).url,
+        150,
+        10,
+    )
     gzip_buffered = _gzip_spread(
-        nginx(servers_for([stub]), conf_transform=lambda c: c.replace(
-            "proxy_buffering off;", f"proxy_buffering on;\n        {_GZIP}")).url, 150, 10)
+        nginx(
+            servers_for([stub]),
+            conf_transform=lambda c: c.replace("proxy_buffering off;", f"proxy_buffering on;\n        {_GZIP}"),
+        ).url,
+        150,
+        10,
+    )
     measured = {"sse": plain, "gzip": gzip_live, "gzip_buffering_on_control": gzip_buffered}
     record_property("stream", json.dumps(measured))
     print("stream timing:", json.dumps(measured))
@@ -248,13 +270,16 @@ def test_killing_a_backend_mid_run_loses_no_request(make_stubs, nginx, record_pr
     ones are re-sent (their response had not begun) and new ones skip the dead pod."""
     stubs = make_stubs(3, delay_ms=40)
     proxy = nginx(servers_for(stubs))
-    run = load_with_kill(lambda i: _post(proxy.url, f"kill-run {i}"), stubs[1], count=90, concurrency=4,
-                         kill_after=30)
+    run = load_with_kill(lambda i: _post(proxy.url, f"kill-run {i}"), stubs[1], count=90, concurrency=4, kill_after=30)
     assert settle(stubs)
     served = {s.name: sum(1 for r in s.stats()["records"] if r["completed"]) for s in stubs}
     retried = [e for e in proxy.access_log_entries() if "," in e["upstream_status"]]
-    summary = {"non_200": sum(1 for x in run.statuses if x != 200), "served": served,
-               "cut_in_flight": run.cut_in_flight, "retried_log_entries": len(retried)}
+    summary = {
+        "non_200": sum(1 for x in run.statuses if x != 200),
+        "served": served,
+        "cut_in_flight": run.cut_in_flight,
+        "retried_log_entries": len(retried),
+    }
     record_property("nginx_kill", json.dumps(summary))
     print("nginx kill run:", summary)
     assert run.statuses == [200] * 90, summary
@@ -299,8 +324,9 @@ def test_request_is_re_sent_only_before_the_response_began(make_stubs, nginx) ->
         if n == 1:
             killed.append(_kill_when_in_flight(stubs))
 
-    result = stream(proxy.url + "/v1/chat/completions", chat_body(MODEL, "mid-stream"), AUTH,
-                    on_event=on_event, timeout=20)
+    result = stream(
+        proxy.url + "/v1/chat/completions", chat_body(MODEL, "mid-stream"), AUTH, on_event=on_event, timeout=20
+    )
     time.sleep(0.5)  # a replay, if nginx did one, would have reached the other stub by now
     assert settle(stubs)
     assert killed and result.status == 200

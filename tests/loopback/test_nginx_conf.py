@@ -123,7 +123,9 @@ def test_round_robin_variant_only_drops_least_conn() -> None:
 def test_retry_policy_switches() -> None:
     """Turning non_idempotent retries off and retries down renders as such."""
     conf = render_nginx_conf(
-        NginxSettings(retry_non_idempotent=False, next_upstream_tries=1), LOOPBACK_SERVERS, resolver=None,
+        NginxSettings(retry_non_idempotent=False, next_upstream_tries=1),
+        LOOPBACK_SERVERS,
+        resolver=None,
         api_key_check=False,
     )
     assert "proxy_next_upstream error timeout http_502 http_503;" in _lines(conf)
@@ -280,8 +282,12 @@ def _nginx_version(nginx_bin: str) -> tuple[int, ...]:
 
 @pytest.mark.parametrize(
     "overrides",
-    [{}, {"load_balancing": "round_robin"}, {"retry_non_idempotent": False, "next_upstream_timeout_s": 0},
-     {"worker_processes": 2, "access_log": "off", "error_log": "stderr"}],
+    [
+        {},
+        {"load_balancing": "round_robin"},
+        {"retry_non_idempotent": False, "next_upstream_timeout_s": 0},
+        {"worker_processes": 2, "access_log": "off", "error_log": "stderr"},
+    ],
 )
 def test_nginx_accepts_the_loopback_render(nginx_t, workdir: Path, overrides: dict) -> None:
     """`nginx -t` accepts the rendered configuration in several variants."""

@@ -48,20 +48,38 @@ def planned_nginx(plan) -> dict[str, str]:
     return config_map.inputs["data"]
 
 
-def start_planned_nginx(data: dict[str, str], nginx_bin: str, workdir: Path, upstream_ports: list[int], *,
-                        probe_clients: str | None = "127.0.0.1", worker_proxy_port: int | None = None):
+def start_planned_nginx(
+    data: dict[str, str],
+    nginx_bin: str,
+    workdir: Path,
+    upstream_ports: list[int],
+    *,
+    probe_clients: str | None = "127.0.0.1",
+    worker_proxy_port: int | None = None,
+):
     (workdir / "conf.d").mkdir(exist_ok=True)
-    (workdir / "conf.d" / API_KEY_INCLUDE_NAME).write_text(
-        render_api_key_include(data[API_KEY_TEMPLATE_NAME], API_KEY)
-    )
+    (workdir / "conf.d" / API_KEY_INCLUDE_NAME).write_text(render_api_key_include(data[API_KEY_TEMPLATE_NAME], API_KEY))
     port = free_port()
-    conf = bind_to_loopback(data["nginx.conf"], workdir, port, upstream_ports, probe_clients=probe_clients,
-                            worker_proxy_port=worker_proxy_port)
+    conf = bind_to_loopback(
+        data["nginx.conf"],
+        workdir,
+        port,
+        upstream_ports,
+        probe_clients=probe_clients,
+        worker_proxy_port=worker_proxy_port,
+    )
     return NginxProcess(nginx_bin, workdir, conf, port).start(), conf
 
 
-def bind_to_loopback(conf: str, workdir: Path, port: int, stub_ports: list[int], *,
-                     probe_clients: str | None = "127.0.0.1", worker_proxy_port: int | None = None) -> str:
+def bind_to_loopback(
+    conf: str,
+    workdir: Path,
+    port: int,
+    stub_ports: list[int],
+    *,
+    probe_clients: str | None = "127.0.0.1",
+    worker_proxy_port: int | None = None,
+) -> str:
     """Rewrite the cluster-bound lines of a planned nginx.conf for loopback; everything else is kept.
 
     ``probe_clients`` replaces the planned ``/healthz/model`` allowlist (the Route 53 checkers) with this address
@@ -116,9 +134,7 @@ def test_planned_nginx_serves_with_the_api_key_and_rejects_without(planned_nginx
     process, stubs, _, _ = planned_nginx_process
     body = chat_body("llama-3.1-8b-instruct", "hello")
     assert request("POST", process.url + "/v1/chat/completions", body).status == 401
-    answered = request(
-        "POST", process.url + "/v1/chat/completions", body, {"Authorization": f"Bearer {API_KEY}"}
-    )
+    answered = request("POST", process.url + "/v1/chat/completions", body, {"Authorization": f"Bearer {API_KEY}"})
     assert answered.status == 200
     assert request("GET", process.url + "/health").status == 200, "/health needs no key"
     assert sum(s.stats()["generation_requests"] for s in stubs) == 1, "the rejected request never reached a pod"
@@ -144,8 +160,9 @@ def test_planned_model_probe_refuses_clients_outside_the_route53_ranges(planned,
     """The planned allowlist kept as it is (Route 53's health checkers): a probe from 127.0.0.1 gets 403 and no
     completion reaches a pod."""
     stubs = make_stubs(1, model="llama-3.1-8b-instruct", api_key=API_KEY)
-    process, _ = start_planned_nginx(planned_nginx(planned["load-balanced"]), nginx_bin, workdir,
-                                     [s.port for s in stubs], probe_clients=None)
+    process, _ = start_planned_nginx(
+        planned_nginx(planned["load-balanced"]), nginx_bin, workdir, [s.port for s in stubs], probe_clients=None
+    )
     try:
         assert request("GET", process.url + "/healthz/model").status == 403
         assert stubs[0].generation_requests == 0
@@ -192,8 +209,11 @@ def test_planned_multi_model_gateway_lists_and_routes_by_model(planned, router_b
     planned_env = {e["name"]: e.get("value") for e in planned_router_container(plan)["env"]}
     assert planned_env["http_proxy"] == "http://127.0.0.1:8090"
     # What the kubelet expands: $(KUBERNETES_SERVICE_HOST) is the API's ClusterIP (an example one here).
-    proxies = {k: v.replace(":8090", f":{proxy_port}").replace("$(KUBERNETES_SERVICE_HOST)", "172.20.0.1")
-               for k, v in planned_env.items() if k.lower() in ("http_proxy", "no_proxy")}
+    proxies = {
+        k: v.replace(":8090", f":{proxy_port}").replace("$(KUBERNETES_SERVICE_HOST)", "172.20.0.1")
+        for k, v in planned_env.items()
+        if k.lower() in ("http_proxy", "no_proxy")
+    }
     assert len(proxies) == 4, planned_env
     base = {k: v for k, v in os.environ.items() if k.lower() not in ("http_proxy", "https_proxy", "all_proxy")}
     env = {**base, "VLLM_API_KEY": API_KEY, **proxies}
@@ -215,7 +235,7 @@ def test_planned_multi_model_gateway_lists_and_routes_by_model(planned, router_b
         assert listed.json()["object"] == "list"
         assert [m["id"] for m in listed.json()["data"]] == configured
         for _ in range(2):
-            for name, stub in zip(served, stubs):
+            for name, stub in zip(served, stubs, strict=True):
                 before = stub.stats()["generation_requests"]
                 answer = request("POST", front.url + "/v1/chat/completions", chat_body(name, f"to {name}"), auth)
                 assert answer.status == 200 and answer.json()["model"] == name, answer.body
@@ -255,8 +275,11 @@ def _stack_models(stack: str):
 
     document = yaml.safe_load((PROJECT_DIR / "stacks" / f"Pulumi.{stack}.yaml").read_text())["config"]
     return StackConfig.model_validate(
-        {key.split(":", 1)[1]: value for key, value in document.items() if key.split(":", 1)[1] not in
-         ("apiKey", "hfToken")}
+        {
+            key.split(":", 1)[1]: value
+            for key, value in document.items()
+            if key.split(":", 1)[1] not in ("apiKey", "hfToken")
+        }
     ).models
 
 
@@ -280,14 +303,21 @@ def test_planned_router_prestop_returns_only_after_nginx_has_drained(planned, ng
     front, _ = start_planned_nginx(planned_nginx(plan), nginx_bin, workdir, [stub.port])
     outcome: dict = {}
     body = chat_body("llama-3.1-8b-instruct", "long one", stub_delay_ms=7000)
-    client = threading.Thread(target=lambda: outcome.update(r=request(
-        "POST", front.url + "/v1/chat/completions", body, {"Authorization": f"Bearer {API_KEY}"}, timeout=30)))
+    client = threading.Thread(
+        target=lambda: outcome.update(
+            r=request(
+                "POST", front.url + "/v1/chat/completions", body, {"Authorization": f"Bearer {API_KEY}"}, timeout=30
+            )
+        )
+    )
     client.start()
     hooks = {}
     try:
         assert wait_until(lambda: stub.stats()["in_flight"] == 1, timeout=10)
-        hooks = {name: subprocess.Popen(local(containers[name]["lifecycle"]["preStop"]["exec"]["command"]))
-                 for name in ("nginx", "router")}
+        hooks = {
+            name: subprocess.Popen(local(containers[name]["lifecycle"]["preStop"]["exec"]["command"]))
+            for name in ("nginx", "router")
+        }
         exited: dict[str, float] = {}
         deadline = time.monotonic() + 30
         while len(exited) < 3 and time.monotonic() < deadline:

@@ -27,8 +27,7 @@ def _workers(stubs: list[StubBackend]) -> StaticWorkers:
 
 
 def _post(url: str, prompt: str, model: str = MODEL, timeout: float = 30.0, headers: dict | None = None):
-    return request("POST", url + "/v1/chat/completions", chat_body(model, prompt), {**AUTH, **(headers or {})},
-                   timeout)
+    return request("POST", url + "/v1/chat/completions", chat_body(model, prompt), {**AUTH, **(headers or {})}, timeout)
 
 
 def test_router_killing_a_backend_mid_run_loses_no_request(make_stubs, router, record_property) -> None:
@@ -44,8 +43,11 @@ def test_router_killing_a_backend_mid_run_loses_no_request(make_stubs, router, r
     run = load_with_kill(lambda i: _post(proc.url, prompts[i]), stubs[1], count=90, concurrency=4, kill_after=30)
     assert settle(stubs)
     served = {s.name: sum(1 for r in s.stats()["records"] if r["completed"]) for s in stubs}
-    summary = {"non_200": sum(1 for x in run.statuses if x != 200), "served": served,
-               "cut_in_flight": run.cut_in_flight}
+    summary = {
+        "non_200": sum(1 for x in run.statuses if x != 200),
+        "served": served,
+        "cut_in_flight": run.cut_in_flight,
+    }
     record_property("router_kill", json.dumps(summary))
     print("router kill run:", summary)
     assert run.statuses == [200] * 90, summary
@@ -55,8 +57,9 @@ def test_router_killing_a_backend_mid_run_loses_no_request(make_stubs, router, r
 
 def _prefix_groups(seed: int, groups: int, length: int) -> list[str]:
     rng = random.Random(seed)
-    return [" ".join("".join(rng.choices(string.ascii_lowercase, k=7)) for _ in range(length // 8))
-            for _ in range(groups)]
+    return [
+        " ".join("".join(rng.choices(string.ascii_lowercase, k=7)) for _ in range(length // 8)) for _ in range(groups)
+    ]
 
 
 def _stickiness(url: str, stubs: list[StubBackend], groups: int, per_group: int) -> dict:
@@ -141,8 +144,11 @@ def test_multi_model_routes_by_model_through_the_key_adding_proxy(make_stubs, ro
     assert [r["model"] for r in b.stats()["records"]] == ["model-b"] * 4
     assert a.stats()["unauthorized"] == b.stats()["unauthorized"] == 0
     # The proxy is on the streaming path too: SSE chunks 150 ms apart still arrive spread out.
-    result = stream(proc.url + "/v1/chat/completions", chat_body("model-b", "stream via proxy"),
-                    {**AUTH, "X-Stub-Chunk-Delay-Ms": "150", "X-Stub-Chunks": "6"})
+    result = stream(
+        proc.url + "/v1/chat/completions",
+        chat_body("model-b", "stream via proxy"),
+        {**AUTH, "X-Stub-Chunk-Delay-Ms": "150", "X-Stub-Chunks": "6"},
+    )
     assert result.status == 200 and result.done and len(result.events) == 6, result
     times = [t for t, _ in result.events]
     assert (times[-1] - times[0]) > 0.6 * 0.15 * 5, times
@@ -164,8 +170,11 @@ def test_router_streams_incrementally(make_stubs, router) -> None:
     """SSE chunks 150 ms apart at the pod arrive spread out through the router too."""
     (stub,) = make_stubs(1)
     proc = router(_workers([stub]))
-    result = stream(proc.url + "/v1/chat/completions", chat_body(MODEL, "stream via router"),
-                    {**AUTH, "X-Stub-Chunk-Delay-Ms": "150", "X-Stub-Chunks": "8"})
+    result = stream(
+        proc.url + "/v1/chat/completions",
+        chat_body(MODEL, "stream via router"),
+        {**AUTH, "X-Stub-Chunk-Delay-Ms": "150", "X-Stub-Chunks": "8"},
+    )
     assert result.status == 200 and result.done and len(result.events) == 8, result
     times = [t for t, _ in result.events]
     assert times[0] < 0.4 * times[-1], times

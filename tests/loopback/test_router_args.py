@@ -50,7 +50,7 @@ def router_help() -> str:
 
 
 def _help_flags(help_text: str) -> set[str]:
-    options = help_text[help_text.index("options:"):]
+    options = help_text[help_text.index("options:") :]
     return set(re.findall(r"(?m)^\s+(--[a-z0-9][a-z0-9-]*)", options))
 
 
@@ -69,7 +69,7 @@ def test_installed_router_is_the_pinned_version() -> None:
             pytest.fail(missing_message("vllm-router"), pytrace=False)
         pytest.skip(missing_message("vllm-router"))
     assert installed == ROUTER_VERSION
-    assert ROUTER_IMAGE == f"vllm/vllm-router:v{ROUTER_VERSION}"
+    assert f"vllm/vllm-router:v{ROUTER_VERSION}" == ROUTER_IMAGE
 
 
 def test_help_is_parsed(router_help: str) -> None:

@@ -13,11 +13,18 @@ pytestmark = pytest.mark.slow
 def test_every_v1_route_needs_the_key_and_health_metrics_do_not(make_stubs) -> None:
     (stub,) = make_stubs(1)
     good = {"Authorization": f"Bearer {DEFAULT_API_KEY}"}
-    for method, path, body in (("GET", "/v1/models", None), ("POST", "/v1/completions", {"prompt": "x"}),
-                               ("POST", "/v1/chat/completions", chat_body("stub-model", "x")),
-                               ("POST", "/v1/chat/completions/render", chat_body("stub-model", "x"))):
-        for headers in (None, {"Authorization": "Bearer wrong"}, {"Authorization": DEFAULT_API_KEY},
-                        {"Authorization": f"Basic {DEFAULT_API_KEY}"}):
+    for method, path, body in (
+        ("GET", "/v1/models", None),
+        ("POST", "/v1/completions", {"prompt": "x"}),
+        ("POST", "/v1/chat/completions", chat_body("stub-model", "x")),
+        ("POST", "/v1/chat/completions/render", chat_body("stub-model", "x")),
+    ):
+        for headers in (
+            None,
+            {"Authorization": "Bearer wrong"},
+            {"Authorization": DEFAULT_API_KEY},
+            {"Authorization": f"Basic {DEFAULT_API_KEY}"},
+        ):
             refused = request(method, stub.url + path, body, headers)
             assert (refused.status, refused.json()) == (401, {"error": "Unauthorized"}), (path, headers)
         assert request(method, stub.url + path, body, good).status == 200, path

@@ -37,9 +37,8 @@ def bracket_problems(expr: str) -> list[str]:
     for char in code:
         if char in "({[":
             stack.append(char)
-        elif char in pairs:
-            if not stack or stack.pop() != pairs[char]:
-                problems.append(f"unmatched {char!r}")
+        elif char in pairs and (not stack or stack.pop() != pairs[char]):
+            problems.append(f"unmatched {char!r}")
     problems += [f"unclosed {char!r}" for char in stack]
     if re.search(r"\{\s*\}", code):
         problems.append("empty selector {}")

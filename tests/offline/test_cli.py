@@ -36,9 +36,18 @@ def test_render_writes_one_yaml_file_per_kubernetes_object(tmp_path):
     kinds = sorted(yaml.safe_load(p.read_text())["kind"] for p in (tmp_path / "us-east-1").glob("*.yaml"))
     # No PodMonitor/PrometheusRule/dashboard: the single stack installs no monitoring stack, so observability is off.
     assert kinds == sorted(
-        ["Namespace", "Secret", "Secret", "PersistentVolumeClaim", "Job", "Deployment", "Service", "PodDisruptionBudget",
-         *["NetworkPolicy"] * 5,
-         "StorageClass"]  # gp3: the single stack installs it into the adopted cluster (cluster.existing.install)
+        [
+            "Namespace",
+            "Secret",
+            "Secret",
+            "PersistentVolumeClaim",
+            "Job",
+            "Deployment",
+            "Service",
+            "PodDisruptionBudget",
+            *["NetworkPolicy"] * 5,
+            "StorageClass",
+        ]  # gp3: the single stack installs it into the adopted cluster (cluster.existing.install)
     )
 
 

@@ -70,7 +70,7 @@ def test_the_cli_prints_the_same_tree_json_and_policies(user_program, capsys):
 
 
 def test_a_relative_program_and_config(user_program, monkeypatch, capsys):
-    program, stack = user_program
+    program, _stack = user_program
     monkeypatch.chdir(program.parent.parent)
     assert main(["plan", "--program", "my-app", "--config", os.path.join("my-app", "Pulumi.dev.yaml")]) in (0, 3)
     assert "InferenceSecrets" in capsys.readouterr().out
@@ -116,10 +116,13 @@ def _program(tmp_path: Path, source: str) -> tuple[Path, Path]:
 
 
 def test_a_data_source_without_an_offline_answer_is_named(tmp_path, capsys):
-    program, stack = _program(tmp_path, """
+    program, stack = _program(
+        tmp_path,
+        """
         import pulumi_aws as aws
         aws.ec2.get_vpc(default=True)
-    """)
+    """,
+    )
     assert main(["plan", "--program", str(program), "--config", str(stack)]) == 2
     err = capsys.readouterr().err
     assert "no answer for the data source aws:ec2/getVpc:getVpc" in err and "invokes=InvokeResults" in err
@@ -127,10 +130,13 @@ def test_a_data_source_without_an_offline_answer_is_named(tmp_path, capsys):
 
 
 def test_a_program_that_raises_shows_its_own_frames(tmp_path, capsys):
-    program, stack = _program(tmp_path, """
+    program, stack = _program(
+        tmp_path,
+        """
         import pulumi
         raise ValueError("the team's own bug")
-    """)
+    """,
+    )
     assert main(["plan", "--program", str(program), "--config", str(stack)]) == 2
     err = capsys.readouterr().err
     assert f'File "{program.resolve()}", line 3' in err and "ValueError: the team's own bug" in err

@@ -53,8 +53,9 @@ def test_render_never_writes_a_secret(plaintext_stack, tmp_path):
 
 def test_the_secret_does_reach_the_secret_object(tmp_path):
     # The other half of the property: redaction hides the value, it does not drop it.
-    from tests.plans import plan_config
     from pulumi.runtime import rpc
+
+    from tests.plans import plan_config
 
     plan = plan_config(tmp_path, single_model_config(), secrets="plain")
     string_data = plan.one("kubernetes:core/v1:Secret", "us-east-1-secrets-api-key").inputs["stringData"]

@@ -66,8 +66,13 @@ def deployment(
         "metadata": {"name": name, "namespace": namespace, "labels": dict(pod_labels)},
         "spec": spec,
     }
-    return Resource("kubernetes:apps/v1:Deployment", inputs, urn("kubernetes:apps/v1:Deployment", name), name,
-                    ignore_changes=ignore_changes)
+    return Resource(
+        "kubernetes:apps/v1:Deployment",
+        inputs,
+        urn("kubernetes:apps/v1:Deployment", name),
+        name,
+        ignore_changes=ignore_changes,
+    )
 
 
 def pdb(name: str = "llama-pdb", selector: Any = None, namespace: str = NAMESPACE) -> Resource:

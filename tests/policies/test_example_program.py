@@ -23,8 +23,9 @@ def run_example_program() -> None:
 
 
 def plan_example():
-    return run_program(run_example_program, load_stack_file(str(EXAMPLE_DIR / "Pulumi.dev.yaml")),
-                       invokes=default_invokes())
+    return run_program(
+        run_example_program, load_stack_file(str(EXAMPLE_DIR / "Pulumi.dev.yaml")), invokes=default_invokes()
+    )
 
 
 def test_the_example_program_passes_every_policy():

@@ -111,8 +111,13 @@ def test_the_pack_still_fails_a_deployment_without_network_policy_or_opt_out():
 
 def test_the_pack_reports_an_opted_out_cache_claim_as_advisory():
     claim = annotated(f.cache_claim(protect=False), opt_out_annotations({CACHE: "cache.protect: false"}))
-    request = proto.AnalyzeRequest(type=claim.type, urn=claim.urn, name=claim.name,
-                                   properties=struct(dict(claim.inputs)), options=proto.AnalyzerResourceOptions())
+    request = proto.AnalyzeRequest(
+        type=claim.type,
+        urn=claim.urn,
+        name=claim.name,
+        properties=struct(dict(claim.inputs)),
+        options=proto.AnalyzerResourceOptions(),
+    )
     found = {d.policyName: d.enforcementLevel for d in analyzer().Analyze(request, None).diagnostics}
     assert found == {f"{CACHE}-opted-out": proto.ADVISORY}
 

@@ -22,6 +22,7 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import json
 from collections.abc import Iterable
@@ -123,7 +124,12 @@ class ProviderSchema:
     # -- values -------------------------------------------------------------------------------------------------------
 
     def _check_properties(
-        self, values: Any, properties: dict[str, Any], required: Iterable[str], where: str, path: str,
+        self,
+        values: Any,
+        properties: dict[str, Any],
+        required: Iterable[str],
+        where: str,
+        path: str,
         partial: bool = False,
     ) -> list[Violation]:
         if not isinstance(values, dict):
@@ -228,10 +234,8 @@ def _decode_provider_config(inputs: dict[str, Any], properties: dict[str, Any]) 
     for name, value in inputs.items():
         node = properties.get(name, {})
         if isinstance(value, str) and node.get("type") != "string" and not _is_unknown(value):
-            try:
+            with contextlib.suppress(ValueError):  # left a string: the type check reports it
                 value = json.loads(value)
-            except ValueError:
-                pass  # left a string: the type check reports it
         decoded[name] = value
     return decoded
 

@@ -6,6 +6,8 @@ g6e.12xlarge = 4× L40S) and the README's documented answer for Llama-3.1-70B, n
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from vllm_infra.sizing import lookup_instance_type, lookup_model
@@ -28,7 +30,9 @@ def four_l4_per_node(tensor_parallel_size: int = 1) -> GpuPlacement:
 
 def test_auto_placement_of_a_catalog_model_is_the_documented_choice():
     # The config's default context (engine.maxModelLen 8192), as in the README's place_model example.
-    request = PlacementRequest(tier="llama", model_id=LLAMA_70B, architecture=lookup_model(LLAMA_70B), max_model_len=8192)
+    request = PlacementRequest(
+        tier="llama", model_id=LLAMA_70B, architecture=lookup_model(LLAMA_70B), max_model_len=8192
+    )
     placement = place(request, regions=["us-east-1"])
     assert (placement.tier, placement.instance_type, placement.tensor_parallel_size) == ("llama", "g6e.12xlarge", 4)
     assert placement.replicas_per_node == 1 and placement.memory is not None and placement.memory.fits
@@ -48,7 +52,7 @@ def test_an_unknown_architecture_needs_both_choices_pinned():
 def test_a_pinned_instance_not_offered_in_a_region_is_rejected():
     request = PlacementRequest(tier="m", model_id="x", architecture=None, instance_type="g6e.xlarge",
                                tensor_parallel_size=1)  # fmt: skip
-    with pytest.raises(ValueError, match="g6e.xlarge is not offered in ap-south-1"):
+    with pytest.raises(ValueError, match=re.escape("g6e.xlarge is not offered in ap-south-1")):
         place(request, regions=["ap-south-1"])
 
 
@@ -64,8 +68,10 @@ def test_node_bounds_count_the_rolling_surge_replica():
     # 2 replicas -> 1 node; 8 replicas -> 2 nodes, 8 + 1 surge -> 3 nodes.
     assert node_bounds(placement, initial_replicas=2, max_replicas=8, rolling_surge=False) == NodeBounds(1, 2)
     assert node_bounds(placement, initial_replicas=2, max_replicas=8, rolling_surge=True) == NodeBounds(1, 3)
-    assert node_bounds(placement, initial_replicas=2, max_replicas=8, rolling_surge=True, max_nodes=5) == NodeBounds(1, 5)
-    with pytest.raises(ValueError, match="gpu.maxNodes 2 cannot run 8 replica.*surge.*at least 3"):
+    assert node_bounds(placement, initial_replicas=2, max_replicas=8, rolling_surge=True, max_nodes=5) == NodeBounds(
+        1, 5
+    )
+    with pytest.raises(ValueError, match=r"gpu\.maxNodes 2 cannot run 8 replica.*surge.*at least 3"):
         node_bounds(placement, initial_replicas=2, max_replicas=8, rolling_surge=True, max_nodes=2)
 
 
@@ -77,9 +83,9 @@ def test_replica_resources_default_to_the_share_and_reject_what_cannot_fit():
     assert default.memory == f"{default.memory_gib}Gi"
     chosen = fit_replica_resources(placement, cpu="4", memory="32Gi", shm_size_gib=8)
     assert (chosen.cpu, chosen.memory, chosen.shm_gib) == ("4", "32Gi", 8)
-    with pytest.raises(ValueError, match="resources.memory 96Gi exceeds"):
+    with pytest.raises(ValueError, match=re.escape("resources.memory 96Gi exceeds")):
         fit_replica_resources(placement, memory="96Gi")
-    with pytest.raises(ValueError, match="resources.cpu 24 exceeds"):
+    with pytest.raises(ValueError, match=re.escape("resources.cpu 24 exceeds")):
         fit_replica_resources(placement, cpu="24")
     with pytest.raises(ValueError, match=r"resources.shmSizeGib \(32\) must be below the memory limit \(32 GiB\)"):
         fit_replica_resources(placement, memory="32Gi", shm_size_gib=32)

@@ -14,8 +14,9 @@ G_ON_DEMAND, P_ON_DEMAND, G_SPOT, P_SPOT = "L-DB2E81BA", "L-417A185B", "L-3819A6
 
 @pytest.mark.parametrize(
     ("instance_type", "capacity", "code"),
-    [("g6.xlarge", "on-demand", G_ON_DEMAND), ("g6e.12xlarge", "spot", G_SPOT), ("g5.48xlarge", "on-demand", G_ON_DEMAND),
-     ("p5.48xlarge", "on-demand", P_ON_DEMAND), ("p4d.24xlarge", "spot", P_SPOT), ("p5en.48xlarge", "spot", P_SPOT)],
+    [("g6.xlarge", "on-demand", G_ON_DEMAND), ("g6e.12xlarge", "spot", G_SPOT),
+     ("g5.48xlarge", "on-demand", G_ON_DEMAND), ("p5.48xlarge", "on-demand", P_ON_DEMAND),
+     ("p4d.24xlarge", "spot", P_SPOT), ("p5en.48xlarge", "spot", P_SPOT)],
 )  # fmt: skip
 def test_each_family_and_purchase_option_has_its_quota(instance_type, capacity, code):
     assert gpu_quota_for(instance_type, capacity)[0] == code
@@ -35,7 +36,9 @@ def test_needs_are_vcpus_times_maximum_nodes_summed_per_quota_and_region():
 
 
 def quota_output(plan):
-    return {region: {q["quotaCode"]: q["vcpus"] for q in quotas} for region, quotas in plan.outputs["gpuQuotaVcpus"].items()}
+    return {
+        region: {q["quotaCode"]: q["vcpus"] for q in quotas} for region, quotas in plan.outputs["gpuQuotaVcpus"].items()
+    }
 
 
 def test_plan_exports_the_quota_of_the_single_stack(tmp_path):

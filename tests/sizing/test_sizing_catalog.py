@@ -16,9 +16,18 @@ from vllm_infra.sizing import (
 )
 
 EXPECTED_INSTANCE_TYPES = {
-    **{f"g5.{size}": None for size in ("xlarge", "2xlarge", "4xlarge", "8xlarge", "12xlarge", "16xlarge", "24xlarge", "48xlarge")},
-    **{f"g6.{size}": None for size in ("xlarge", "2xlarge", "4xlarge", "8xlarge", "12xlarge", "16xlarge", "24xlarge", "48xlarge")},
-    **{f"g6e.{size}": None for size in ("xlarge", "2xlarge", "4xlarge", "8xlarge", "12xlarge", "16xlarge", "24xlarge", "48xlarge")},
+    **{
+        f"g5.{size}": None
+        for size in ("xlarge", "2xlarge", "4xlarge", "8xlarge", "12xlarge", "16xlarge", "24xlarge", "48xlarge")
+    },
+    **{
+        f"g6.{size}": None
+        for size in ("xlarge", "2xlarge", "4xlarge", "8xlarge", "12xlarge", "16xlarge", "24xlarge", "48xlarge")
+    },
+    **{
+        f"g6e.{size}": None
+        for size in ("xlarge", "2xlarge", "4xlarge", "8xlarge", "12xlarge", "16xlarge", "24xlarge", "48xlarge")
+    },
     "p4d.24xlarge": None,
     "p4de.24xlarge": None,
     "p5.4xlarge": None,

@@ -67,11 +67,7 @@ def oracle_valid_tps(model: ModelArchitecture, gpu_count: int) -> list[int]:
         for tp in sizes
         if tp <= gpu_count
         and model.num_attention_heads % tp == 0
-        and (
-            model.attention == "mla"
-            or model.num_key_value_heads % tp == 0
-            or tp % model.num_key_value_heads == 0
-        )
+        and (model.attention == "mla" or model.num_key_value_heads % tp == 0 or tp % model.num_key_value_heads == 0)
     ]
 
 
@@ -119,9 +115,7 @@ def architectures(draw: st.DrawFn) -> ModelArchitecture:
     body = int(layers * 12 * hidden * hidden * draw(st.floats(min_value=0.3, max_value=40.0)))
     quantization = draw(st.sampled_from([None, None, None, "fp8", "awq", "gptq", "mxfp4"]))
     mla_fields = (
-        {"kv_lora_rank": draw(st.sampled_from([256, 512])), "qk_rope_head_dim": 64}
-        if attention == "mla"
-        else {}
+        {"kv_lora_rank": draw(st.sampled_from([256, 512])), "qk_rope_head_dim": 64} if attention == "mla" else {}
     )
     return ModelArchitecture(
         hf_id="random/model",
@@ -136,9 +130,7 @@ def architectures(draw: st.DrawFn) -> ModelArchitecture:
         tie_word_embeddings=tied,
         dtype=draw(st.sampled_from(["bfloat16", "float16"])),
         quantization=quantization,
-        quantization_group_size=(
-            draw(st.sampled_from([32, 64, 128])) if quantization in ("awq", "gptq") else None
-        ),
+        quantization_group_size=(draw(st.sampled_from([32, 64, 128])) if quantization in ("awq", "gptq") else None),
         attention=attention,
         **mla_fields,
     )
@@ -147,9 +139,7 @@ def architectures(draw: st.DrawFn) -> ModelArchitecture:
 @st.composite
 def sizing_settings(draw: st.DrawFn, model: ModelArchitecture) -> dict[str, object]:
     return {
-        "quantization": (
-            None if model.quantization else draw(st.sampled_from([None, None, "fp8", "awq", "mxfp4"]))
-        ),
+        "quantization": (None if model.quantization else draw(st.sampled_from([None, None, "fp8", "awq", "mxfp4"]))),
         "max_model_len": draw(st.integers(min_value=128, max_value=model.max_position_embeddings)),
         "max_num_seqs": draw(st.sampled_from([1, 16, 64, 256, 1024])),
         "gpu_memory_utilization": draw(st.floats(min_value=0.5, max_value=0.98)),
@@ -157,9 +147,7 @@ def sizing_settings(draw: st.DrawFn, model: ModelArchitecture) -> dict[str, obje
     }
 
 
-PROPERTY_SETTINGS = settings(
-    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow]
-)
+PROPERTY_SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 # --------------------------------------------------------------------------- properties
@@ -171,11 +159,7 @@ def test_choice_fits_and_nothing_cheaper_fits(data: st.DataObject) -> None:
     region = data.draw(st.sampled_from([None, None, *REGIONS]))
     result = size_model(model, region=region, **chosen_settings)  # type: ignore[arg-type]
 
-    considered = [
-        instance
-        for instance in gpu_instances().values()
-        if region is None or region in instance.regions
-    ]
+    considered = [instance for instance in gpu_instances().values() if region is None or region in instance.regions]
     choice = result.choice
     if choice is not None:
         instance = gpu_instances()[choice.instance_type]

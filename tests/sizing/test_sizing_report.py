@@ -25,7 +25,9 @@ def test_render_text_marks_the_choice_on_the_first_row() -> None:
     assert not any(line.startswith("*") for line in lines[3:])
     assert f"choice: {result.options[0].instance_type}" in render_text(result)
     # one row per option
-    assert sum(1 for line in lines if any(o.instance_type in line.split() for o in result.options)) >= len(result.options)
+    assert sum(1 for line in lines if any(o.instance_type in line.split() for o in result.options)) >= len(
+        result.options
+    )
 
 
 def test_render_text_lists_rejections_and_notes() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from vllm_infra.sizing import (
@@ -131,7 +133,7 @@ def test_tensor_parallel_sizes_follow_vllm_divisibility_rules() -> None:
 
 
 def test_unknown_instance_type_suggests_names() -> None:
-    with pytest.raises(UnknownCatalogEntryError, match="p5.48xlarge"):
+    with pytest.raises(UnknownCatalogEntryError, match=re.escape("p5.48xlarge")):
         check_pinned(LLAMA_8B, "p5.48xl", 1, max_model_len=8192)
 
 

@@ -23,10 +23,22 @@ from tools.vllm_surface.surface import extract, render
 def download(version: str, dest: Path) -> Path:
     """Download the ``vllm==version`` x86_64 manylinux wheel into ``dest`` with pip; the path of that one wheel."""
     cmd = [
-        sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-        "--platform", "manylinux_2_28_x86_64", "--python-version", "3.12",
-        "--implementation", "cp", "--disable-pip-version-check",
-        f"vllm=={version}", "-d", str(dest),
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--only-binary=:all:",
+        "--platform",
+        "manylinux_2_28_x86_64",
+        "--python-version",
+        "3.12",
+        "--implementation",
+        "cp",
+        "--disable-pip-version-check",
+        f"vllm=={version}",
+        "-d",
+        str(dest),
     ]
     subprocess.run(cmd, check=True, stdout=sys.stderr)
     wheels = sorted(dest.glob(f"vllm-{version}-*.whl"))
@@ -43,8 +55,9 @@ def main(argv: list[str] | None = None) -> int:
     src.add_argument("--wheel", type=Path, help="a vllm wheel already on disk")
     src.add_argument("--version", help="download vllm==VERSION from PyPI with pip")
     ap.add_argument("--out", type=Path, required=True, help="JSON file to write")
-    ap.add_argument("--explain", action="store_true",
-                    help="print every option and metric with where it comes from (stderr)")
+    ap.add_argument(
+        "--explain", action="store_true", help="print every option and metric with where it comes from (stderr)"
+    )
     args = ap.parse_args(argv)
     try:
         if args.version:

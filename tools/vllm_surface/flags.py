@@ -87,7 +87,8 @@ class FlagExtractor:
 
     # -- FlexibleArgumentParser ----------------------------------------------
     def read_parser_model(self) -> None:
-        """Read which inverse prefixes ``FlexibleArgumentParser``'s boolean action adds (``--enable-``/``--disable-``)."""
+        """Read which inverse prefixes ``FlexibleArgumentParser``'s boolean action adds (``--enable-``,
+        ``--disable-``)."""
         mod = self.wheel.module("vllm.utils.argparse_utils")
         top = {n.name: n for n in mod.tree.body if isinstance(n, ast.ClassDef)}
         flex = top.get("FlexibleArgumentParser")
@@ -122,7 +123,7 @@ class FlagExtractor:
             ):
                 self.parser_model.inverse_prefixes = {
                     ast.literal_eval(k): ast.literal_eval(v)  # type: ignore[arg-type]
-                    for k, v in zip(st.value.keys, st.value.values)
+                    for k, v in zip(st.value.keys, st.value.values, strict=True)
                 }
         if not self.parser_model.inverse_prefixes:
             fail("argparse_utils: EnableDisableAction._inverse_prefixes not found")
@@ -154,7 +155,8 @@ class FlagExtractor:
         init = method(cls, "subparser_init")
         assert isinstance(init.node, ast.FunctionDef)
         add_parser = [
-            c for c in ast.walk(init.node)
+            c
+            for c in ast.walk(init.node)
             if isinstance(c, ast.Call) and isinstance(c.func, ast.Attribute) and c.func.attr == "add_parser"
         ]
         if len(add_parser) != 1:
@@ -176,7 +178,8 @@ class FlagExtractor:
         return self.expand()
 
     def check_main(self) -> None:
-        """Fail unless ``vllm/entrypoints/cli/main.py`` still builds a FlexibleArgumentParser with the serve sub-command."""
+        """Fail unless ``vllm/entrypoints/cli/main.py`` still builds a FlexibleArgumentParser with the serve
+        sub-command."""
         main = self.wheel.module("vllm.entrypoints.cli.main")
         src = ast.unparse(main.tree)
         if "FlexibleArgumentParser(" not in src or ".add_subparsers(" not in src:
@@ -234,17 +237,21 @@ class FlagExtractor:
                 elif isinstance(ref, FieldRef):
                     field_vars[var] = ref
         # pass 2: mutations of kwargs dicts
-        for st in ast.walk(node):
-            if isinstance(st, ast.Assign) and len(st.targets) == 1 and isinstance(st.targets[0], ast.Subscript):
-                tgt = st.targets[0]
+        for assign in ast.walk(node):
+            if (
+                isinstance(assign, ast.Assign)
+                and len(assign.targets) == 1
+                and isinstance(assign.targets[0], ast.Subscript)
+            ):
+                tgt = assign.targets[0]
                 key = tgt.slice
                 if isinstance(key, ast.Constant) and key.value in {"action", "option_strings", "flags"}:
                     ref = self._kwargs_ref(tgt.value, mod, kwargs_vars, field_vars)
                     if not isinstance(ref, FieldRef):
-                        fail(f"{where(mod, st)}: cannot tell which argument {ast.unparse(tgt)} changes")
+                        fail(f"{where(mod, assign)}: cannot tell which argument {ast.unparse(tgt)} changes")
                     if key.value != "action":
-                        fail(f"{where(mod, st)}: unsupported change of {key.value}")
-                    overrides[(ref.cls.qualname, ref.name)] = classify_action(st.value, mod)
+                        fail(f"{where(mod, assign)}: unsupported change of {key.value}")
+                    overrides[(ref.cls.qualname, ref.name)] = classify_action(assign.value, mod)
         # pass 3: calls
         for call in ast.walk(node):
             if not isinstance(call, ast.Call):
@@ -270,11 +277,14 @@ class FlagExtractor:
                 if passes_parser:
                     fname = func.attr if isinstance(func, ast.Attribute) else ast.unparse(func)
                     if fname not in PARSER_CALLS_WITHOUT_OPTIONS:
-                        fail(f"{where(mod, call)}: the parser is passed to {ast.unparse(func)}(), "
-                             "which this script does not know")
+                        fail(
+                            f"{where(mod, call)}: the parser is passed to {ast.unparse(func)}(), "
+                            "which this script does not know"
+                        )
 
     def walk_add_cli_args(self, cls: Binding) -> None:
-        """Record the options of ``cls.add_cli_args``: dataclass fields as ``--field-name``, or its add_argument calls."""
+        """Record the options of ``cls.add_cli_args``: dataclass fields as ``--field-name``, or its add_argument
+        calls."""
         fn = method(cls, "add_cli_args")
         assert isinstance(fn.node, ast.FunctionDef) and fn.mod is not None
         src = ast.unparse(fn.node)
@@ -311,10 +321,12 @@ class FlagExtractor:
                         self._customize_statement(n, c.mod, actions, extra)
         origin = f"{fn.mod.path}: {cls.qualname} fields"
         for name, action in actions.items():
-            opts = list(extra.get(name, [])) + [f"--{name.replace('_', '-')}"]
+            opts = [*extra.get(name, []), f"--{name.replace('_', '-')}"]
             self.options.append(Option(opts, action, origin))
 
-    def _customize_statement(self, n: ast.AST, mod: Module, actions: dict[str, str], extra: dict[str, list[str]]) -> None:
+    def _customize_statement(
+        self, n: ast.AST, mod: Module, actions: dict[str, str], extra: dict[str, list[str]]
+    ) -> None:
         def field_of(sub: ast.expr) -> str | None:
             if isinstance(sub, ast.Subscript) and isinstance(sub.slice, ast.Constant):
                 return sub.slice.value  # type: ignore[return-value]
@@ -346,7 +358,9 @@ class FlagExtractor:
             if isinstance(recv, ast.Name) and n.args and isinstance(n.args[0], ast.Constant):
                 actions.pop(n.args[0].value, None)  # type: ignore[arg-type]
 
-    def _kwargs_ref(self, expr: ast.expr, mod: Module, kwargs_vars: dict[str, Binding], field_vars: dict[str, FieldRef]) -> Binding | FieldRef | None:
+    def _kwargs_ref(
+        self, expr: ast.expr, mod: Module, kwargs_vars: dict[str, Binding], field_vars: dict[str, FieldRef]
+    ) -> Binding | FieldRef | None:
         if isinstance(expr, ast.Call) and isinstance(expr.func, ast.Name) and expr.func.id == "get_kwargs":
             cls = mod.qualify(expr.args[0])
             if cls.kind != "class":
@@ -365,10 +379,17 @@ class FlagExtractor:
                 fields = dataclass_fields(base)
                 if name not in fields:
                     fail(f"{where(mod, expr)}: {base.qualname} has no field {name!r}")
-                return FieldRef(base, name)  # type: ignore[arg-type]
+                return FieldRef(base, name)
         return None
 
-    def _add_argument(self, call: ast.Call, mod: Module, kwargs_vars: dict[str, Binding], field_vars: dict[str, FieldRef], overrides: dict[tuple[str, str], str]) -> None:
+    def _add_argument(
+        self,
+        call: ast.Call,
+        mod: Module,
+        kwargs_vars: dict[str, Binding],
+        field_vars: dict[str, FieldRef],
+        overrides: dict[tuple[str, str], str],
+    ) -> None:
         strings = []
         for a in call.args:
             if not (isinstance(a, ast.Constant) and isinstance(a.value, str)):
@@ -382,7 +403,7 @@ class FlagExtractor:
         def from_double_star(expr: ast.expr) -> None:
             nonlocal action, derived
             if isinstance(expr, ast.Dict):
-                for k, v in zip(expr.keys, expr.values):
+                for k, v in zip(expr.keys, expr.values, strict=True):
                     if k is None:
                         from_double_star(v)
                     elif isinstance(k, ast.Constant) and k.value == "action":
@@ -424,12 +445,13 @@ class FlagExtractor:
                 for s in opt.strings:
                     for prefix, inverse in self.parser_model.inverse_prefixes.items():
                         if s.startswith(prefix):
-                            strings.append(inverse + s[len(prefix):])
+                            strings.append(inverse + s[len(prefix) :])
             for s in strings:
                 if s in accepted:
-                    fail(f"option {s} registered twice ({accepted[s]} and {opt.origin}): "
-                         "argparse would refuse to build this parser")
+                    fail(
+                        f"option {s} registered twice ({accepted[s]} and {opt.origin}): "
+                        "argparse would refuse to build this parser"
+                    )
                 accepted[s] = opt.origin
         flags = sorted(s for s in accepted if s.startswith("--"))
         return flags
-

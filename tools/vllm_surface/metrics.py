@@ -30,8 +30,7 @@ PASS_THROUGH_METRIC_SITES: dict[tuple[str, str], str] = {
     (
         "vllm/distributed/kv_transfer/kv_connector/v1/offloading/metrics.py",
         "_create_metric",
-    ): "builds the metrics described by the Offloading*Metadata definitions, "
-    "which are collected separately",
+    ): "builds the metrics described by the Offloading*Metadata definitions, which are collected separately",
 }
 
 #: Offloading*Metadata definitions whose names come from a package that is not
@@ -74,7 +73,8 @@ VLLM_STRING_RE = re.compile(r"[\"'](vllm:[A-Za-z_][A-Za-z0-9_]*)[\"']")
 
 
 class MetricExtractor:
-    """Collects the metrics of a wheel: ``run`` returns exposed name -> type; ``metrics``/``origin`` keep the registered names."""
+    """Collects the metrics of a wheel: ``run`` returns exposed name -> type; ``metrics``/``origin`` keep the
+    registered names."""
 
     def __init__(self, wheel: Wheel):
         self.wheel = wheel
@@ -113,7 +113,8 @@ class MetricExtractor:
         return exposed
 
     def check_convention(self) -> None:
-        """Fail unless the metadata classes and ``PrometheusStatLogger._*_cls`` attributes are the ones this tool maps."""
+        """Fail unless the metadata classes and ``PrometheusStatLogger._*_cls`` attributes are the ones this tool
+        maps."""
         # KV-offload metrics are declared as {name: Offloading<Type>Metadata(...)}:
         # the metadata classes must be exactly the ones this script maps to types.
         base = self.wheel.module("vllm.v1.kv_offload.base")
@@ -122,8 +123,10 @@ class MetricExtractor:
             if isinstance(node, ast.ClassDef) and "OffloadingMetricMetadata" in {ast.unparse(b) for b in node.bases}:
                 declared.add(node.name)
         if declared != set(METADATA_TYPES):
-            fail(f"vllm/v1/kv_offload/base.py: metric metadata classes are {sorted(declared)}, "
-                 f"this script knows {sorted(METADATA_TYPES)}")
+            fail(
+                f"vllm/v1/kv_offload/base.py: metric metadata classes are {sorted(declared)}, "
+                f"this script knows {sorted(METADATA_TYPES)}"
+            )
         mod = self.wheel.module("vllm.v1.metrics.loggers")
         cls = mod.resolve("PrometheusStatLogger")
         if cls.kind != "class":
@@ -192,7 +195,9 @@ class MetricExtractor:
                 ctor_locals[fn] = {
                     t.id
                     for a in ast.walk(fn)
-                    if isinstance(a, ast.Assign) and isinstance(a.value, (ast.Name, ast.Attribute)) and ctor_kind(a.value)
+                    if isinstance(a, ast.Assign)
+                    and isinstance(a.value, (ast.Name, ast.Attribute))
+                    and ctor_kind(a.value)
                     for t in a.targets
                     if isinstance(t, ast.Name)
                 }
@@ -202,9 +207,8 @@ class MetricExtractor:
         for node, fn in calls:
             fname = fn.name if fn is not None else "<module>"
             kind = ctor_kind(node.func)
-            if kind is None and isinstance(node.func, ast.Name) and fn is not None:
-                if node.func.id in local_ctors(fn):
-                    kind = "dynamic"
+            if kind is None and isinstance(node.func, ast.Name) and fn is not None and node.func.id in local_ctors(fn):
+                kind = "dynamic"
             if kind is not None:
                 if {k.arg for k in node.keywords} & {"namespace", "subsystem", "unit"}:
                     fail(f"{where(mod, node)}: namespace/subsystem/unit are not supported")
@@ -232,7 +236,11 @@ class MetricExtractor:
                 if isinstance(parent, ast.Dict):
                     idx = next(i for i, v in enumerate(parent.values) if v is node)
                     key_expr = parent.keys[idx]
-                elif isinstance(parent, ast.Assign) and len(parent.targets) == 1 and isinstance(parent.targets[0], ast.Subscript):
+                elif (
+                    isinstance(parent, ast.Assign)
+                    and len(parent.targets) == 1
+                    and isinstance(parent.targets[0], ast.Subscript)
+                ):
                     key_expr = parent.targets[0].slice
                 if key_expr is None:
                     fail(f"{where(mod, node)}: {node.func.id}(...) outside a name -> definition mapping")
@@ -279,11 +287,12 @@ class MetricExtractor:
             if kind == "histogram":
                 series |= {name + s for s in ("_bucket", "_sum", "_count")}
         missing = {
-            s: p for s, p in self.vllm_strings.items()
+            s: p
+            for s, p in self.vllm_strings.items()
             if s not in series and s not in NON_METRIC_VLLM_STRINGS and not s.startswith("vllm::")
         }
         if missing:
             lines = "\n".join(f"  {s}  ({p})" for s, p in sorted(missing.items()))
-            fail("these vllm: string constants match no registered metric; a "
-                 f"registration was probably missed:\n{lines}")
-
+            fail(
+                f"these vllm: string constants match no registered metric; a registration was probably missed:\n{lines}"
+            )

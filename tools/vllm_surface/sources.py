@@ -238,12 +238,13 @@ def class_attribute(cls: Binding, attr: str) -> Binding | None:
     assert isinstance(cls.node, ast.ClassDef) and cls.mod is not None
     for st in cls.node.body:
         targets: list[ast.expr] = []
+        value: ast.expr | None = None
         if isinstance(st, ast.Assign):
-            targets = st.targets
+            targets, value = st.targets, st.value
         elif isinstance(st, ast.AnnAssign) and st.value is not None:
-            targets = [st.target]
-        if any(isinstance(t, ast.Name) and t.id == attr for t in targets):
-            return Binding("value", cls.mod, st.value, f"{cls.qualname}.{attr}")
+            targets, value = [st.target], st.value
+        if value is not None and any(isinstance(t, ast.Name) and t.id == attr for t in targets):
+            return Binding("value", cls.mod, value, f"{cls.qualname}.{attr}")
         if isinstance(st, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and st.name == attr:
             kind = "class" if isinstance(st, ast.ClassDef) else "function"
             return Binding(kind, cls.mod, st, f"{cls.qualname}.{attr}")
@@ -293,4 +294,3 @@ def method(cls: Binding, name: str) -> Binding:
         fail(f"{cls.qualname}.{name} is not defined")
     assert found is not None
     return found
-

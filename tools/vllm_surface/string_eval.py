@@ -21,7 +21,9 @@ class StringEval:
     def __init__(self, wheel: Wheel):
         self.wheel = wheel
 
-    def eval(self, node: ast.expr, mod: Module, fn: ast.AST | None, env: dict[str, list[str]] | None = None, depth: int = 0) -> list[str]:
+    def eval(
+        self, node: ast.expr, mod: Module, fn: ast.AST | None, env: dict[str, list[str]] | None = None, depth: int = 0
+    ) -> list[str]:
         """Every value ``node`` (in ``mod``, inside function ``fn`` if any) can take; ``env`` binds parameters."""
         if depth > 30:
             raise Unresolvable("recursion")
@@ -62,8 +64,13 @@ class StringEval:
                 assert isinstance(b.node, ast.FunctionDef) and b.mod is not None
                 body = [s for s in b.node.body if not (isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant))]
                 params = [a.arg for a in b.node.args.args]
-                if len(body) == 1 and isinstance(body[0], ast.Return) and body[0].value is not None and len(params) == len(node.args):
-                    new_env = {p: ev(a) for p, a in zip(params, node.args)}
+                if (
+                    len(body) == 1
+                    and isinstance(body[0], ast.Return)
+                    and body[0].value is not None
+                    and len(params) == len(node.args)
+                ):
+                    new_env = {p: ev(a) for p, a in zip(params, node.args, strict=True)}
                     return self.eval(body[0].value, b.mod, None, new_env, depth + 1)
         raise Unresolvable(f"{where(mod, node)}: {ast.unparse(node)}")
 
@@ -115,11 +122,12 @@ class StringEval:
         if isinstance(it, ast.Name):
             out = []
             for node in ast.walk(fn):
-                if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == it.id for t in node.targets):
+                if isinstance(node, ast.Assign) and any(
+                    isinstance(t, ast.Name) and t.id == it.id for t in node.targets
+                ):
                     if not isinstance(node.value, (ast.List, ast.Tuple)):
                         raise Unresolvable(f"{where(mod, node)}: loop over {ast.unparse(node.value)}")
                     out.append(list(node.value.elts))
             if out:
                 return out
         raise Unresolvable(f"{where(mod, it)}: loop over {ast.unparse(it)}")
-

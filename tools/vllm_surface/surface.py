@@ -30,7 +30,8 @@ def sha256(path: Path) -> str:
 
 
 def extract(wheel_path: Path, explain: bool = False) -> dict[str, object]:
-    """The surface record of the wheel at ``wheel_path``; ``explain`` prints each option and metric's origin on stderr."""
+    """The surface record of the wheel at ``wheel_path``; ``explain`` prints each option and metric's origin on
+    stderr."""
     wheel = Wheel(wheel_path)
     fx = FlagExtractor(wheel)
     flags = fx.run()

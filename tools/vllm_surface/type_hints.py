@@ -99,7 +99,7 @@ def type_atoms(node: ast.expr, mod: Module, _depth: int = 0) -> frozenset[str]:
             assert b.mod is not None and b.node is not None
             if isinstance(b.node, ast.Call):
                 fn = ast.unparse(b.node.func)
-                if fn.endswith("TypeVar") or fn.endswith("NewType"):
+                if fn.endswith(("TypeVar", "NewType")):
                     return frozenset({"other"})
             return rec(b.node, b.mod)
         fail(f"{where(mod, node)}: {ast.unparse(node)} is a {b.kind}, not a type")
@@ -146,4 +146,3 @@ def dataclass_fields(cls: Binding) -> dict[str, tuple[ast.expr, Module]]:
                 continue
             out[st.target.id] = (ann, cls.mod)
     return out
-

@@ -6,8 +6,8 @@ Top-down: ``StackConfig`` ▸ ``ModelSpec`` ▸ ``EngineSpec`` / ``CacheSpec`` /
 from vllm_infra.config.engine import EngineSpec
 from vllm_infra.config.errors import ConfigError, config_key, validate_config
 from vllm_infra.config.model import CacheSpec, LifecycleSpec, ModelSpec, ResourceSpec
-from vllm_infra.kube.quantity import gib as quantity_gib  # the package's one quantity parser (vllm_infra.kube.quantity)
 from vllm_infra.config.stack import StackConfig
+from vllm_infra.kube.quantity import gib as quantity_gib  # the package's one quantity parser (vllm_infra.kube.quantity)
 
 __all__ = [
     "CacheSpec",

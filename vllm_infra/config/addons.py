@@ -193,6 +193,7 @@ def iam_policy_document(filename: str) -> dict[str, Any]:
     text = resources.files("vllm_infra").joinpath("data", "iam", filename).read_text(encoding="utf-8")
     return json.loads(text)
 
+
 #: The Service kube-prometheus-stack creates for Prometheus (`<release>-prometheus`, port 9090) — the address the
 #: KEDA triggers (the default of ``autoscaling.prometheusAddress``) and prometheus-adapter query.
 PROMETHEUS_SERVICE_HOST = (

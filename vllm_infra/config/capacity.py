@@ -2,9 +2,9 @@
 
 ``GpuSpec`` is what a stack file says (``instanceType: auto`` or a pinned type, spot or on-demand, AMI, disk).
 ``place_model`` maps a ``ModelSpec`` onto ``vllm_infra.sizing.placement`` (which takes plain values and never imports
-this package) and gets a ``GpuPlacement`` — instance type, tensor-parallel size, replicas per node; ``replica_resources``
-the per-replica CPU and memory. A pinned choice that cannot fit is rejected with the numbers (weights vs. usable GPU
-memory).
+this package) and gets a ``GpuPlacement`` — instance type, tensor-parallel size, replicas per node;
+``replica_resources`` the per-replica CPU and memory. A pinned choice that cannot fit is rejected with the numbers
+(weights vs. usable GPU memory).
 """
 
 from __future__ import annotations
@@ -54,11 +54,15 @@ class GpuSpec(ConfigModel):
         200, ge=100, le=16384, description="Node root disk: the vLLM image unpacks to ~25 GiB, twice during updates."
     )
     max_nodes: int | None = Field(
-        None, ge=1, le=1000, description="Node group maximum; None = what the maximum replicas need, plus the surge "
+        None,
+        ge=1,
+        le=1000,
+        description="Node group maximum; None = what the maximum replicas need, plus the surge "
         "replica of a rolling update (ReadWriteMany cache). A smaller value is rejected.",
     )
     create_node_group: bool = Field(
-        True, description="false when GPU nodes are provisioned elsewhere (e.g. Karpenter); pods then select the "
+        True,
+        description="false when GPU nodes are provisioned elsewhere (e.g. Karpenter); pods then select the "
         "instance type only.",
     )
 

@@ -92,7 +92,10 @@ class EngineFlag:
     @property
     def false_flag(self) -> str | None:
         """The spelling written when a ``BOOL_PAIR`` is false (``--no-enable-x``); None for other renders."""
-        return "--no-" + self.flag.removeprefix("--") if self.render is Render.BOOL_PAIR else None
+        return self._negated() if self.render is Render.BOOL_PAIR else None
+
+    def _negated(self) -> str:
+        return "--no-" + self.flag.removeprefix("--")
 
     def value(self, inputs: ServeInputs) -> Any:
         """The row's value for ``inputs`` (the attribute at ``source``)."""
@@ -109,14 +112,14 @@ class EngineFlag:
         if self.render is Render.VALUE:
             return [] if value is None else [self.flag, self.format(value)]
         if self.render is Render.BOOL_PAIR:
-            return [self.flag if value else self.false_flag]
+            return [self.flag if value else self._negated()]
         return [self.flag] if value else []  # SWITCH
 
     def written_spellings(self) -> list[str]:
         """Every flag spelling this row can put on the command line."""
         if self.render in (Render.POSITIONAL, Render.RESERVED):
             return []
-        return [self.flag, self.false_flag] if self.render is Render.BOOL_PAIR else [self.flag]
+        return [self.flag, self._negated()] if self.render is Render.BOOL_PAIR else [self.flag]
 
     def owned_spellings(self) -> list[str]:
         """Every spelling ``extraArgs`` may not use because it would fight this row: the flag and, for a boolean, each

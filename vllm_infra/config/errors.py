@@ -52,7 +52,9 @@ PATTERN_DESCRIPTIONS: dict[str, str] = {
     r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$": (
         "must be a Kubernetes object name such as gp3: lower-case letters, digits, '-' and '.' (at most 253)"
     ),
-    r"^ELBSecurityPolicy-[A-Za-z0-9-]+$": "must be an ELB security policy name such as ELBSecurityPolicy-TLS13-1-2-2021-06",
+    r"^ELBSecurityPolicy-[A-Za-z0-9-]+$": (
+        "must be an ELB security policy name such as ELBSecurityPolicy-TLS13-1-2-2021-06"
+    ),
 }
 
 # Parts of a key or shapes of a value that say "this may be a secret": such values are never printed.
@@ -336,8 +338,8 @@ def explain(
             continue
         key_parts, _ = _walk(model, item["loc"]) if model else (list(item["loc"]), [])
         grouped.setdefault(tuple(key_parts), []).append(item)
-    for key_parts, group in grouped.items():
-        problems.append(_problem(model, list(key_parts), group, extra_top_level_keys))
+    for grouped_key, group in grouped.items():
+        problems.append(_problem(model, list(grouped_key), group, extra_top_level_keys))
     return ConfigError(problems)
 
 
@@ -350,7 +352,8 @@ def _model_of(error: ValidationError) -> type[BaseModel] | None:
 
 
 def _all_config_models() -> list[type[BaseModel]]:
-    found, stack = [], list(ConfigModel.__subclasses__())
+    found: list[type[BaseModel]] = []
+    stack: list[type[BaseModel]] = list(ConfigModel.__subclasses__())
     while stack:
         candidate = stack.pop()
         found.append(candidate)

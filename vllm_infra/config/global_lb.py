@@ -126,7 +126,7 @@ class GlobalLoadBalancerSpec(ConfigModel):
         if value is not None and not 1 <= len(value) <= MAX_SEARCH_STRING:
             raise ValueError(
                 f"got {len(value)} characters; Route 53 searches for 1 to {MAX_SEARCH_STRING} characters: shorten it, "
-                'or set null to accept any 2xx/3xx answer (weaker: an error page in JSON would pass)'
+                "or set null to accept any 2xx/3xx answer (weaker: an error page in JSON would pass)"
             )
         return value
 

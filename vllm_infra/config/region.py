@@ -15,9 +15,7 @@ AwsRegion = Annotated[str, StringConstraints(pattern=r"^[a-z]{2}(-gov)?-[a-z]+-[
 SubnetId = Annotated[str, StringConstraints(pattern=r"^subnet-[0-9a-f]{8,17}$")]
 RoleArn = Annotated[str, StringConstraints(pattern=r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/.+$")]
 # A Kubernetes object name (DNS subdomain), as StorageClass names are.
-StorageClassName = Annotated[
-    str, StringConstraints(pattern=r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
-]
+StorageClassName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")]
 
 #: The StorageClass the stack creates on clusters it creates (and on adopted ones with install.gp3StorageClass).
 GP3_STORAGE_CLASS = "gp3"
@@ -211,7 +209,9 @@ class NewClusterSpec(ConfigModel):
                 "set publicAccessFromAnywhere: true to accept it"
             )
         if self.public_access_from_anywhere and not anywhere:
-            raise ValueError("publicAccessFromAnywhere: true only applies with 0.0.0.0/0 in publicAccessCidrs; remove it")
+            raise ValueError(
+                "publicAccessFromAnywhere: true only applies with 0.0.0.0/0 in publicAccessCidrs; remove it"
+            )
         return self
 
 
@@ -358,7 +358,8 @@ class RegionSpec(ConfigModel):
                 )
             else:
                 fix = (
-                    f"if cluster {self.cluster.name} has it, declare it in {where}.cluster.existing.has.storageClasses; "
+                    f"if cluster {self.cluster.name} has it, declare it in "
+                    f"{where}.cluster.existing.has.storageClasses; "
                     f"to have the stack create {GP3_STORAGE_CLASS}, set {where}.cluster.existing.install."
                     "gp3StorageClass: true with install.ebsCsiDriver and install.podIdentityAgent (or has.ebsCsiDriver "
                     f"/ has.podIdentityAgent for what the cluster already runs); for {EFS_STORAGE_CLASS}, set "

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Mapping
 
 import grpc
 
@@ -66,7 +67,7 @@ class InvokeFailed(grpc.RpcError):
 OFFLINE_CLUSTER_ADDONS = {"vpc-cni": json.dumps({"enableNetworkPolicy": "true"})}
 
 
-def eks_addon_answer(addons: dict[str, str | None], tags: dict[str, str] | None = None):
+def eks_addon_answer(addons: Mapping[str, str | None], tags: Mapping[str, str] | None = None):
     """An answer to ``aws:eks/getAddon:getAddon`` for clusters that run ``addons`` (name → configuration values),
     each tagged with ``tags``; any other add-on fails the invoke as EKS does (``ResourceNotFoundException``)."""
 

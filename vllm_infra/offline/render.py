@@ -15,6 +15,7 @@ marker file lists it); anything else in it is refused, so a typo in ``--out`` ne
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import shlex
@@ -153,7 +154,7 @@ def manifest(resource: PlannedResource) -> dict[str, Any] | None:
     assert gvk is not None
     group, version, kind = gvk
     body = redact(resource.inputs)
-    ordered = {"apiVersion": version if group == "core" else f"{group}/{version}", "kind": kind}
+    ordered: dict[str, Any] = {"apiVersion": version if group == "core" else f"{group}/{version}", "kind": kind}
     ordered.update({key: value for key, value in body.items() if key not in ordered})
     if isinstance(ordered.get("metadata"), dict) and "name" not in ordered["metadata"]:
         # Auto-named by Pulumi (logical name plus a random suffix at create time); offline, the logical name stands
@@ -182,7 +183,7 @@ def _kubeconfig_region(kubeconfig: Any) -> str | None:
         return None
     for user in kubeconfig.get("users") or []:
         args = (((user or {}).get("user") or {}).get("exec") or {}).get("args") or []
-        for flag, value in zip(args, args[1:], strict=False):
+        for flag, value in itertools.pairwise(args):
             if flag == "--region" and isinstance(value, str):
                 return value
     return None

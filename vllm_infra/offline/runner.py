@@ -20,7 +20,6 @@ import pulumi
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc
 from pulumi.runtime.settings import reset_options
-from pulumi.runtime.sync_await import _sync_await
 
 from vllm_infra.offline.stackfile import StackFile, load_stack_file
 
@@ -169,7 +168,11 @@ class _CaptureMonitor(pulumi_mocks.MockMonitor):
                 depends_on=sorted(set(request.dependencies)),
                 custom_timeouts={
                     op: value
-                    for op, value in (("create", timeouts.create), ("update", timeouts.update), ("delete", timeouts.delete))
+                    for op, value in (
+                        ("create", timeouts.create),
+                        ("update", timeouts.update),
+                        ("delete", timeouts.delete),
+                    )
                     if value
                 },
                 ignore_changes=list(request.ignoreChanges),
@@ -199,6 +202,7 @@ def run_program(
     """
 
     monitor = _CaptureMonitor(_CaptureMocks(invokes or InvokeResults()))
+    loop = asyncio.new_event_loop()
 
     def run() -> Plan:
         reset_options(project=stack_file.project, stack=stack_file.stack, preview=True)
@@ -216,8 +220,10 @@ def run_program(
             monitor=monitor,
         )
         stack_resource = pulumi.runtime.settings.get_root_resource()
-        _sync_await(pulumi.runtime.stack.run_pulumi_func(program))
-        outputs = _sync_await(_stack_outputs(stack_resource))
+        # run_pulumi_func is what pulumi.runtime.test runs a program with: the program, then every RPC it started,
+        # then the monitor's shutdown. The loop is not running yet, so plain run_until_complete drives it.
+        loop.run_until_complete(pulumi.runtime.stack.run_pulumi_func(program))
+        outputs = loop.run_until_complete(_stack_outputs(stack_resource))
         # Registration order depends on when Outputs resolve; URN order is stable from run to run.
         resources = sorted(monitor.captured, key=lambda r: (r.type != STACK_TYPE, r.urn))
         return Plan(
@@ -228,8 +234,6 @@ def run_program(
             # Logged from callbacks whose order follows Output resolution; sorted, so equal runs print equally.
             warnings=[*stack_file.warnings, *sorted(collector.messages)],
         )
-
-    loop = asyncio.new_event_loop()
 
     def in_loop() -> Plan:
         asyncio.set_event_loop(loop)

@@ -60,7 +60,8 @@ def render_tree(plan: Plan, *, details: bool = False) -> str:
         f"     {'Type':<{type_width}}{'Name':<{name_width}}Plan    Info",
     ]
     for branch, resource in rows:
-        lines.append(f" +   {branch + resource.type:<{type_width}}{resource.name:<{name_width}}create  {_info(resource)}".rstrip())
+        row = f" +   {branch + resource.type:<{type_width}}{resource.name:<{name_width}}create  {_info(resource)}"
+        lines.append(row.rstrip())
         if details and resource.inputs:
             body = json.dumps(whole_numbers(redact(resource.inputs)), indent=2, sort_keys=True)
             lines.extend("         " + line for line in body.splitlines())

@@ -20,7 +20,7 @@ from vllm_infra.offline.redact import REDACTED
 from vllm_infra.policies.opt_out import OPTED_OUT_SUFFIX, opted_out_setting
 
 
-class EnforcementLevel(str, enum.Enum):
+class EnforcementLevel(enum.StrEnum):
     """What a violation does: ``mandatory`` fails ``pulumi preview``/``up``; ``advisory`` only reports.
 
     The values are CrossGuard's own (``pulumi_policy.EnforcementLevel`` has the same strings).

@@ -81,11 +81,12 @@ def gpu_limit_matches_parallelism(resource: Resource) -> Iterator[str]:
             # A multi-node engine (Ray, --nnodes > 1) puts only part of the world on this pod: the per-pod count
             # cannot be derived from the flags alone.
             continue
-        sizes = {flag: _flag_int(flags, flag) for flag in ("--tensor-parallel-size", "--pipeline-parallel-size")}
+        tensor_parallel = _flag_int(flags, "--tensor-parallel-size")
+        pipeline_parallel = _flag_int(flags, "--pipeline-parallel-size")
         local_dp = _local_data_parallel(flags)
-        if any(size is None for size in sizes.values()) or local_dp is None:
+        if tensor_parallel is None or pipeline_parallel is None or local_dp is None:
             continue  # an unparseable value is the engine's error to report, not ours
-        expected = sizes["--tensor-parallel-size"] * sizes["--pipeline-parallel-size"] * local_dp
+        expected = tensor_parallel * pipeline_parallel * local_dp
         limits = dig(container.spec, "resources", "limits")
         if limits is None and _has_unknown_limits(container):
             continue  # not known until apply
@@ -396,9 +397,12 @@ def pdb_covers_deployments(resources: Sequence[Resource]) -> Iterator[tuple[Reso
                if is_kubernetes(r) and kind_of(r) == "PodDisruptionBudget"]  # fmt: skip
     for workload in _vllm_workloads(resources):
         if not _selected_by(workload, budgets):
-            yield workload, (
-                f"no PodDisruptionBudget selects the pods of Deployment '{object_name(workload)}'; add one in its "
-                "namespace whose spec.selector matches spec.template.metadata.labels (e.g. maxUnavailable: 1)"
+            yield (
+                workload,
+                (
+                    f"no PodDisruptionBudget selects the pods of Deployment '{object_name(workload)}'; add one in its "
+                    "namespace whose spec.selector matches spec.template.metadata.labels (e.g. maxUnavailable: 1)"
+                ),
             )
 
 
@@ -418,10 +422,13 @@ def network_policy_selects_vllm(resources: Sequence[Resource]) -> Iterator[tuple
                 if is_kubernetes(r) and kind_of(r) == "NetworkPolicy"]  # fmt: skip
     for workload in _vllm_workloads(resources):
         if not _selected_by(workload, policies):
-            yield workload, (
-                f"no NetworkPolicy selects the pods of Deployment '{object_name(workload)}'; add one whose "
-                "spec.podSelector matches spec.template.metadata.labels and allows ingress only from the gateway "
-                "or router"
+            yield (
+                workload,
+                (
+                    f"no NetworkPolicy selects the pods of Deployment '{object_name(workload)}'; add one whose "
+                    "spec.podSelector matches spec.template.metadata.labels and allows ingress only from the gateway "
+                    "or router"
+                ),
             )
 
 
@@ -455,14 +462,17 @@ def autoscaled_replicas_unset(resources: Sequence[Resource]) -> Iterator[tuple[R
     for deployment in resources:
         if not is_kubernetes(deployment) or kind_of(deployment) != "Deployment":
             continue
-        scaler = owners.get((_namespace_key(deployment), object_name(deployment)))
+        owner = owners.get((_namespace_key(deployment), object_name(deployment)))
         replicas = dig(deployment.inputs, "spec", "replicas")
-        if scaler is None or replicas is None or "spec.replicas" in deployment.ignore_changes:
+        if owner is None or replicas is None or "spec.replicas" in deployment.ignore_changes:
             continue
-        yield deployment, (
-            f"spec.replicas is {as_int(replicas) if as_int(replicas) is not None else replicas!r} but "
-            f"{kind_of(scaler)} '{object_name(scaler)}' owns the replica count; leave spec.replicas out (or add it to "
-            "ignoreChanges) so `pulumi up` does not reset the autoscaler's choice"
+        yield (
+            deployment,
+            (
+                f"spec.replicas is {as_int(replicas) if as_int(replicas) is not None else replicas!r} but "
+                f"{kind_of(owner)} '{object_name(owner)}' owns the replica count; leave spec.replicas out (or add "
+                "it to ignoreChanges) so `pulumi up` does not reset the autoscaler's choice"
+            ),
         )
 
 
@@ -506,10 +516,7 @@ def evaluate(resources: Iterable[Any], policies: Iterable[Policy] = ALL_POLICIES
     items = [as_resource(r) for r in resources]
     found: list[Violation] = []
     for policy in policies:
-        if policy.scope == "resource":
-            batch = [v for resource in items for v in policy(resource)]
-        else:
-            batch = policy(items)
+        batch = [v for resource in items for v in policy(resource)] if policy.scope == "resource" else policy(items)
         found.extend(sorted(batch, key=lambda v: (v.urn, v.message)))
     return found
 

@@ -212,9 +212,7 @@ class ModelArchitecture(BaseModel):
                 f"num_key_value_heads ({self.num_key_value_heads})"
             )
         if self.active_params is not None and self.active_params > self.total_params:
-            problems.append(
-                f"active_params ({self.active_params}) exceeds total_params ({self.total_params})"
-            )
+            problems.append(f"active_params ({self.active_params}) exceeds total_params ({self.total_params})")
         if (self.num_experts is None) != (self.num_experts_per_token is None):
             problems.append("num_experts and num_experts_per_token go together")
         if (
@@ -232,8 +230,7 @@ class ModelArchitecture(BaseModel):
             problems.append("quantization_group_size only applies to awq/gptq checkpoints")
         if self.unquantized_params is not None and self.unquantized_params > self.total_params:
             problems.append(
-                f"unquantized_params ({self.unquantized_params}) exceeds total_params "
-                f"({self.total_params})"
+                f"unquantized_params ({self.unquantized_params}) exceeds total_params ({self.total_params})"
             )
         if self.embedding_params > self.total_params:
             problems.append(
@@ -320,10 +317,7 @@ def model_catalog() -> Mapping[str, ModelArchitecture]:
         'mla'
     """
     document = _model_catalog_document()
-    models = {
-        hf_id: ModelArchitecture(hf_id=hf_id, **fields)
-        for hf_id, fields in document["models"].items()
-    }
+    models = {hf_id: ModelArchitecture(hf_id=hf_id, **fields) for hf_id, fields in document["models"].items()}
     return MappingProxyType(models)
 
 
@@ -339,9 +333,7 @@ def catalog_metadata() -> dict[str, dict[str, Any]]:
     model_document = _model_catalog_document()
     return {
         "gpu_instances": {
-            key: value
-            for key, value in gpu_document.items()
-            if key not in ("gpus", "instances", "region_sets")
+            key: value for key, value in gpu_document.items() if key not in ("gpus", "instances", "region_sets")
         },
         "models": {key: value for key, value in model_document.items() if key != "models"},
     }
@@ -362,17 +354,13 @@ def _unknown_name_message(kind: str, name: str, known: list[str]) -> str:
     # Compare case-insensitively (users type "llama-3.1-8b-instruct") but suggest real names.
     by_lower = {candidate.lower(): candidate for candidate in known}
     suggestions = [
-        by_lower[match]
-        for match in difflib.get_close_matches(name.lower(), list(by_lower), n=5, cutoff=0.6)
+        by_lower[match] for match in difflib.get_close_matches(name.lower(), list(by_lower), n=5, cutoff=0.6)
     ]
     if not suggestions:
         # A bare name ("Llama-3.1-8B-Instruct") compares better with the part after the slash.
         by_tail = {candidate.split("/")[-1].lower(): candidate for candidate in known}
         tail = name.lower().split("/")[-1]
-        suggestions = [
-            by_tail[match]
-            for match in difflib.get_close_matches(tail, list(by_tail), n=5, cutoff=0.5)
-        ]
+        suggestions = [by_tail[match] for match in difflib.get_close_matches(tail, list(by_tail), n=5, cutoff=0.5)]
     message = f"unknown {kind} {name!r}"
     if suggestions:
         message += "; did you mean: " + ", ".join(suggestions)
@@ -393,7 +381,7 @@ def lookup_model(hf_id: str) -> ModelArchitecture:
         >>> lookup_model("meta-llama/Llama-3.1-8B")  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...
-        vllm_infra.sizing.catalog.UnknownCatalogEntryError: unknown model 'meta-llama/Llama-3.1-8B'; did you mean: meta-llama/Llama-3.1-8B-Instruct...
+        vllm_infra.sizing.catalog.UnknownCatalogEntryError: unknown model 'meta-llama/Llama-3.1-8B'; ...Instruct...
     """
     catalog = model_catalog()
     if hf_id in catalog:

@@ -141,9 +141,7 @@ def normalize_quantization(quantization: str | None) -> CheckpointQuantization |
     return _QUANTIZATION_ALIASES[key]
 
 
-def resolve_quantization(
-    model: ModelArchitecture, requested: str | None
-) -> CheckpointQuantization | None:
+def resolve_quantization(model: ModelArchitecture, requested: str | None) -> CheckpointQuantization | None:
     """The weight format vLLM will actually hold in memory for ``model``.
 
     A pre-quantized checkpoint keeps its own format; asking for a different one is an error
@@ -167,9 +165,7 @@ def resolve_quantization(
     )
 
 
-def bytes_per_parameter(
-    quantization: CheckpointQuantization | None, *, group_size: int | None = None
-) -> float:
+def bytes_per_parameter(quantization: CheckpointQuantization | None, *, group_size: int | None = None) -> float:
     """Average bytes one quantized weight occupies in GPU memory, scales included.
 
     * unquantized (bf16/fp16): 2
@@ -236,8 +232,7 @@ def kv_cache_dtype_bytes(kv_cache_dtype: str = "auto") -> int:
     """
     if kv_cache_dtype not in get_args(KvCacheDtype):
         raise ValueError(
-            f"unknown kv_cache_dtype {kv_cache_dtype!r}; expected one of "
-            + ", ".join(get_args(KvCacheDtype))
+            f"unknown kv_cache_dtype {kv_cache_dtype!r}; expected one of " + ", ".join(get_args(KvCacheDtype))
         )
     return 1 if kv_cache_dtype.startswith("fp8") else SERVING_DTYPE_BYTES
 
@@ -297,17 +292,12 @@ def activation_overhead_bytes(
         >>> activation_overhead_bytes(m, max_num_batched_tokens=2048) / GIB
         0.25
     """
-    hidden_tensors = (
-        _ACTIVATION_REPLICATED_HIDDEN_TENSORS
-        + _ACTIVATION_SHARDED_HIDDEN_TENSORS / tensor_parallel_size
-    )
+    hidden_tensors = _ACTIVATION_REPLICATED_HIDDEN_TENSORS + _ACTIVATION_SHARDED_HIDDEN_TENSORS / tensor_parallel_size
     bytes_per_token = model.hidden_size * SERVING_DTYPE_BYTES * hidden_tensors
     return math.ceil(max_num_batched_tokens * bytes_per_token)
 
 
-def sampler_overhead_bytes(
-    model: ModelArchitecture, *, max_num_seqs: int, max_num_batched_tokens: int
-) -> int:
+def sampler_overhead_bytes(model: ModelArchitecture, *, max_num_seqs: int, max_num_batched_tokens: int) -> int:
     """Memory of the sampler's dummy run: float32 logits (and probabilities) over the vocabulary.
 
     vLLM's start-up profile samples ``min(max_num_seqs, max_num_batched_tokens)`` requests at
@@ -345,9 +335,7 @@ def runtime_overhead_bytes(
         ...                              max_num_seqs=256) / GIB, 3)
         1.995
     """
-    fixed_gib = FIXED_RUNTIME_OVERHEAD_GIB + (
-        TENSOR_PARALLEL_COMM_OVERHEAD_GIB if tensor_parallel_size > 1 else 0.0
-    )
+    fixed_gib = FIXED_RUNTIME_OVERHEAD_GIB + (TENSOR_PARALLEL_COMM_OVERHEAD_GIB if tensor_parallel_size > 1 else 0.0)
     return (
         math.ceil(fixed_gib * GIB)
         + activation_overhead_bytes(
@@ -355,9 +343,7 @@ def runtime_overhead_bytes(
             max_num_batched_tokens=max_num_batched_tokens,
             tensor_parallel_size=tensor_parallel_size,
         )
-        + sampler_overhead_bytes(
-            model, max_num_seqs=max_num_seqs, max_num_batched_tokens=max_num_batched_tokens
-        )
+        + sampler_overhead_bytes(model, max_num_seqs=max_num_seqs, max_num_batched_tokens=max_num_batched_tokens)
     )
 
 
@@ -503,9 +489,7 @@ def compute_memory_breakdown(
         False
     """
     batched_tokens = (
-        max_num_batched_tokens
-        if max_num_batched_tokens is not None
-        else instance.vllm_default_max_num_batched_tokens
+        max_num_batched_tokens if max_num_batched_tokens is not None else instance.vllm_default_max_num_batched_tokens
     )
     _validate_settings(
         model,
@@ -517,8 +501,7 @@ def compute_memory_breakdown(
     )
     if tensor_parallel_size > instance.gpu_count:
         raise ValueError(
-            f"tensor_parallel_size {tensor_parallel_size} exceeds the {instance.gpu_count} "
-            f"GPU(s) of {instance.name}"
+            f"tensor_parallel_size {tensor_parallel_size} exceeds the {instance.gpu_count} GPU(s) of {instance.name}"
         )
     effective_quantization = resolve_quantization(model, quantization)
     kv_dtype_resolved = _resolved_kv_cache_dtype(model, kv_cache_dtype)

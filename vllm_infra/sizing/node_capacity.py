@@ -94,19 +94,43 @@ class DaemonSetRequests:
 #: chart that starts requesting shows up in review. ``other node agents`` is headroom for what a platform team adds
 #: beyond this library (log shippers, security agents); a replica that leaves none fails on the first such agent.
 GPU_NODE_DAEMONSETS: tuple[DaemonSetRequests, ...] = (
-    DaemonSetRequests("aws-node", 25, 0, "aws/amazon-vpc-cni-k8s charts/aws-vpc-cni/values.yaml 1.23.1: "
-                      "resources.requests.cpu 25m; nodeAgent.resources {}"),
+    DaemonSetRequests(
+        "aws-node",
+        25,
+        0,
+        "aws/amazon-vpc-cni-k8s charts/aws-vpc-cni/values.yaml 1.23.1: "
+        "resources.requests.cpu 25m; nodeAgent.resources {}",
+    ),
     DaemonSetRequests("kube-proxy", 100, 0, "EKS kube-proxy add-on DaemonSet: requests cpu 100m"),
-    DaemonSetRequests("eks-pod-identity-agent", 0, 0, "aws/eks-pod-identity-agent charts/eks-pod-identity-agent/"
-                      "values.yaml: resources {}"),
-    DaemonSetRequests("ebs-csi-node", 30, 104, "kubernetes-sigs/aws-ebs-csi-driver chart 2.64.0: node.resources "
-                      "10m/40Mi (ebs-plugin), sidecar defaults 10m/32Mi (node-driver-registrar, liveness-probe)"),
-    DaemonSetRequests("efs-csi-node", 0, 0, "kubernetes-sigs/aws-efs-csi-driver chart 4.4.1: node.resources {}, "
-                      "sidecars resources {}"),
-    DaemonSetRequests("nvidia-device-plugin", 0, 0, "NVIDIA/k8s-device-plugin chart 0.17.4: resources {} "
-                      "(vllm_infra.components.device_plugin sets none)"),
-    DaemonSetRequests("node-exporter", 0, 0, "prometheus-community/helm-charts prometheus-node-exporter 4.56.1: "
-                      "resources {}, tolerates every NoSchedule taint"),
+    DaemonSetRequests(
+        "eks-pod-identity-agent",
+        0,
+        0,
+        "aws/eks-pod-identity-agent charts/eks-pod-identity-agent/values.yaml: resources {}",
+    ),
+    DaemonSetRequests(
+        "ebs-csi-node",
+        30,
+        104,
+        "kubernetes-sigs/aws-ebs-csi-driver chart 2.64.0: node.resources "
+        "10m/40Mi (ebs-plugin), sidecar defaults 10m/32Mi (node-driver-registrar, liveness-probe)",
+    ),
+    DaemonSetRequests(
+        "efs-csi-node", 0, 0, "kubernetes-sigs/aws-efs-csi-driver chart 4.4.1: node.resources {}, sidecars resources {}"
+    ),
+    DaemonSetRequests(
+        "nvidia-device-plugin",
+        0,
+        0,
+        "NVIDIA/k8s-device-plugin chart 0.17.4: resources {} (vllm_infra.components.device_plugin sets none)",
+    ),
+    DaemonSetRequests(
+        "node-exporter",
+        0,
+        0,
+        "prometheus-community/helm-charts prometheus-node-exporter 4.56.1: "
+        "resources {}, tolerates every NoSchedule taint",
+    ),
     DaemonSetRequests("other node agents", 200, 256, "headroom (this library's choice)"),
 )
 

@@ -199,9 +199,7 @@ def valid_tensor_parallel_sizes(model: ModelArchitecture, gpu_count: int) -> tup
     while candidate <= gpu_count:
         divides_heads = model.num_attention_heads % candidate == 0
         kv_heads = model.num_key_value_heads
-        kv_compatible = (
-            model.attention == "mla" or kv_heads % candidate == 0 or candidate % kv_heads == 0
-        )
+        kv_compatible = model.attention == "mla" or kv_heads % candidate == 0 or candidate % kv_heads == 0
         if divides_heads and kv_compatible:
             sizes.append(candidate)
         candidate *= 2
@@ -232,9 +230,7 @@ def _spare_kv_gib(breakdown: MemoryBreakdown) -> float:
     return breakdown.kv_budget_gib_per_gpu - breakdown.kv_gib_per_full_sequence
 
 
-def _notes(
-    model: ModelArchitecture, quantization: str | None, instances: list[GpuInstanceType]
-) -> tuple[str, ...]:
+def _notes(model: ModelArchitecture, quantization: str | None, instances: list[GpuInstanceType]) -> tuple[str, ...]:
     notes: list[str] = []
     if quantization is not None and model.quantization is None and quantization != "fp8":
         notes.append(
@@ -396,22 +392,14 @@ def _infeasible_message(
     gpus = f"{instance.gpu_count}× {instance.gpu_model}"
     larger_tp = [size for size in valid_sizes if size > tp]
     # On this instance a larger TP may exist; otherwise more parallelism means another instance.
-    more_parallelism = (
-        f"tensor_parallel_size {larger_tp[0]}" if larger_tp else f"tensor_parallel_size > {tp}"
-    )
-    quantization_advice = {None: "quantization awq/fp8", "fp8": "quantization awq"}.get(
-        breakdown.quantization
-    )
+    more_parallelism = f"tensor_parallel_size {larger_tp[0]}" if larger_tp else f"tensor_parallel_size > {tp}"
+    quantization_advice = {None: "quantization awq/fp8", "fp8": "quantization awq"}.get(breakdown.quantization)
     weight_advice = ["a larger instance", more_parallelism]
     if quantization_advice:
         weight_advice.append(quantization_advice)
 
     if breakdown.weights_gib_per_gpu >= breakdown.requested_gib_per_gpu:
-        per_gpu = (
-            f" ({breakdown.weights_gib_per_gpu:.1f} GiB per GPU at tensor_parallel_size {tp})"
-            if tp > 1
-            else ""
-        )
+        per_gpu = f" ({breakdown.weights_gib_per_gpu:.1f} GiB per GPU at tensor_parallel_size {tp})" if tp > 1 else ""
         return (
             f"{model.hf_id} in {label} needs ~{breakdown.weights_gib_total:.1f} GiB of weights"
             f"{per_gpu}; {instance.name} has {gpus} with {instance.usable_gib_per_gpu:.1f} GiB "
@@ -485,7 +473,5 @@ def check_pinned(
         max_num_batched_tokens=max_num_batched_tokens,
     )
     if raise_if_infeasible and not breakdown.fits:
-        raise InfeasibleSizing(
-            _infeasible_message(architecture, instance, breakdown, valid_sizes), breakdown
-        )
+        raise InfeasibleSizing(_infeasible_message(architecture, instance, breakdown, valid_sizes), breakdown)
     return breakdown

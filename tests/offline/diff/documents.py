@@ -14,8 +14,18 @@ CLUSTER = "aws:eks/cluster:Cluster"
 
 def entry(type_token: str, name: str, inputs: dict[str, Any], **extra: Any) -> dict[str, Any]:
     """One resource of a plan document, as plan_json writes it."""
-    return {"urn": f"{STACK_URN}{type_token}::{name}", "type": type_token, "name": name, "parent": None,
-            "provider": None, "inputs": inputs, "protect": False, "customTimeouts": {}, "dependsOn": [], **extra}
+    return {
+        "urn": f"{STACK_URN}{type_token}::{name}",
+        "type": type_token,
+        "name": name,
+        "parent": None,
+        "provider": None,
+        "inputs": inputs,
+        "protect": False,
+        "customTimeouts": {},
+        "dependsOn": [],
+        **extra,
+    }
 
 
 def document(*resources: dict[str, Any], outputs: dict | None = None, cost: Any = None) -> dict[str, Any]:

@@ -34,8 +34,6 @@ def test_outputs_are_diffed():
     assert "### Outputs" in render_markdown(diff)
 
 
-
-
 # --- real plans of the stack program ---------------------------------------------------------------------------------
 
 

@@ -29,7 +29,7 @@ def test_a_multi_line_string_change_is_a_line_diff_with_context():
     old, new = nginx_map(CONF), nginx_map(CONF.replace("line 100;", "line one hundred;"))
     diff = diff_plans(document(old), document(new))
     text = render_text(diff)
-    assert "data[\"nginx.conf\"]: +1 −1 lines" in text
+    assert 'data["nginx.conf"]: +1 −1 lines' in text
     body = [line.strip() for line in text.splitlines()]
     assert "-line 100;" in body and "+line one hundred;" in body
     assert "line 98;" in body and "line 102;" in body, "two lines of context"
@@ -55,7 +55,7 @@ def test_a_long_json_string_is_pretty_printed_before_the_line_diff():
 def test_short_strings_stay_one_line():
     old = k8s("ConfigMap", "v1", "a", data={"k": "v1"})
     text = render_text(diff_plans(document(old), document(mutate(old, lambda i: i["data"].update(k="v2")))))
-    assert 'data.k: v1 → v2' in text and "@@" not in text
+    assert "data.k: v1 → v2" in text and "@@" not in text
 
 
 def test_citations_are_printed_once_in_the_notes_not_on_each_line():

@@ -80,8 +80,6 @@ def test_resource_option_changes_are_listed():
     assert (change.path, change.old, change.new) == ("(protect)", False, True)
 
 
-
-
 # --- AWS force-new table ----------------------------------------------------------------------------------------------
 
 
@@ -178,12 +176,12 @@ def test_force_new_tables_cite_their_sources():
         "metadata.name", "metadata.namespace"]  # fmt: skip
 
 
-
-
 def test_a_replacement_reason_splits_back_into_its_claim_and_source():
     from vllm_infra.offline.diff import ForceNew, split_reason
     from vllm_infra.offline.diff.rules import replace_reason
 
     rule = ForceNew("computeConfig.nodeRoleArn", "CustomizeDiff in cluster.go", when="changed_from_set")
     assert split_reason(replace_reason(rule)) == (
-        "computeConfig.nodeRoleArn (changed from a set value) is immutable", "CustomizeDiff in cluster.go")
+        "computeConfig.nodeRoleArn (changed from a set value) is immutable",
+        "CustomizeDiff in cluster.go",
+    )

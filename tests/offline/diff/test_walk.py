@@ -126,8 +126,6 @@ def test_paths_use_pulumi_property_path_syntax():
     assert format_path(parse_path('a[0]["b.c"][*].d')) == 'a[0]["b.c"][*].d'
 
 
-
-
 # --- property: a document never differs from itself, and differs whenever its JSON does ----------------------------
 
 json_values = st.recursive(
@@ -146,5 +144,5 @@ def test_diff_is_empty_exactly_when_inputs_are_equal(a, b):
     equal = json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
     diff = diff_plans(document(old), document(new))
     assert diff.empty is equal
-    for change in (diff.changed[0].changes if diff.changed else ()):
+    for change in diff.changed[0].changes if diff.changed else ():
         assert change.old is not MISSING or change.new is not MISSING

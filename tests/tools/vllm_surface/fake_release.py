@@ -54,7 +54,7 @@ def packages(*paths: str) -> dict[str, str]:
     return out
 
 
-ARGPARSE_UTILS = '''\
+ARGPARSE_UTILS = """\
 from argparse import ArgumentParser, BooleanOptionalAction
 
 
@@ -76,9 +76,9 @@ class FlexibleArgumentParser(ArgumentParser):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.register("action", BooleanOptionalAction, EnableDisableAction)
-'''
+"""
 
-CLI_MAIN = '''\
+CLI_MAIN = """\
 import vllm.entrypoints.cli.serve
 from vllm.utils.argparse_utils import FlexibleArgumentParser
 
@@ -88,9 +88,9 @@ def main():
     subparsers = parser.add_subparsers(required=False, dest="subparser")
     for cmd in vllm.entrypoints.cli.serve.cmd_init():
         cmd.subparser_init(subparsers)
-'''
+"""
 
-SERVE = '''\
+SERVE = """\
 from vllm.entrypoints.common.cli_args import make_arg_parser
 
 
@@ -105,13 +105,13 @@ class ServeSubcommand:
 
 def cmd_init():
     return [ServeSubcommand()]
-'''
+"""
 
 
 def cli_args(pad: int = PAD_OPTIONS) -> str:
     """``vllm/entrypoints/common/cli_args.py`` with ``pad`` plain ``--pad-N`` options in ``make_arg_parser``."""
     padding = "".join(f'    parser.add_argument("--pad-{i}", type=int)\n' for i in range(pad))
-    return f'''\
+    return f"""\
 from dataclasses import dataclass
 
 from vllm.engine.arg_utils import AsyncEngineArgs
@@ -150,10 +150,10 @@ def make_arg_parser(parser):
 {padding}    parser = FrontendArgs.add_cli_args(parser)
     parser = AsyncEngineArgs.add_cli_args(parser)
     return parser
-'''
+"""
 
 
-ARG_UTILS = '''\
+ARG_UTILS = """\
 import argparse
 from dataclasses import dataclass
 
@@ -187,14 +187,14 @@ class AsyncEngineArgs(EngineArgs):
         parser = EngineArgs.add_cli_args(parser)
         parser.add_argument("--trust-remote-code", action=argparse.BooleanOptionalAction)
         return parser
-'''
+"""
 
-CONFIG_UTILS = '''\
+CONFIG_UTILS = """\
 def config(cls):
     return cls
-'''
+"""
 
-CACHE_CONFIG = '''\
+CACHE_CONFIG = """\
 from typing import Optional
 
 from vllm.config.utils import config
@@ -205,16 +205,16 @@ class CacheConfig:
     enable_prefix_caching: Optional[bool] = None
     disable_sliding_window: bool = False
     max_model_len: int | None = None
-'''
+"""
 
-PLATFORM = '''\
+PLATFORM = """\
 class Platform:
     @classmethod
     def pre_register_and_update(cls, parser=None):
         pass
-'''
+"""
 
-KV_OFFLOAD_BASE = '''\
+KV_OFFLOAD_BASE = """\
 from dataclasses import dataclass
 
 
@@ -233,13 +233,13 @@ class OffloadingGaugeMetadata(OffloadingMetricMetadata):
 
 class OffloadingHistogramMetadata(OffloadingMetricMetadata):
     pass
-'''
+"""
 
 
 def loggers(pad: int = PAD_METRICS) -> str:
     """``vllm/v1/metrics/loggers.py`` registering a counter, a histogram and ``pad`` gauges ``vllm:pad_N``."""
     names = ", ".join(f'"vllm:pad_{i}"' for i in range(pad))
-    return f'''\
+    return f"""\
 from prometheus_client import Counter, Gauge, Histogram
 
 
@@ -253,10 +253,10 @@ class PrometheusStatLogger:
         self._histogram_cls(name="vllm:time_to_first_token_seconds", documentation="")
         for name in [{names}]:
             self._gauge_cls(name=name, documentation="")
-'''
+"""
 
 
-SPEC_DECODE_METRICS = '''\
+SPEC_DECODE_METRICS = """\
 import prometheus_client
 
 
@@ -265,9 +265,9 @@ class SpecDecodingProm:
 
     def __init__(self):
         self._counter_cls(name="vllm:spec_decode_num_drafts_total", documentation="")
-'''
+"""
 
-OFFLOADING_METRICS = '''\
+OFFLOADING_METRICS = """\
 from vllm.v1.kv_offload.base import OffloadingCounterMetadata
 
 
@@ -282,9 +282,9 @@ class OffloadPromMetrics:
 
 def definitions():
     return {"vllm:kv_offload_bytes": OffloadingCounterMetadata(documentation="")}
-'''
+"""
 
-KVCR_MANAGER = '''\
+KVCR_MANAGER = """\
 from kvcr import DURATION_METRIC
 
 from vllm.v1.kv_offload.base import OffloadingHistogramMetadata
@@ -296,12 +296,12 @@ def _vllm_metric_name(name):
 
 def _kvcr_metric_definitions():
     return {_vllm_metric_name(DURATION_METRIC): OffloadingHistogramMetadata(documentation="")}
-'''
+"""
 
-BENCHMARK = '''\
+BENCHMARK = """\
 def is_spec_decode_line(line):
     return line.startswith("vllm:spec_decode")
-'''
+"""
 
 
 def mini_release(pad_options: int = PAD_OPTIONS, pad_metrics: int = PAD_METRICS) -> dict[str, str]:

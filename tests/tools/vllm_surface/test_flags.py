@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -9,7 +10,6 @@ import pytest
 from tests.tools.vllm_surface.fake_release import (
     ARGPARSE_UTILS,
     PAD_OPTIONS,
-    SERVE,
     build_wheel,
     mini_release,
     open_wheel,
@@ -46,17 +46,24 @@ def test_mini_release_flags(tmp_path: Path) -> None:
             "--headless",
             # FrontendArgs fields: --field-name; bool -> BooleanOptionalAction + EnableDisableAction
             "--host",
-            "--enable-log-requests", "--no-enable-log-requests", "--disable-log-requests",
+            "--enable-log-requests",
+            "--no-enable-log-requests",
+            "--disable-log-requests",
             "--hf-token",  # bool | str | None: a value, no --no-hf-token
             "--api-key",  # its extra "-k" is a short option: not listed
             # removed_field is deleted by _customize_cli_kwargs
             # EngineArgs / AsyncEngineArgs
             "--model",
-            "--enable-prefix-caching", "--no-enable-prefix-caching", "--disable-prefix-caching",
-            "--disable-sliding-window", "--no-disable-sliding-window", "--enable-sliding-window",
+            "--enable-prefix-caching",
+            "--no-enable-prefix-caching",
+            "--disable-prefix-caching",
+            "--disable-sliding-window",
+            "--no-disable-sliding-window",
+            "--enable-sliding-window",
             "--max-model-len",
             "--disable-log-stats",  # store_true: no negative form
-            "--trust-remote-code", "--no-trust-remote-code",  # no enable/disable prefix: only --no-
+            "--trust-remote-code",
+            "--no-trust-remote-code",  # no enable/disable prefix: only --no-
             *PADDING,
         ]
     )
@@ -80,29 +87,58 @@ def test_fewer_than_100_serve_options_fail(tmp_path: Path) -> None:
     ("path", "replace", "message"),
     [
         ("vllm/entrypoints/cli/serve.py", ('name = "serve"', 'name = "run"'), "ServeSubcommand.name is not 'serve'"),
-        ("vllm/entrypoints/cli/serve.py", ("def cmd_init", "ServeSubcommand = None\n\n\ndef cmd_init"),
-         "ServeSubcommand not found"),
+        (
+            "vllm/entrypoints/cli/serve.py",
+            ("def cmd_init", "ServeSubcommand = None\n\n\ndef cmd_init"),
+            "ServeSubcommand not found",
+        ),
         ("vllm/entrypoints/cli/serve.py", ('help="Launch the server."', "add_help=False"), "add_help changed"),
         ("vllm/entrypoints/cli/serve.py", ('help="Launch the server."', "parser_class=P"), "no longer inherits"),
-        ("vllm/entrypoints/cli/serve.py",
-         ("        serve_parser = make_arg_parser", "        subparsers.add_parser('x')\n        serve_parser = make_arg_parser"),
-         "expected one subparsers.add_parser"),
-        ("vllm/entrypoints/cli/main.py", ("FlexibleArgumentParser(description", "ArgumentParser(description"),
-         "no longer a FlexibleArgumentParser"),
-        ("vllm/entrypoints/cli/main.py", ('dest="subparser"', 'dest="subparser", parser_class=P'),
-         "custom parser_class"),
-        ("vllm/entrypoints/cli/main.py", ("vllm.entrypoints.cli.serve", "vllm.entrypoints.cli.other"),
-         "serve sub-command module"),
-        ("vllm/platforms/interface.py", ("        pass", "        parser.add_argument('--x')"),
-         "pre_register_and_update adds CLI arguments"),
+        (
+            "vllm/entrypoints/cli/serve.py",
+            (
+                "        serve_parser = make_arg_parser",
+                "        subparsers.add_parser('x')\n        serve_parser = make_arg_parser",
+            ),
+            "expected one subparsers.add_parser",
+        ),
+        (
+            "vllm/entrypoints/cli/main.py",
+            ("FlexibleArgumentParser(description", "ArgumentParser(description"),
+            "no longer a FlexibleArgumentParser",
+        ),
+        (
+            "vllm/entrypoints/cli/main.py",
+            ('dest="subparser"', 'dest="subparser", parser_class=P'),
+            "custom parser_class",
+        ),
+        (
+            "vllm/entrypoints/cli/main.py",
+            ("vllm.entrypoints.cli.serve", "vllm.entrypoints.cli.other"),
+            "serve sub-command module",
+        ),
+        (
+            "vllm/platforms/interface.py",
+            ("        pass", "        parser.add_argument('--x')"),
+            "pre_register_and_update adds CLI arguments",
+        ),
         ("vllm/platforms/interface.py", ("pre_register_and_update", "other_hook"), "no pre_register_and_update"),
-        ("vllm/utils/argparse_utils.py", ("self.register(", "self.other("),
-         "does not register it for BooleanOptionalAction"),
+        (
+            "vllm/utils/argparse_utils.py",
+            ("self.register(", "self.other("),
+            "does not register it for BooleanOptionalAction",
+        ),
         ("vllm/utils/argparse_utils.py", ("_inverse_prefixes = {", "_other = {"), "_inverse_prefixes not found"),
-        ("vllm/utils/argparse_utils.py", ("self.option_strings = [*self.option_strings, *inverses]", "pass"),
-         "no longer appends the inverse options"),
-        ("vllm/utils/argparse_utils.py", ("class FlexibleArgumentParser", "class OtherParser"),
-         "FlexibleArgumentParser not found"),
+        (
+            "vllm/utils/argparse_utils.py",
+            ("self.option_strings = [*self.option_strings, *inverses]", "pass"),
+            "no longer appends the inverse options",
+        ),
+        (
+            "vllm/utils/argparse_utils.py",
+            ("class FlexibleArgumentParser", "class OtherParser"),
+            "FlexibleArgumentParser not found",
+        ),
     ],
 )
 def test_release_shape_changes_fail(tmp_path: Path, path: str, replace: tuple[str, str], message: str) -> None:
@@ -126,15 +162,19 @@ def test_each_expected_file_must_contribute(tmp_path: Path, path: str) -> None:
     files = mini_release(pad_options=PAD_OPTIONS + 20)
     if path.endswith("arg_utils.py"):
         files["vllm/entrypoints/common/cli_args.py"] = files["vllm/entrypoints/common/cli_args.py"].replace(
-            "    parser = AsyncEngineArgs.add_cli_args(parser)\n", "")
+            "    parser = AsyncEngineArgs.add_cli_args(parser)\n", ""
+        )
     else:  # move the padding out of cli_args.py, drop its own options
         src = files["vllm/entrypoints/common/cli_args.py"]
         files["vllm/entrypoints/common/cli_args.py"] = (
             "from vllm.engine.arg_utils import AsyncEngineArgs\n\n"
-            "def make_arg_parser(parser):\n    parser = AsyncEngineArgs.add_cli_args(parser)\n    return parser\n")
+            "def make_arg_parser(parser):\n    parser = AsyncEngineArgs.add_cli_args(parser)\n    return parser\n"
+        )
         pad = "".join(line + "\n" for line in src.splitlines() if "--pad-" in line)
         files["vllm/engine/arg_utils.py"] = files["vllm/engine/arg_utils.py"].replace(
-            '        parser.add_argument("--model", type=str)\n', '        parser.add_argument("--model", type=str)\n' + pad.replace("    parser", "        parser"))
+            '        parser.add_argument("--model", type=str)\n',
+            '        parser.add_argument("--model", type=str)\n' + pad.replace("    parser", "        parser"),
+        )
     with pytest.raises(ExtractionError, match=f"{path}: contributed no option"):
         FlagExtractor(Wheel(build_wheel(tmp_path, files))).run()
 
@@ -211,10 +251,14 @@ def test_field_kwargs_take_the_field_type_unless_overridden(tmp_path: Path) -> N
         ("    parser.add_argument('--x', action=helper)\n", "unexpected action helper"),
         ("    parser.add_argument('--x', action=lambda: 0)\n", "cannot resolve action lambda"),
         ("    configure(parser)\n", r"the parser is passed to configure\(\)"),
-        ("    kwargs = get_kwargs(CacheConfig)\n    parser.add_argument('--x', **kwargs['nope'])\n",
-         "has no field 'nope'"),
-        ("    kwargs = get_kwargs(CacheConfig)\n    kwargs['max_model_len']['flags'] = ['-x']\n",
-         "unsupported change of flags"),
+        (
+            "    kwargs = get_kwargs(CacheConfig)\n    parser.add_argument('--x', **kwargs['nope'])\n",
+            "has no field 'nope'",
+        ),
+        (
+            "    kwargs = get_kwargs(CacheConfig)\n    kwargs['max_model_len']['flags'] = ['-x']\n",
+            "unsupported change of flags",
+        ),
         ("    kwargs = {}\n    kwargs['x']['action'] = 'store_true'\n", "cannot tell which argument"),
         ("    kwargs = get_kwargs(helper)\n", "get_kwargs of non-class helper"),
         ("    helper.add_cli_args(parser)\n", "add_cli_args on helper"),
@@ -335,7 +379,7 @@ def test_a_dataclass_without_fields_fails(tmp_path: Path) -> None:
         "def add(parser):\n"
         "    parser = Empty.add_cli_args(parser)\n"
     )
-    with pytest.raises(ExtractionError, match="vllm.m.Empty: no dataclass fields found"):
+    with pytest.raises(ExtractionError, match=re.escape("vllm.m.Empty: no dataclass fields found")):
         walk(tmp_path, source)
 
 
@@ -354,8 +398,16 @@ def test_expand_negations_and_short_options() -> None:
         Option(["model_tag"], "store", "a:5"),
     ]
     assert fx.expand() == [
-        "--disable-x", "--disable-y", "--enable-x", "--enable-y", "--help",
-        "--no-disable-y", "--no-enable-x", "--no-z", "--w", "--z",
+        "--disable-x",
+        "--disable-y",
+        "--enable-x",
+        "--enable-y",
+        "--help",
+        "--no-disable-y",
+        "--no-enable-x",
+        "--no-z",
+        "--w",
+        "--z",
     ]
 
 

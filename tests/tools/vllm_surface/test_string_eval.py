@@ -105,8 +105,21 @@ def test_resolvable_expressions(evaluate, expr: str, values: list[str]) -> None:
 
 @pytest.mark.parametrize(
     "expr",
-    ["param", "kw", "not_helped", "spec", "converted", "called", "item", "bad", "wrong", "first", "ranged",
-     "undefined", "1"],
+    [
+        "param",
+        "kw",
+        "not_helped",
+        "spec",
+        "converted",
+        "called",
+        "item",
+        "bad",
+        "wrong",
+        "first",
+        "ranged",
+        "undefined",
+        "1",
+    ],
 )
 def test_unresolvable_expressions(evaluate, expr: str) -> None:
     with pytest.raises(Unresolvable):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -43,11 +44,15 @@ def test_extract_records_the_release_and_its_origin(tmp_path: Path) -> None:
     ]
 
 
-def test_explain_lists_every_option_and_metric_with_its_origin(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_explain_lists_every_option_and_metric_with_its_origin(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     extract(build_wheel(tmp_path, mini_release()), explain=True)
     lines = capsys.readouterr().err.splitlines()
     assert lines[0].split() == ["option", "-h", "--help", "help", "argparse", "add_help"]
-    assert ["metric", "vllm:request_success", "counter", "vllm/v1/metrics/loggers.py:10"] in [line.split() for line in lines]
+    assert ["metric", "vllm:request_success", "counter", "vllm/v1/metrics/loggers.py:10"] in [
+        line.split() for line in lines
+    ]
     assert len(lines) == 1 + 12 + 100 + 4 + 30  # help, the release's options, padding, metrics, padding
 
 
@@ -77,8 +82,9 @@ def test_cli_reports_an_extraction_error_and_writes_nothing(tmp_path: Path, caps
     assert not out.exists()
 
 
-def test_cli_version_downloads_and_checks_the_version(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                      capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_version_downloads_and_checks_the_version(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     asked: list[str] = []
 
     def fake_download(version: str, dest: Path) -> Path:
@@ -107,7 +113,10 @@ def test_runs_as_a_module_from_the_repository_root(tmp_path: Path) -> None:
     out = tmp_path / "surface.json"
     proc = subprocess.run(
         [sys.executable, "-m", "tools.vllm_surface", "--wheel", str(wheel), "--out", str(out)],
-        cwd=ROOT, capture_output=True, text=True, timeout=120,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 0, proc.stderr
     assert out.read_text(encoding="utf-8") == render(extract(wheel))
@@ -123,10 +132,22 @@ def test_download_asks_pip_for_the_x86_64_wheel_only(tmp_path: Path, monkeypatch
     monkeypatch.setattr(cli.subprocess, "run", fake_run)
     assert cli.download("1.2.3", tmp_path).name == "vllm-1.2.3-cp38-abi3-manylinux_2_28_x86_64.whl"
     assert commands[0][1:] == [
-        "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--platform", "manylinux_2_28_x86_64",
-        "--python-version", "3.12", "--implementation", "cp", "--disable-pip-version-check", "vllm==1.2.3",
-        "-d", str(tmp_path),
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--only-binary=:all:",
+        "--platform",
+        "manylinux_2_28_x86_64",
+        "--python-version",
+        "3.12",
+        "--implementation",
+        "cp",
+        "--disable-pip-version-check",
+        "vllm==1.2.3",
+        "-d",
+        str(tmp_path),
     ]
     (tmp_path / "vllm-1.2.3-py3-none-any.whl").write_bytes(b"")
-    with pytest.raises(ExtractionError, match="expected one vllm 1.2.3 wheel from pip"):
+    with pytest.raises(ExtractionError, match=re.escape("expected one vllm 1.2.3 wheel from pip")):
         cli.download("1.2.3", tmp_path)

@@ -164,7 +164,9 @@ def test_dataclass_detection_by_decorator_or_base(tmp_path: Path) -> None:
 
 
 def test_unresolvable_type_fails_with_its_place(tmp_path: Path) -> None:
-    wheel = open_wheel(tmp_path, {"vllm/m.py": "from dataclasses import dataclass\n@dataclass\nclass C:\n    x: Mystery = 1\n"})
+    wheel = open_wheel(
+        tmp_path, {"vllm/m.py": "from dataclasses import dataclass\n@dataclass\nclass C:\n    x: Mystery = 1\n"}
+    )
     annotation, mod = dataclass_fields(wheel.module("vllm.m").resolve("C"))["x"]
     with pytest.raises(ExtractionError, match=r"cannot resolve type Mystery at vllm/m.py:4"):
         type_atoms(annotation, mod)

@@ -80,8 +80,9 @@ def diff_argv(old: list[str], new: list[str], path: list[Segment]) -> list[Prope
             if token.flag is None:
                 changes.append(PropertyChange(format_path([*path, index]), "update", before.value, token.value))
             else:
-                changes.append(PropertyChange(format_path([*path, index]), "update", before.value, token.value,
-                                              flag=token.flag))
+                changes.append(
+                    PropertyChange(format_path([*path, index]), "update", before.value, token.value, flag=token.flag)
+                )
     removed = [t for t in old_tokens if t.key not in new_keys]
     # A switch flipped (--enable-x → --no-enable-x) reads as one change, not a removal and an addition.
     for gone in list(removed):
@@ -91,14 +92,23 @@ def diff_argv(old: list[str], new: list[str], path: list[Segment]) -> list[Prope
         if partner is not None:
             removed.remove(gone)
             added.remove(partner)
-            changes.append(PropertyChange(format_path([*path, partner.flag_index]), "update", gone.flag, partner.flag,
-                                          flag=f"{gone.flag} → {partner.flag}"))
+            changes.append(
+                PropertyChange(
+                    format_path([*path, partner.flag_index]),
+                    "update",
+                    gone.flag,
+                    partner.flag,
+                    flag=f"{gone.flag} → {partner.flag}",
+                )
+            )
     for token in added:
-        changes.append(PropertyChange(format_path([*path, token.flag_index]), "add", MISSING, token.value,
-                                      flag=token.flag))
+        changes.append(
+            PropertyChange(format_path([*path, token.flag_index]), "add", MISSING, token.value, flag=token.flag)
+        )
     for token in removed:
-        changes.append(PropertyChange(format_path([*path, token.flag_index]), "delete", token.value, MISSING,
-                                      flag=token.flag))
+        changes.append(
+            PropertyChange(format_path([*path, token.flag_index]), "delete", token.value, MISSING, flag=token.flag)
+        )
     if not changes:
         changes.append(PropertyChange(format_path(path), "update", old, new, note="same flags, order changed"))
     return sorted(changes, key=lambda c: _index_of(c.path))

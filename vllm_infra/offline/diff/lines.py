@@ -51,9 +51,10 @@ def unified_line_diff(old: Any, new: Any) -> list[str] | None:
     if all(isinstance(value, str) for value in sides):
         if not any("\n" in value or _json_document(value) is not None for value in sides):
             return None
-    elif not all(isinstance(value, (dict, list)) for value in sides):
-        return None
-    elif max(len(canonical(value)) for value in sides) < LINE_DIFF_JSON_CHARS:
+    elif (
+        not all(isinstance(value, (dict, list)) for value in sides)
+        or max(len(canonical(value)) for value in sides) < LINE_DIFF_JSON_CHARS
+    ):
         return None
     old_lines, new_lines = _text_lines(old), _text_lines(new)
     if old_lines == new_lines:  # differs in formatting only: compare the text as it is

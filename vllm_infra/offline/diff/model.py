@@ -155,6 +155,7 @@ class CostDelta:
     def describe(self) -> str:
         """``GPU ≈ $0.80/h → $1.60/h (+$0.80/h)``, ``GPU ≈ $0.80/h (unchanged)``; unknown sides print as
         ``unknown``."""
+
         def money(value: float | None) -> str:
             return "unknown" if value is None else f"${value:,.2f}/h"
 

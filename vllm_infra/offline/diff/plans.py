@@ -101,9 +101,7 @@ def _warnings(type_token: str, inputs: Mapping[str, Any], changes: Sequence[Prop
             "unprotected (`pulumi state unprotect <urn>`) or the change is reverted"
         )
     if replaced and gvk is not None and isinstance((inputs.get("metadata") or {}).get("name"), str):
-        warnings.append(
-            "metadata.name is fixed, so the old object is deleted before the new one is created (downtime)"
-        )
+        warnings.append("metadata.name is fixed, so the old object is deleted before the new one is created (downtime)")
     if gvk is not None and gvk[2] == "PersistentVolumeClaim":
         for change in changes:
             if change.path != "spec.resources.requests.storage" or change.kind != "update":
@@ -176,16 +174,22 @@ def diff_plans(old: Mapping[str, Any] | Plan, new: Mapping[str, Any] | Plan) -> 
                 "⛔ protected: Pulumi refuses to delete it, so `pulumi up` fails; if the deletion is intended, run "
                 "`pulumi state unprotect` first (for a model cache: the weights are lost)",
             )
-        removed.append(ResourceChange(urn, entry.get("type", ""), entry.get("name", ""), "delete",
-                                      warnings=warnings, protect=bool(entry.get("protect")),
-                                      parent=entry.get("parent")))
+        removed.append(
+            ResourceChange(
+                urn,
+                entry.get("type", ""),
+                entry.get("name", ""),
+                "delete",
+                warnings=warnings,
+                protect=bool(entry.get("protect")),
+                parent=entry.get("parent"),
+            )
+        )
     changed = tuple(
         change for urn in sorted(set(old_by_urn) & set(new_by_urn))
         if (change := _resource_change(old_by_urn[urn], new_by_urn[urn])) is not None
     )  # fmt: skip
-    outputs = tuple(
-        Walk().diff(normalize(old_doc.get("outputs") or {}), normalize(new_doc.get("outputs") or {}), [])
-    )
+    outputs = tuple(Walk().diff(normalize(old_doc.get("outputs") or {}), normalize(new_doc.get("outputs") or {}), []))
     return PlanDiff(
         stack=str(new_doc.get("stack") or old_doc.get("stack") or ""),
         added=added,

@@ -69,8 +69,15 @@ class Walk:
         if not changes:
             # Same items, new order: Pulumi still sees a different list (and Kubernetes rolls the pods).
             order = [item[key] for item in new]
-            changes.append(PropertyChange(format_path(path), "update", [i[key] for i in old], order,
-                                          note=f"order changed ({key}: {', '.join(map(str, order))})"))
+            changes.append(
+                PropertyChange(
+                    format_path(path),
+                    "update",
+                    [i[key] for i in old],
+                    order,
+                    note=f"order changed ({key}: {', '.join(map(str, order))})",
+                )
+            )
         return changes
 
     def _diff_sequence(self, old: list, new: list, path: list[Segment]) -> list[PropertyChange]:
@@ -103,9 +110,9 @@ def _merge_key(old: list, new: list) -> str | None:
     if not items or not all(isinstance(item, dict) for item in items):
         return None
     for key in _MERGE_KEYS:
-        if all(isinstance(item.get(key), (str, int)) and not isinstance(item.get(key), bool) for item in items):
-            if len({item[key] for item in old}) == len(old) and len({item[key] for item in new}) == len(new):
-                return key
+        scalar = all(isinstance(item.get(key), (str, int)) and not isinstance(item.get(key), bool) for item in items)
+        if scalar and len({item[key] for item in old}) == len(old) and len({item[key] for item in new}) == len(new):
+            return key
     return None
 
 

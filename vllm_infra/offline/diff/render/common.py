@@ -57,6 +57,7 @@ def _paired(changes: Sequence[PropertyChange]) -> list[PropertyChange]:
 
 def for_display(diff: PlanDiff) -> PlanDiff:
     """``diff`` with each resource's removal-plus-addition at one path shown as one change."""
+
     def pair(resource: ResourceChange) -> ResourceChange:
         return dataclasses.replace(resource, changes=tuple(_paired(resource.changes)))
 
