@@ -47,9 +47,9 @@ from tests.loopback.procs import (  # noqa: E402 - after the sys.path fix above
     request,
     wait_until,
 )
+from tests.loopback.stub_backend import DEFAULT_API_KEY  # noqa: E402
 from vllm_infra.balancing.nginx import UpstreamServer, render_nginx_conf  # noqa: E402
 from vllm_infra.balancing.router import StaticWorkers, router_args  # noqa: E402
-from tests.loopback.stub_backend import DEFAULT_API_KEY  # noqa: E402
 
 MODEL = "bench-model"
 # The stubs enforce an API key as vLLM does; the load generator sends it like any client.
@@ -59,9 +59,27 @@ HEADERS = {"Content-Type": "application/json", "Authorization": f"Bearer {DEFAUL
 def start_stub_process(delay_ms: int, chunk_delay_ms: int, name: str) -> tuple[subprocess.Popen[str], str]:
     """Run one stub as ``python -m tests.loopback.stub_backend`` and return (process, base URL)."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.loopback.stub_backend", "--port", "0", "--model", MODEL, "--name", name,
-         "--delay-ms", str(delay_ms), "--chunk-delay-ms", str(chunk_delay_ms), "--chunks", "8"],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        [
+            sys.executable,
+            "-m",
+            "tests.loopback.stub_backend",
+            "--port",
+            "0",
+            "--model",
+            MODEL,
+            "--name",
+            name,
+            "--delay-ms",
+            str(delay_ms),
+            "--chunk-delay-ms",
+            str(chunk_delay_ms),
+            "--chunks",
+            "8",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
         env={**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])},
     )
     line = proc.stdout.readline() if proc.stdout else ""
@@ -127,8 +145,9 @@ class Client:
 def _body(i: int, stream: bool) -> bytes:
     # Unrelated prompts: measures plain proxying, not cache-aware stickiness.
     prompt = "".join(random.Random(i).choices(string.ascii_letters + " ", k=400))
-    return json.dumps({"model": MODEL, "messages": [{"role": "user", "content": prompt}], "max_tokens": 8,
-                       "stream": stream}).encode()
+    return json.dumps(
+        {"model": MODEL, "messages": [{"role": "user", "content": prompt}], "max_tokens": 8, "stream": stream}
+    ).encode()
 
 
 def measure(ports: list[int], count: int, concurrency: int, deadline_s: float, *, stream: bool) -> dict[str, Any]:
@@ -173,8 +192,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=8, help="concurrent clients (default 8)")
     parser.add_argument("--delay-ms", type=int, default=10, help="stub latency per request (default 10 ms)")
     parser.add_argument("--stream-requests", type=int, default=120, help="streamed requests for TTFT (0 = skip)")
-    parser.add_argument("--router-policy", default="cache_aware",
-                        choices=["cache_aware", "round_robin", "power_of_two", "random", "consistent_hash"])
+    parser.add_argument(
+        "--router-policy",
+        default="cache_aware",
+        choices=["cache_aware", "round_robin", "power_of_two", "random", "consistent_hash"],
+    )
     parser.add_argument("--deadline-s", type=float, default=120.0, help="time limit per measured phase")
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
     args = parser.parse_args(argv)
@@ -203,14 +225,21 @@ def main(argv: list[str] | None = None) -> int:
 
         nginx_port = free_port()
         settings = loopback_nginx_settings(workdir, nginx_port, access_log="off")
-        conf = render_nginx_conf(settings, [UpstreamServer(host="127.0.0.1", port=p) for p in ports],
-                                 resolver="127.0.0.1", api_key_check=False)
+        conf = render_nginx_conf(
+            settings,
+            [UpstreamServer(host="127.0.0.1", port=p) for p in ports],
+            resolver="127.0.0.1",
+            api_key_check=False,
+        )
         nginx = NginxProcess(nginx_bin, workdir, conf, nginx_port).start()
 
         router_port = free_port()
-        rargs = router_args(loopback_router_settings(policy=args.router_policy, log_level="error",
-                                                     worker_api_key_env="VLLM_API_KEY"),
-                            StaticWorkers(urls=tuple(urls)), multi_model=False, port=router_port)
+        rargs = router_args(
+            loopback_router_settings(policy=args.router_policy, log_level="error", worker_api_key_env="VLLM_API_KEY"),
+            StaticWorkers(urls=tuple(urls)),
+            multi_model=False,
+            port=router_port,
+        )
         rargs = [a.replace("$(VLLM_API_KEY)", DEFAULT_API_KEY) for a in rargs]  # what Kubernetes expands
         router = RouterProcess(router_bin, workdir, rargs, router_port).start()
 
@@ -222,8 +251,9 @@ def main(argv: list[str] | None = None) -> int:
             results[mode] = {}
             for name, target_ports in targets.items():
                 measure(target_ports, min(50, count), args.concurrency, args.deadline_s, stream=mode != "plain")
-                results[mode][name] = measure(target_ports, count, args.concurrency, args.deadline_s,
-                                              stream=mode != "plain")
+                results[mode][name] = measure(
+                    target_ports, count, args.concurrency, args.deadline_s, stream=mode != "plain"
+                )
         ratios: dict[str, Any] = {}
         for mode in ("plain", "stream_ttft"):
             if mode not in results:
@@ -259,21 +289,29 @@ def main(argv: list[str] | None = None) -> int:
 
 def _print(results: dict[str, Any]) -> None:
     cfg = results["config"]
-    print(f"stubs={cfg['stubs']} requests={cfg['requests']} concurrency={cfg['concurrency']} "
-          f"stub_delay={cfg['delay_ms']}ms router_policy={cfg['router_policy']} cpus={os.cpu_count()}")
-    for mode, title in (("plain", "non-streamed completions (latency = full response)"),
-                        ("stream_ttft", "streamed completions (latency = time to first chunk)")):
+    print(
+        f"stubs={cfg['stubs']} requests={cfg['requests']} concurrency={cfg['concurrency']} "
+        f"stub_delay={cfg['delay_ms']}ms router_policy={cfg['router_policy']} cpus={os.cpu_count()}"
+    )
+    for mode, title in (
+        ("plain", "non-streamed completions (latency = full response)"),
+        ("stream_ttft", "streamed completions (latency = time to first chunk)"),
+    ):
         if mode not in results:
             continue
         print(f"\n{title}")
         print(f"  {'target':8} {'ok':>6} {'errors':>6} {'p50 ms':>9} {'p99 ms':>9} {'req/s':>9}")
         for name, r in results[mode].items():
-            print(f"  {name:8} {r['requests'] - r['errors']:>6} {r['errors']:>6} {r['p50_ms']!s:>9} "
-                  f"{r['p99_ms']!s:>9} {r['throughput_rps']!s:>9}")
+            print(
+                f"  {name:8} {r['requests'] - r['errors']:>6} {r['errors']:>6} {r['p50_ms']!s:>9} "
+                f"{r['p99_ms']!s:>9} {r['throughput_rps']!s:>9}"
+            )
     print("\nratios (balancer / direct; same run)")
     for key, r in results["ratios"].items():
-        print(f"  {key:28} p50 x{r['p50']:<6} p99 x{r['p99']:<6} throughput x{r['throughput']:<6} "
-              f"({r['p50_overhead_ms']:+.2f} ms at p50)")
+        print(
+            f"  {key:28} p50 x{r['p50']:<6} p99 x{r['p99']:<6} throughput x{r['throughput']:<6} "
+            f"({r['p50_overhead_ms']:+.2f} ms at p50)"
+        )
 
 
 if __name__ == "__main__":

@@ -142,9 +142,12 @@ def baseline_resources(plan: Any) -> list[tuple[Any, dict[str, Any], str | None,
     for urn in by_urn:
         visit(urn)
     return [
-        (r, _plain(r.inputs) if r.custom else {},
-         r.parent if r.parent in by_urn else None,
-         _provider_urn(r.provider) if r.custom and _provider_urn(r.provider) in by_urn else None)
+        (
+            r,
+            _plain(r.inputs) if r.custom else {},
+            r.parent if r.parent in by_urn else None,
+            _provider_urn(r.provider) if r.custom and _provider_urn(r.provider) in by_urn else None,
+        )
         for r in ordered
     ]
 
@@ -153,16 +156,19 @@ def baseline_program(entries: list[tuple[Any, dict[str, Any], str | None, str | 
     """A Pulumi program registering ``entries``; props are deep-copied here, outside the timed run."""
     import pulumi
 
-    prepared = [(r.type, r.name, r.custom, r.urn, copy.deepcopy(props), parent, provider)
-                for r, props, parent, provider in entries]
+    prepared = [
+        (r.type, r.name, r.custom, r.urn, copy.deepcopy(props), parent, provider)
+        for r, props, parent, provider in entries
+    ]
 
     def program() -> None:
         made: dict[str, pulumi.Resource] = {}
         for type_, name, custom, urn, props, parent, provider in prepared:
-            opts = pulumi.ResourceOptions(parent=made.get(parent) if parent else None,
-                                          provider=made.get(provider) if provider else None)
+            opts = pulumi.ResourceOptions(
+                parent=made.get(parent) if parent else None, provider=made.get(provider) if provider else None
+            )
             if type_.startswith(PROVIDER_PREFIX):
-                made[urn] = pulumi.ProviderResource(type_[len(PROVIDER_PREFIX):], name, props, opts)
+                made[urn] = pulumi.ProviderResource(type_[len(PROVIDER_PREFIX) :], name, props, opts)
             elif custom:
                 made[urn] = pulumi.CustomResource(type_, name, props, opts)
             else:
@@ -258,8 +264,10 @@ def profile_one(stack_file: str, top: int) -> None:
     profiler.disable()
     stats = pstats.Stats(profiler, stream=sys.stdout).strip_dirs()
     print(f"cProfile of one plan of {stack_file} (after a warm-up)")
-    print(f"garbage collector: {gc_timer.seconds:.3f} s in {gc_timer.collections} collections; cProfile bills a "
-          "collection to whichever function allocated when it started, so its 'tottime' column is skewed by it")
+    print(
+        f"garbage collector: {gc_timer.seconds:.3f} s in {gc_timer.collections} collections; cProfile bills a "
+        "collection to whichever function allocated when it started, so its 'tottime' column is skewed by it"
+    )
     stats.sort_stats("tottime").print_stats(top)
     stats.sort_stats("cumulative").print_stats(top)
 
@@ -318,10 +326,14 @@ def _region(index: int, name: str) -> dict[str, Any]:
     return {
         "name": name,
         **({"primary": True} if index == 0 else {}),
-        "cluster": {"existing": {"name": f"ml-{name}",
-                                 "gpuSubnetIds": [f"subnet-{index:02x}a0000000000000{k}" for k in (1, 2)],
-                                 # The EFS CSI driver's Pod Identity role needs the agent.
-                                 "install": {"podIdentityAgent": True}}},
+        "cluster": {
+            "existing": {
+                "name": f"ml-{name}",
+                "gpuSubnetIds": [f"subnet-{index:02x}a0000000000000{k}" for k in (1, 2)],
+                # The EFS CSI driver's Pod Identity role needs the agent.
+                "install": {"podIdentityAgent": True},
+            }
+        },
         "vpcCidr": f"10.{index}.0.0/16",
         "addons": {"kubePrometheusStack": True, "prometheusAdapter": True, "efsCsi": True},
     }
@@ -351,8 +363,12 @@ def _stack_document(topology: str, regions: list[dict], models: list[dict]) -> d
         "vllm-infra:hfToken": {"secure": SECURE},
     }
     if topology == "multi-region":
-        config["vllm-infra:globalLoadBalancer"] = {"hostedZoneId": "Z0123456789ABCDEFGHIJ",
-                                                   "domainName": "llm.example.com", "policy": "latency", "tls": True}
+        config["vllm-infra:globalLoadBalancer"] = {
+            "hostedZoneId": "Z0123456789ABCDEFGHIJ",
+            "domainName": "llm.example.com",
+            "policy": "latency",
+            "tls": True,
+        }
     return {"config": config}
 
 
@@ -382,14 +398,22 @@ def build_synthetic(directory: Path, want_regions: int, want_models: int) -> tup
 
     # 1. Can one stack hold several regions AND several models? Ask the library.
     probe = directory / "Pulumi.probe-regions-x-models.yaml"
-    probe.write_text(yaml.safe_dump(_stack_document(
-        "multi-region", [_region(i, r) for i, r in enumerate(union[:2])],
-        [_model(i, catalog_ids[0]) for i in range(2)])))
+    probe.write_text(
+        yaml.safe_dump(
+            _stack_document(
+                "multi-region",
+                [_region(i, r) for i, r in enumerate(union[:2])],
+                [_model(i, catalog_ids[0]) for i in range(2)],
+            )
+        )
+    )
     complaint = _accepted(probe)
     if complaint:
-        notes.append(f"regions x models is not accepted: 2 regions x 2 models is rejected with \"{complaint}\"; "
-                     f"so no {want_regions} x {want_models} stack: the synthetic is two stacks, multi-region with one "
-                     "model and multi-model in one region")
+        notes.append(
+            f'regions x models is not accepted: 2 regions x 2 models is rejected with "{complaint}"; '
+            f"so no {want_regions} x {want_models} stack: the synthetic is two stacks, multi-region with one "
+            "model and multi-model in one region"
+        )
     else:
         notes.append("the library accepts several regions with several models in one stack")
 
@@ -399,53 +423,75 @@ def build_synthetic(directory: Path, want_regions: int, want_models: int) -> tup
     if len(union) < want_regions:
         notes.append(f"{want_regions} regions asked, but the catalog has only {len(union)}: trying all {len(union)}")
     probe = directory / "Pulumi.probe-all-regions.yaml"
-    probe.write_text(yaml.safe_dump(_stack_document(
-        "multi-region", [_region(i, r) for i, r in enumerate(regions)], [_model(0, model_id)])))
+    probe.write_text(
+        yaml.safe_dump(
+            _stack_document("multi-region", [_region(i, r) for i, r in enumerate(regions)], [_model(0, model_id)])
+        )
+    )
     complaint = _accepted(probe)
     if complaint:
         widest, instance = widest_regions(model_id)
         kept = [r for r in regions if r in widest]
         dropped = [r for r in regions if r not in widest]
-        notes.append(f"{len(regions)} regions are rejected for {model_id}: \"{complaint}\"")
+        notes.append(f'{len(regions)} regions are rejected for {model_id}: "{complaint}"')
         if complaint.endswith(":"):
-            notes.append("  (the library's message stops at the colon; the cause is the region list: it needs one "
-                         "instance type offered in every region)")
+            notes.append(
+                "  (the library's message stops at the colon; the cause is the region list: it needs one "
+                "instance type offered in every region)"
+            )
         for region in dropped:
             there = offered_by(region)
-            lacking = sorted({r for name in there for r in regions if r not in offered_regions(name)},
-                             key=regions.index)
-            notes.append(f"  {region} has only {', '.join(there) or 'nothing'} in the catalog, not offered in "
-                         f"{', '.join(lacking)}")
+            lacking = sorted(
+                {r for name in there for r in regions if r not in offered_regions(name)}, key=regions.index
+            )
+            notes.append(
+                f"  {region} has only {', '.join(there) or 'nothing'} in the catalog, not offered in "
+                f"{', '.join(lacking)}"
+            )
         regions = kept
-        notes.append(f"{len(regions)} regions: the widest set the library accepts ({instance}'s regions); the catalog "
-                     "is not edited and no region is invented")
+        notes.append(
+            f"{len(regions)} regions: the widest set the library accepts ({instance}'s regions); the catalog "
+            "is not edited and no region is invented"
+        )
     elif len(regions) == len(union):
         notes.append(f"{len(regions)} regions: every region of the GPU catalog")
 
     multi_region = directory / f"Pulumi.synthetic-{len(regions)}r-1m.yaml"
-    multi_region.write_text(yaml.safe_dump(_stack_document(
-        "multi-region", [_region(i, r) for i, r in enumerate(regions)], [_model(0, model_id)])))
+    multi_region.write_text(
+        yaml.safe_dump(
+            _stack_document("multi-region", [_region(i, r) for i, r in enumerate(regions)], [_model(0, model_id)])
+        )
+    )
     paths.append(multi_region)
 
     # 3. Models: M entries over the catalog's ids (reused with new names past the catalog's size), one region.
     ids = [catalog_ids[i % len(catalog_ids)] for i in range(want_models)]
     if want_models > len(catalog_ids):
-        notes.append(f"{want_models} models from the {len(catalog_ids)} catalog ids (ids used more than once get "
-                     "a new name and servedModelName each time)")
+        notes.append(
+            f"{want_models} models from the {len(catalog_ids)} catalog ids (ids used more than once get "
+            "a new name and servedModelName each time)"
+        )
     multi_model = directory / f"Pulumi.synthetic-1r-{want_models}m.yaml"
-    multi_model.write_text(yaml.safe_dump(_stack_document(
-        "multi-model", [_region(0, union[0])], [_model(i, mid) for i, mid in enumerate(ids)])))
+    multi_model.write_text(
+        yaml.safe_dump(
+            _stack_document("multi-model", [_region(0, union[0])], [_model(i, mid) for i, mid in enumerate(ids)])
+        )
+    )
     paths.append(multi_model)
     for path in paths:
         complaint = _accepted(path)
         if complaint:
             raise SystemExit(f"the synthetic stack {path.name} is rejected: {complaint}")
-    notes.append(f"shape {multi_region.stem.removeprefix('Pulumi.')}: multi-region, {len(regions)} regions "
-                 f"({', '.join(regions)}) x 1 model ({model_id}, HPA 1-4, EFS cache), router balancer, Route 53 "
-                 "latency records + TLS, kube-prometheus-stack, prometheus-adapter and EFS CSI per region")
-    notes.append(f"shape {multi_model.stem.removeprefix('Pulumi.')}: multi-model, 1 region ({union[0]}) x "
-                 f"{want_models} models (HPA 1-4, 3600 s scale-down window: the library wants it above the large "
-                 "models' cold start; EFS caches), router balancer")
+    notes.append(
+        f"shape {multi_region.stem.removeprefix('Pulumi.')}: multi-region, {len(regions)} regions "
+        f"({', '.join(regions)}) x 1 model ({model_id}, HPA 1-4, EFS cache), router balancer, Route 53 "
+        "latency records + TLS, kube-prometheus-stack, prometheus-adapter and EFS CSI per region"
+    )
+    notes.append(
+        f"shape {multi_model.stem.removeprefix('Pulumi.')}: multi-model, 1 region ({union[0]}) x "
+        f"{want_models} models (HPA 1-4, 3600 s scale-down window: the library wants it above the large "
+        "models' cold start; EFS caches), router balancer"
+    )
     return paths, notes
 
 
@@ -462,9 +508,21 @@ def run_build(directory: Path, regions: int, models: int) -> tuple[list[Path], l
     """Build (and validate) the synthetic stacks in a subprocess too: the parent stays small, because ``ru_maxrss``
     of a child starts at its parent's peak (Linux keeps it across fork + exec)."""
     done = subprocess.run(
-        [sys.executable, str(SCRIPT), "--build-synthetic", str(directory), "--regions", str(regions),
-         "--models", str(models)],
-        cwd=ROOT, env=_child_env(), capture_output=True, text=True, timeout=CHILD_TIMEOUT_S,
+        [
+            sys.executable,
+            str(SCRIPT),
+            "--build-synthetic",
+            str(directory),
+            "--regions",
+            str(regions),
+            "--models",
+            str(models),
+        ],
+        cwd=ROOT,
+        env=_child_env(),
+        capture_output=True,
+        text=True,
+        timeout=CHILD_TIMEOUT_S,
     )
     if done.returncode != 0:
         raise SystemExit(f"building the synthetic stacks failed (exit {done.returncode}):\n{done.stderr[-3000:]}")
@@ -476,7 +534,11 @@ def run_child(stack_file: Path, repeat: int) -> dict[str, Any]:
     """Measure one stack in a fresh ``python bench/plan.py --one`` process."""
     done = subprocess.run(
         [sys.executable, str(SCRIPT), "--one", str(stack_file), "--repeat", str(repeat)],
-        cwd=ROOT, env=_child_env(), capture_output=True, text=True, timeout=CHILD_TIMEOUT_S,
+        cwd=ROOT,
+        env=_child_env(),
+        capture_output=True,
+        text=True,
+        timeout=CHILD_TIMEOUT_S,
     )
     if done.returncode != 0:
         raise SystemExit(f"measuring {stack_file} failed (exit {done.returncode}):\n{done.stderr[-3000:]}")
@@ -487,14 +549,20 @@ def main(argv: list[str] | None = None) -> int:
     """Measure every shipped stack and the synthetic ones, print the table and the ratios."""
     parser = argparse.ArgumentParser(
         description="Plan time of each stack (and synthetic large ones) against direct registration of the same "
-        "resources with Pulumi's mock runtime, and peak memory; see bench/README.md.")
+        "resources with Pulumi's mock runtime, and peak memory; see bench/README.md."
+    )
     parser.add_argument("--repeat", type=int, default=5, help="timed runs per shipped stack, after a warm-up (5)")
     parser.add_argument("--synthetic-repeat", type=int, default=5, help="timed runs per synthetic stack (5)")
     parser.add_argument("--regions", type=int, default=10, help="synthetic regions asked for (10)")
     parser.add_argument("--models", type=int, default=20, help="synthetic models asked for (20)")
     parser.add_argument("--no-synthetic", action="store_true", help="only the shipped stacks")
-    parser.add_argument("--profile", type=int, default=0, metavar="N",
-                        help="also cProfile one plan of the largest stack and print the top N functions")
+    parser.add_argument(
+        "--profile",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also cProfile one plan of the largest stack and print the top N functions",
+    )
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
     parser.add_argument("--one", default=None, help=argparse.SUPPRESS)  # child mode: measure this stack file
     parser.add_argument("--profile-one", default=None, help=argparse.SUPPRESS)  # child mode: profile it
@@ -545,33 +613,45 @@ def main(argv: list[str] | None = None) -> int:
             largest = max(results["stacks"], key=lambda s: s["resources"])
             print()
             sys.stdout.flush()
-            subprocess.run([sys.executable, str(SCRIPT), "--profile-one", largest["file"], "--profile",
-                            str(args.profile)], cwd=ROOT, timeout=CHILD_TIMEOUT_S, env=_child_env())
+            subprocess.run(
+                [sys.executable, str(SCRIPT), "--profile-one", largest["file"], "--profile", str(args.profile)],
+                cwd=ROOT,
+                timeout=CHILD_TIMEOUT_S,
+                env=_child_env(),
+            )
     return 0
 
 
 def _print(results: dict[str, Any]) -> None:
-    print(f"date={results['date']} cpus={results['cpus']} python={results['python']} pulumi={results['pulumi']} "
-          f"repeats: {results['repeat']} per shipped stack, {results['synthetic_repeat']} per synthetic stack, "
-          "each after one warm-up")
+    print(
+        f"date={results['date']} cpus={results['cpus']} python={results['python']} pulumi={results['pulumi']} "
+        f"repeats: {results['repeat']} per shipped stack, {results['synthetic_repeat']} per synthetic stack, "
+        "each after one warm-up"
+    )
     for note in results["notes"]:
         print(f"  note: {note}")
     print()
-    print(f"  {'stack':20} {'resources':>9} {'custom':>6} {'plan ms':>8} {'baseline ms':>11} {'plan/base':>9} "
-          f"{'peak RSS MiB':>12} {'(imports)':>9}")
+    print(
+        f"  {'stack':20} {'resources':>9} {'custom':>6} {'plan ms':>8} {'baseline ms':>11} {'plan/base':>9} "
+        f"{'peak RSS MiB':>12} {'(imports)':>9}"
+    )
     for s in results["stacks"]:
-        print(f"  {s['stack']:20} {s['resources']:>9} {s['custom']:>6} {s['plan_median_s'] * 1000:>8.1f} "
-              f"{s['baseline_median_s'] * 1000:>11.1f} {'x' + format(s['ratio'], '.2f'):>9} "
-              f"{s['rss_peak_mib']:>12.1f} {s['rss_after_imports_mib']:>9.1f}")
+        print(
+            f"  {s['stack']:20} {s['resources']:>9} {s['custom']:>6} {s['plan_median_s'] * 1000:>8.1f} "
+            f"{s['baseline_median_s'] * 1000:>11.1f} {'x' + format(s['ratio'], '.2f'):>9} "
+            f"{s['rss_peak_mib']:>12.1f} {s['rss_after_imports_mib']:>9.1f}"
+        )
     print("\nratios (plan_stack / direct registration of the same resources; medians, same run)")
     for s in results["stacks"]:
         per = s["plan_median_s"] * 1000 / s["resources"]
         base_per = s["baseline_median_s"] * 1000 / s["resources"]
         same = "same URNs" if s["baseline_same_urns"] else f"URNs DIFFER ({s['baseline_resources']} registered)"
-        print(f"  {s['stack']:20} x{s['ratio']:<5.2f} {per:.2f} vs {base_per:.2f} ms per resource, "
-              f"+{(s['plan_median_s'] - s['baseline_median_s']) * 1000:.0f} ms; warm-up plan "
-              f"{s['warmup_plan_s'] * 1000:.0f} ms; GC {s['plan_gc_median_s'] / s['plan_median_s']:.0%} of plan, "
-              f"{s['baseline_gc_median_s'] / s['baseline_median_s']:.0%} of baseline; {same}")
+        print(
+            f"  {s['stack']:20} x{s['ratio']:<5.2f} {per:.2f} vs {base_per:.2f} ms per resource, "
+            f"+{(s['plan_median_s'] - s['baseline_median_s']) * 1000:.0f} ms; warm-up plan "
+            f"{s['warmup_plan_s'] * 1000:.0f} ms; GC {s['plan_gc_median_s'] / s['plan_median_s']:.0%} of plan, "
+            f"{s['baseline_gc_median_s'] / s['baseline_median_s']:.0%} of baseline; {same}"
+        )
         hwm = s.get("vmhwm_peak_mib")
         if hwm is not None and abs(hwm - s["rss_peak_mib"]) > 0.05 * hwm:
             print(f"  {'':20} note: VmHWM says {hwm} MiB: ru_maxrss may carry the parent's peak")

@@ -42,7 +42,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -52,7 +51,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench.sim_engine import DEFAULT_API_KEY, EngineModel  # noqa: E402 - after the sys.path fix above
-from bench.workload import SourceMode, UserSession, Workload, WorkloadSpec, generate, history_messages, source_address  # noqa: E402,E501
+from bench.workload import SourceMode, UserSession, Workload, WorkloadSpec, generate, history_messages, source_address  # noqa: E402
 from tests.loopback.procs import (  # noqa: E402
     NginxProcess,
     RouterProcess,
@@ -149,36 +148,95 @@ class Strategy:
 STRATEGIES: tuple[Strategy, ...] = (
     Strategy(BASELINE, "production guide's nginx least_conn (baseline)", "nginx-guide"),
     Strategy("nginx-default", "this project's nginx (render_nginx_conf defaults)", "nginx"),
-    Strategy("service-clientip", "service ClientIP affinity ~ nginx hash $remote_addr consistent", "nginx",
-             upstream_method="hash $remote_addr consistent;"),
-    Strategy("service-clientip-single-source", "same, every request from one source address (one NLB)", "nginx",
-             upstream_method="hash $remote_addr consistent;", source_mode="single"),
-    Strategy("router-cache_aware", "vllm-router cache_aware (router_args defaults)", "router",
-             router_policy="cache_aware"),
-    Strategy("router-consistent_hash", "candidate: vllm-router consistent_hash (X-Session-ID)", "router",
-             router_policy="consistent_hash"),
-    Strategy("router-sticky_least_loaded", "candidate: vllm-router sticky_least_loaded", "router",
-             router_policy="sticky_least_loaded"),
+    Strategy(
+        "service-clientip",
+        "service ClientIP affinity ~ nginx hash $remote_addr consistent",
+        "nginx",
+        upstream_method="hash $remote_addr consistent;",
+    ),
+    Strategy(
+        "service-clientip-single-source",
+        "same, every request from one source address (one NLB)",
+        "nginx",
+        upstream_method="hash $remote_addr consistent;",
+        source_mode="single",
+    ),
+    Strategy(
+        "router-cache_aware", "vllm-router cache_aware (router_args defaults)", "router", router_policy="cache_aware"
+    ),
+    Strategy(
+        "router-consistent_hash",
+        "candidate: vllm-router consistent_hash (X-Session-ID)",
+        "router",
+        router_policy="consistent_hash",
+    ),
+    Strategy(
+        "router-sticky_least_loaded",
+        "candidate: vllm-router sticky_least_loaded",
+        "router",
+        router_policy="sticky_least_loaded",
+    ),
     Strategy("router-power_of_two", "candidate: vllm-router power_of_two", "router", router_policy="power_of_two"),
-    Strategy("nginx-hash-session", "candidate: nginx hash $http_x_session_id consistent", "nginx",
-             upstream_method="hash $http_x_session_id consistent;"),
-    Strategy("router-cache_aware-balanced", "candidate: cache_aware, balance thresholds abs 4 / rel 1.2", "router",
-             router_policy="cache_aware",
-             router_overrides=(("balance_abs_threshold", 4), ("balance_rel_threshold", 1.2))),
-    Strategy("affinity", "affinity strategy defaults (key: X-Session-Id, cap auto)", "affinity",
-             affinity=AffinitySettings()),
-    Strategy("affinity-single-source", "same, every request from one source address", "affinity",
-             affinity=AffinitySettings(), source_mode="single"),
-    Strategy("affinity-user-field-single-source", "same, no header: only the body's user field, one address",
-             "affinity", affinity=AffinitySettings(), source_mode="single", keys="user"),
-    Strategy("affinity-no-key", "same, no header and no user field: the client address", "affinity",
-             affinity=AffinitySettings(), keys="none"),
-    Strategy("affinity-no-key-single-source", "same, no key at all and one source address", "affinity",
-             affinity=AffinitySettings(), source_mode="single", keys="none"),
-    Strategy("affinity-no-address-no-key-single-source", "clientAddressFallback false, no key, one address",
-             "affinity", affinity=AffinitySettings(client_address_fallback=False), source_mode="single", keys="none"),
-    Strategy("affinity-cap4", "candidate: affinity with maxInFlightPerPod 4", "affinity",
-             affinity=AffinitySettings(max_in_flight_per_pod=4)),
+    Strategy(
+        "nginx-hash-session",
+        "candidate: nginx hash $http_x_session_id consistent",
+        "nginx",
+        upstream_method="hash $http_x_session_id consistent;",
+    ),
+    Strategy(
+        "router-cache_aware-balanced",
+        "candidate: cache_aware, balance thresholds abs 4 / rel 1.2",
+        "router",
+        router_policy="cache_aware",
+        router_overrides=(("balance_abs_threshold", 4), ("balance_rel_threshold", 1.2)),
+    ),
+    Strategy(
+        "affinity", "affinity strategy defaults (key: X-Session-Id, cap auto)", "affinity", affinity=AffinitySettings()
+    ),
+    Strategy(
+        "affinity-single-source",
+        "same, every request from one source address",
+        "affinity",
+        affinity=AffinitySettings(),
+        source_mode="single",
+    ),
+    Strategy(
+        "affinity-user-field-single-source",
+        "same, no header: only the body's user field, one address",
+        "affinity",
+        affinity=AffinitySettings(),
+        source_mode="single",
+        keys="user",
+    ),
+    Strategy(
+        "affinity-no-key",
+        "same, no header and no user field: the client address",
+        "affinity",
+        affinity=AffinitySettings(),
+        keys="none",
+    ),
+    Strategy(
+        "affinity-no-key-single-source",
+        "same, no key at all and one source address",
+        "affinity",
+        affinity=AffinitySettings(),
+        source_mode="single",
+        keys="none",
+    ),
+    Strategy(
+        "affinity-no-address-no-key-single-source",
+        "clientAddressFallback false, no key, one address",
+        "affinity",
+        affinity=AffinitySettings(client_address_fallback=False),
+        source_mode="single",
+        keys="none",
+    ),
+    Strategy(
+        "affinity-cap4",
+        "candidate: affinity with maxInFlightPerPod 4",
+        "affinity",
+        affinity=AffinitySettings(max_in_flight_per_pod=4),
+    ),
 )
 
 
@@ -223,10 +281,29 @@ class Engines:
 def start_engines(count: int, engine: EngineModel) -> Engines:
     """Start ``count`` simulated engines, one process each, and wait until each answers ``/health``."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
-    procs = [subprocess.Popen([sys.executable, "-m", "bench.sim_engine", "--port", "0", "--name", f"engine{i}",
-                               "--model", MODEL, "--engine-json", json.dumps(asdict(engine))],
-                              cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
-             for i in range(count)]
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "bench.sim_engine",
+                "--port",
+                "0",
+                "--name",
+                f"engine{i}",
+                "--model",
+                MODEL,
+                "--engine-json",
+                json.dumps(asdict(engine)),
+            ],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            env=env,
+        )
+        for i in range(count)
+    ]
     engines = Engines(procs, [])
     for proc in procs:
         line = proc.stdout.readline() if proc.stdout else ""
@@ -234,8 +311,9 @@ def start_engines(count: int, engine: EngineModel) -> Engines:
             engines.stop()
             raise RuntimeError("a simulated engine did not start")
         engines.urls.append(json.loads(line)["url"])
-    if not all(wait_until(lambda u=u: request("GET", u + "/health", timeout=1).status == 200, 10)
-               for u in engines.urls):
+    if not all(
+        wait_until(lambda u=u: request("GET", u + "/health", timeout=1).status == 200, 10) for u in engines.urls
+    ):
         engines.stop()
         raise RuntimeError("a simulated engine is not healthy")
     return engines
@@ -256,8 +334,14 @@ def replace_upstream_method(conf: str, method: str) -> str:
     return conf.replace("        least_conn;\n", f"        {method}\n")
 
 
-def start_balancer(strategy: Strategy, engines: Engines, nginx_bin: str | None, router_bin: str | None,
-                   workdir: Path, engine: EngineModel | None = None) -> NginxProcess | RouterProcess:
+def start_balancer(
+    strategy: Strategy,
+    engines: Engines,
+    nginx_bin: str | None,
+    router_bin: str | None,
+    workdir: Path,
+    engine: EngineModel | None = None,
+) -> NginxProcess | RouterProcess:
     """Start the balancer of ``strategy`` in front of ``engines`` (generated config unless the guide's).
 
     ``affinity``: the strategy's extension with its cap from the engines' ``max_running`` (vLLM's max_num_seqs)
@@ -274,16 +358,21 @@ def start_balancer(strategy: Strategy, engines: Engines, nginx_bin: str | None, 
             raise RuntimeError(missing_message("nginx"))
         method = strategy.upstream_method
         servers = [UpstreamServer(host="127.0.0.1", port=p) for p in _ports(engines.urls)]
-        return start_nginx(nginx_bin, workdir, servers,
-                           conf_transform=None if method is None else lambda c: replace_upstream_method(c, method))
+        return start_nginx(
+            nginx_bin,
+            workdir,
+            servers,
+            conf_transform=None if method is None else lambda c: replace_upstream_method(c, method),
+        )
     if strategy.kind == "affinity":
         if nginx_bin is None or strategy.affinity is None:
             raise RuntimeError(missing_message("nginx") if nginx_bin is None else "affinity settings missing")
         settings = strategy.affinity
         servers = [UpstreamServer(host="127.0.0.1", port=p) for p in _ports(engines.urls)]
         cap = load_cap(settings, max_num_seqs=(engine or EngineModel()).max_running, replicas=1)
-        return start_nginx(nginx_bin, workdir, servers,
-                           extension=lambda nginx: affinity_extension(settings, nginx, servers, cap=cap))
+        return start_nginx(
+            nginx_bin, workdir, servers, extension=lambda nginx: affinity_extension(settings, nginx, servers, cap=cap)
+        )
     if router_bin is None:
         raise RuntimeError(missing_message("vllm-router"))
     port = free_port()
@@ -322,14 +411,26 @@ def request_identity(user: UserSession, keys: KeyMode) -> tuple[dict[str, str], 
     return headers, fields
 
 
-def chat_stream(port: int, source: str, user: UserSession, messages: list[dict[str, str]], max_tokens: int,
-                timeout: float, keys: KeyMode = "session") -> tuple[Outcome, str]:
+def chat_stream(
+    port: int,
+    source: str,
+    user: UserSession,
+    messages: list[dict[str, str]],
+    max_tokens: int,
+    timeout: float,
+    keys: KeyMode = "session",
+) -> tuple[Outcome, str]:
     """Send one streamed chat completion from ``source``; return the outcome and the reply text."""
     identity_headers, identity_fields = request_identity(user, keys)
-    body = json.dumps({"model": MODEL, "messages": messages, "max_tokens": max_tokens, "stream": True,
-                       **identity_fields}).encode()
-    headers = {"Content-Type": "application/json", "Accept": "text/event-stream",
-               "Authorization": f"Bearer {DEFAULT_API_KEY}", **identity_headers}
+    body = json.dumps(
+        {"model": MODEL, "messages": messages, "max_tokens": max_tokens, "stream": True, **identity_fields}
+    ).encode()
+    headers = {
+        "Content-Type": "application/json",
+        "Accept": "text/event-stream",
+        "Authorization": f"Bearer {DEFAULT_API_KEY}",
+        **identity_headers,
+    }
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout, source_address=(source, 0))
     start = time.monotonic()
     outcome = Outcome(ok=False)
@@ -369,8 +470,14 @@ def chat_stream(port: int, source: str, user: UserSession, messages: list[dict[s
     return outcome, " ".join("".join(pieces).split())
 
 
-def run_workload(port: int, workload: Workload, source_mode: SourceMode, time_scale: float,
-                 deadline_s: float, keys: KeyMode = "session") -> tuple[list[Outcome], float]:
+def run_workload(
+    port: int,
+    workload: Workload,
+    source_mode: SourceMode,
+    time_scale: float,
+    deadline_s: float,
+    keys: KeyMode = "session",
+) -> tuple[list[Outcome], float]:
     """Replay ``workload`` against ``port``: one thread per user, arrivals and think times scaled to real time.
 
     A user stops at its first failed request (it has no reply to continue from) and whenever the deadline has
@@ -393,8 +500,15 @@ def run_workload(port: int, workload: Workload, source_mode: SourceMode, time_sc
             remaining = end - time.monotonic()
             if remaining <= 0:
                 return
-            outcome, reply = chat_stream(port, source, user, history_messages(workload, user, replies),
-                                         turn.max_tokens, timeout=max(1.0, remaining), keys=keys)
+            outcome, reply = chat_stream(
+                port,
+                source,
+                user,
+                history_messages(workload, user, replies),
+                turn.max_tokens,
+                timeout=max(1.0, remaining),
+                keys=keys,
+            )
             with lock:
                 outcomes.append(outcome)
             if not outcome.ok:
@@ -436,17 +550,24 @@ class PhaseResult:
     failure: str | None = None
 
 
-def run_phase(strategy: Strategy, workload: Workload, engine: EngineModel, engines_count: int,
-              nginx_bin: str | None, router_bin: str | None, deadline_s: float) -> PhaseResult:
+def run_phase(
+    strategy: Strategy,
+    workload: Workload,
+    engine: EngineModel,
+    engines_count: int,
+    nginx_bin: str | None,
+    router_bin: str | None,
+    deadline_s: float,
+) -> PhaseResult:
     """Fresh engines, the strategy's balancer, the workload; collect the numbers; stop everything started."""
     result = PhaseResult(strategy.name, strategy.description)
     engines = start_engines(engines_count, engine)
     balancer: NginxProcess | RouterProcess | None = None
     try:
-        balancer = start_balancer(strategy, engines, nginx_bin, router_bin, make_workdir("vllm-infra-routing-"),
-                                  engine)
-        outcomes, wall = run_workload(balancer.port, workload, strategy.source_mode, engine.time_scale, deadline_s,
-                                      strategy.keys)
+        balancer = start_balancer(strategy, engines, nginx_bin, router_bin, make_workdir("vllm-infra-routing-"), engine)
+        outcomes, wall = run_workload(
+            balancer.port, workload, strategy.source_mode, engine.time_scale, deadline_s, strategy.keys
+        )
         wait_until(lambda: all(s["running"] == 0 and s["waiting"] == 0 for s in engines.stats()), timeout=10)
         stats = engines.stats()
     except RuntimeError as exc:
@@ -482,26 +603,32 @@ def _ratio(value: float, base: float) -> str:
 
 def format_table(results: list[PhaseResult]) -> str:
     """The results and their ratios against the baseline row, as text."""
-    lines = [f"  {'strategy':32} {'ok':>4} {'err':>4} {'hit':>6} {'TTFT p50':>9} {'TTFT p99':>9} "
-             f"{'eng p50':>8} {'eng p99':>8} {'req/s':>6} {'tok/s':>7} {'imbal':>6}  per-engine requests"]
+    lines = [
+        f"  {'strategy':32} {'ok':>4} {'err':>4} {'hit':>6} {'TTFT p50':>9} {'TTFT p99':>9} "
+        f"{'eng p50':>8} {'eng p99':>8} {'req/s':>6} {'tok/s':>7} {'imbal':>6}  per-engine requests"
+    ]
     for r in results:
         if r.failure:
             lines.append(f"  {r.name:32} not run: {r.failure}")
             continue
-        lines.append(f"  {r.name:32} {r.ok:4d} {r.errors:4d} {r.hit_rate * 100:5.1f}% {r.ttft_p50_ms:8.0f}ms "
-                     f"{r.ttft_p99_ms:8.0f}ms {r.engine_ttft_p50_ms:6.0f}ms {r.engine_ttft_p99_ms:6.0f}ms {r.throughput_rps:6.2f} {r.output_tps:7.1f} {r.imbalance:6.2f}  "
-                     f"{r.requests_per_engine}")
+        lines.append(
+            f"  {r.name:32} {r.ok:4d} {r.errors:4d} {r.hit_rate * 100:5.1f}% {r.ttft_p50_ms:8.0f}ms "
+            f"{r.ttft_p99_ms:8.0f}ms {r.engine_ttft_p50_ms:6.0f}ms {r.engine_ttft_p99_ms:6.0f}ms {r.throughput_rps:6.2f} {r.output_tps:7.1f} {r.imbalance:6.2f}  "
+            f"{r.requests_per_engine}"
+        )
     base = next((r for r in results if r.name == BASELINE and not r.failure), None)
     if base is not None:
         lines += ["", f"ratios against {BASELINE} (same run; hit rate as the difference in points)"]
         for r in results:
             if r.failure or r is base:
                 continue
-            lines.append(f"  {r.name:32} hit {100 * (r.hit_rate - base.hit_rate):+5.1f} pt  "
-                         f"TTFT p50 {_ratio(r.ttft_p50_ms, base.ttft_p50_ms):>6}  "
-                         f"p99 {_ratio(r.ttft_p99_ms, base.ttft_p99_ms):>6}  "
-                         f"throughput {_ratio(r.throughput_rps, base.throughput_rps):>6}  "
-                         f"imbalance {_ratio(r.imbalance, base.imbalance):>6}")
+            lines.append(
+                f"  {r.name:32} hit {100 * (r.hit_rate - base.hit_rate):+5.1f} pt  "
+                f"TTFT p50 {_ratio(r.ttft_p50_ms, base.ttft_p50_ms):>6}  "
+                f"p99 {_ratio(r.ttft_p99_ms, base.ttft_p99_ms):>6}  "
+                f"throughput {_ratio(r.throughput_rps, base.throughput_rps):>6}  "
+                f"imbalance {_ratio(r.imbalance, base.imbalance):>6}"
+            )
     return "\n".join(lines)
 
 
@@ -513,10 +640,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument("--users", type=int, default=defaults.users)
     parser.add_argument("--max-requests", type=int, default=defaults.max_requests, help="request cap, at most 5000")
-    parser.add_argument("--user-arrival-rate", type=float, default=defaults.user_arrival_rate,
-                        help="users per simulated second")
-    parser.add_argument("--time-scale", type=float, default=EngineModel().time_scale,
-                        help="real seconds per simulated second (0.05..1)")
+    parser.add_argument(
+        "--user-arrival-rate", type=float, default=defaults.user_arrival_rate, help="users per simulated second"
+    )
+    parser.add_argument(
+        "--time-scale", type=float, default=EngineModel().time_scale, help="real seconds per simulated second (0.05..1)"
+    )
     parser.add_argument("--cache-blocks", type=int, default=EngineModel().cache_blocks, help="blocks per engine")
     parser.add_argument("--deadline-s", type=float, default=90.0, help="real-time limit of one phase's load")
     parser.add_argument("--only", default="", help="comma-separated strategy names (default: all)")
@@ -527,30 +656,43 @@ def main(argv: list[str] | None = None) -> int:
     chosen = [s for s in STRATEGIES if not args.only or s.name in args.only.split(",")]
     if not chosen:
         parser.error(f"--only matches none of {[s.name for s in STRATEGIES]}")
-    spec = replace(defaults, seed=args.seed, users=args.users, max_requests=args.max_requests,
-                   user_arrival_rate=args.user_arrival_rate)
+    spec = replace(
+        defaults,
+        seed=args.seed,
+        users=args.users,
+        max_requests=args.max_requests,
+        user_arrival_rate=args.user_arrival_rate,
+    )
     engine = replace(EngineModel(), time_scale=args.time_scale, cache_blocks=args.cache_blocks)
     workload = generate(spec)
     nginx_bin = find_binary("nginx", NGINX_PATHS)
     router_bin = find_binary("vllm-router")
-    print(f"date={time.strftime('%Y-%m-%d', time.gmtime())} cpus={os.cpu_count()} engines={args.engines} "
-          f"requests={workload.request_count} users={len(workload.users)} seed={spec.seed} "
-          f"time_scale={engine.time_scale} (times below are simulated)")
+    print(
+        f"date={time.strftime('%Y-%m-%d', time.gmtime())} cpus={os.cpu_count()} engines={args.engines} "
+        f"requests={workload.request_count} users={len(workload.users)} seed={spec.seed} "
+        f"time_scale={engine.time_scale} (times below are simulated)"
+    )
     print(f"  workload: {asdict(spec)}")
     print(f"  engine: {asdict(engine)}")
     started = time.monotonic()
     results = []
     for strategy in chosen:
         result = run_phase(strategy, workload, engine, args.engines, nginx_bin, router_bin, args.deadline_s)
-        print(f"  ... {strategy.name}: {result.ok} ok, {result.errors} errors, {result.wall_s:.1f} s"
-              + (f" (not run: {result.failure})" if result.failure else ""), flush=True)
+        print(
+            f"  ... {strategy.name}: {result.ok} ok, {result.errors} errors, {result.wall_s:.1f} s"
+            + (f" (not run: {result.failure})" if result.failure else ""),
+            flush=True,
+        )
         results.append(result)
     print()
     print(format_table(results))
     print(f"\ntotal {time.monotonic() - started:.0f} s")
     if args.json:
-        Path(args.json).write_text(json.dumps({"workload": asdict(spec), "engine": asdict(engine),
-                                               "results": [asdict(r) for r in results]}, indent=2))
+        Path(args.json).write_text(
+            json.dumps(
+                {"workload": asdict(spec), "engine": asdict(engine), "results": [asdict(r) for r in results]}, indent=2
+            )
+        )
     return 0
 
 

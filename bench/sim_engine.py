@@ -76,7 +76,7 @@ def block_hashes(tokens: Sequence[int], block_tokens: int = BLOCK_TOKENS) -> lis
     hashes: list[int] = []
     parent = 0
     for start in range(0, len(tokens) - block_tokens + 1, block_tokens):
-        parent = hash((parent, tuple(tokens[start:start + block_tokens])))
+        parent = hash((parent, tuple(tokens[start : start + block_tokens])))
         hashes.append(parent)
     return hashes
 
@@ -240,7 +240,7 @@ class SimEngine:
             words = reply_words(tokens, max_tokens)
             per_event = self.model.stream_tokens_per_event
             # The first event carries one token (TTFT = one decode step after the prefill), the rest a group each.
-            events = [words[:1]] + [words[i:i + per_event] for i in range(1, len(words), per_event)]
+            events = [words[:1]] + [words[i : i + per_event] for i in range(1, len(words), per_event)]
             for index, group in enumerate(events):
                 self._real(self.model.decode_step_ms(self.running) * len(group))
                 if index == 0:
@@ -262,10 +262,16 @@ class SimEngine:
         """Counters as JSON: requests, completions, cache queries/hits (tokens), evictions, load now."""
         with self._lock:
             return {
-                "requests": self.requests, "completed": self.completed, "output_tokens": self.output_tokens,
-                "prefix_cache_queries": self.cache.queries, "prefix_cache_hits": self.cache.hits,
-                "evictions": self.cache.evictions, "cached_blocks": len(self.cache),
-                "running": self.running, "waiting": self.waiting, "model": asdict(self.model),
+                "requests": self.requests,
+                "completed": self.completed,
+                "output_tokens": self.output_tokens,
+                "prefix_cache_queries": self.cache.queries,
+                "prefix_cache_hits": self.cache.hits,
+                "evictions": self.cache.evictions,
+                "cached_blocks": len(self.cache),
+                "running": self.running,
+                "waiting": self.waiting,
+                "model": asdict(self.model),
                 "ttft_ms": list(self.ttft_ms),
             }
 
@@ -318,7 +324,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._json(401, {"error": "Unauthorized"})
         return False
 
-    def do_GET(self) -> None:  # noqa: N802 - name fixed by the base class
+    def do_GET(self) -> None:
         """/health, /v1/models, /metrics, /sim/stats."""
         path = urlsplit(self.path).path
         if not self._authorized(path):
@@ -327,25 +333,39 @@ class _Handler(BaseHTTPRequestHandler):
         if path == "/health":
             self._text(200, "")
         elif path == "/v1/models":
-            self._json(200, {"object": "list", "data": [{"id": self.server.model_id, "object": "model",
-                                                         "owned_by": "vllm", "max_model_len": 32768}]})
+            self._json(
+                200,
+                {
+                    "object": "list",
+                    "data": [
+                        {"id": self.server.model_id, "object": "model", "owned_by": "vllm", "max_model_len": 32768}
+                    ],
+                },
+            )
         elif path == "/metrics":
             s = engine.stats()
             label = f'{{model_name="{self.server.model_id}"}}'
-            self._text(200, "".join([
-                "# TYPE vllm:num_requests_running gauge\n", f"vllm:num_requests_running{label} {s['running']}\n",
-                "# TYPE vllm:num_requests_waiting gauge\n", f"vllm:num_requests_waiting{label} {s['waiting']}\n",
-                "# TYPE vllm:prefix_cache_queries counter\n",
-                f"vllm:prefix_cache_queries_total{label} {s['prefix_cache_queries']}\n",
-                "# TYPE vllm:prefix_cache_hits counter\n",
-                f"vllm:prefix_cache_hits_total{label} {s['prefix_cache_hits']}\n",
-            ]))
+            self._text(
+                200,
+                "".join(
+                    [
+                        "# TYPE vllm:num_requests_running gauge\n",
+                        f"vllm:num_requests_running{label} {s['running']}\n",
+                        "# TYPE vllm:num_requests_waiting gauge\n",
+                        f"vllm:num_requests_waiting{label} {s['waiting']}\n",
+                        "# TYPE vllm:prefix_cache_queries counter\n",
+                        f"vllm:prefix_cache_queries_total{label} {s['prefix_cache_queries']}\n",
+                        "# TYPE vllm:prefix_cache_hits counter\n",
+                        f"vllm:prefix_cache_hits_total{label} {s['prefix_cache_hits']}\n",
+                    ]
+                ),
+            )
         elif path == "/sim/stats":
             self._json(200, {"name": self.server.name, **engine.stats()})
         else:
             self._json(404, {"error": {"message": f"no route {path}", "type": "NotFoundError", "code": 404}})
 
-    def do_POST(self) -> None:  # noqa: N802 - name fixed by the base class
+    def do_POST(self) -> None:
         """Completions, tokenizer endpoints, /sim/reset."""
         path = urlsplit(self.path).path
         length = int(self.headers.get("Content-Length") or 0)
@@ -374,8 +394,16 @@ class _Handler(BaseHTTPRequestHandler):
                 self._json(200, {"token_ids": tokens})
         elif path in ("/v1/chat/completions", "/v1/completions"):
             if body.get("model") not in (None, self.server.model_id):
-                self._json(404, {"error": {"message": f"The model `{body.get('model')}` does not exist.",
-                                           "type": "NotFoundError", "code": 404}})
+                self._json(
+                    404,
+                    {
+                        "error": {
+                            "message": f"The model `{body.get('model')}` does not exist.",
+                            "type": "NotFoundError",
+                            "code": 404,
+                        }
+                    },
+                )
                 return
             self._generate(path, body)
         else:
@@ -409,8 +437,13 @@ class _Handler(BaseHTTPRequestHandler):
                 choice: dict[str, Any] = {"index": 0, "delta": delta, "finish_reason": None}
             else:
                 choice = {"index": 0, "text": text, "finish_reason": None}
-            event = {"id": ident, "object": "chat.completion.chunk" if chat else "text_completion",
-                     "model": self.server.model_id, "choices": [choice], "sim_backend": self.server.name}
+            event = {
+                "id": ident,
+                "object": "chat.completion.chunk" if chat else "text_completion",
+                "model": self.server.model_id,
+                "choices": [choice],
+                "sim_backend": self.server.name,
+            }
             data = b"data: " + json.dumps(event).encode() + b"\n\n"
             self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
             self.wfile.flush()
@@ -418,16 +451,25 @@ class _Handler(BaseHTTPRequestHandler):
         usage = self.server.engine.run(_prompt_text(body), max_tokens, emit)
         text = "".join(collected)
         if stream:
-            for data in (b"data: " + json.dumps({"id": ident, "choices": [], "usage": usage}).encode() + b"\n\n",
-                         b"data: [DONE]\n\n"):
+            for data in (
+                b"data: " + json.dumps({"id": ident, "choices": [], "usage": usage}).encode() + b"\n\n",
+                b"data: [DONE]\n\n",
+            ):
                 self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
             self.wfile.write(b"0\r\n\r\n")
             self.wfile.flush()
             return
         message = {"message": {"role": "assistant", "content": text}} if chat else {"text": text}
-        self._json(200, {"id": ident, "object": "chat.completion" if chat else "text_completion",
-                         "model": self.server.model_id, "usage": usage,
-                         "choices": [{"index": 0, "finish_reason": "length", **message}]})
+        self._json(
+            200,
+            {
+                "id": ident,
+                "object": "chat.completion" if chat else "text_completion",
+                "model": self.server.model_id,
+                "usage": usage,
+                "choices": [{"index": 0, "finish_reason": "length", **message}],
+            },
+        )
 
 
 class _Server(ThreadingHTTPServer):
@@ -446,8 +488,15 @@ class _Server(ThreadingHTTPServer):
         """A client going away mid-stream is expected; stay quiet."""
 
 
-def serve(engine: SimEngine, *, host: str = "127.0.0.1", port: int = 0, name: str = "sim",
-          model_id: str = "bench-model", api_key: str = DEFAULT_API_KEY) -> _Server:
+def serve(
+    engine: SimEngine,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    name: str = "sim",
+    model_id: str = "bench-model",
+    api_key: str = DEFAULT_API_KEY,
+) -> _Server:
     """Start serving ``engine`` on a loopback address in a daemon thread; returns the server (``shutdown()``)."""
     if host != "localhost" and not ipaddress.ip_address(host).is_loopback:
         raise ValueError(f"the simulator binds to loopback only, not {host!r}")

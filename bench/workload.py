@@ -23,8 +23,16 @@ import random
 from dataclasses import dataclass, field
 from typing import Literal
 
-__all__ = ["SourceMode", "Turn", "UserSession", "Workload", "WorkloadSpec", "generate", "history_messages",
-           "source_address"]
+__all__ = [
+    "SourceMode",
+    "Turn",
+    "UserSession",
+    "Workload",
+    "WorkloadSpec",
+    "generate",
+    "history_messages",
+    "source_address",
+]
 
 SourceMode = Literal["per-user", "single"]
 
@@ -102,7 +110,7 @@ def _words(rng: random.Random, count: int) -> str:
 
 
 def _zipf_weights(count: int, exponent: float) -> list[float]:
-    return [1.0 / (rank ** exponent) for rank in range(1, count + 1)]
+    return [1.0 / (rank**exponent) for rank in range(1, count + 1)]
 
 
 def generate(spec: WorkloadSpec = WorkloadSpec()) -> Workload:
@@ -129,8 +137,11 @@ def generate(spec: WorkloadSpec = WorkloadSpec()) -> Workload:
             Turn(
                 message=_words(rng, rng.randint(*spec.user_message_tokens)),
                 max_tokens=rng.randint(*spec.max_tokens),
-                think_s=0.0 if turn == 0 else rng.expovariate(1.0 / spec.think_time_mean_s)
-                if spec.think_time_mean_s > 0 else 0.0,
+                think_s=0.0
+                if turn == 0
+                else rng.expovariate(1.0 / spec.think_time_mean_s)
+                if spec.think_time_mean_s > 0
+                else 0.0,
             )
             for turn in range(rng.randint(*spec.turns))
         )
@@ -143,8 +154,9 @@ def generate(spec: WorkloadSpec = WorkloadSpec()) -> Workload:
         user = users[position]
         keep = max(0, len(user.turns) - excess)
         excess -= len(user.turns) - keep
-        users[position] = UserSession(user.index, user.user_id, user.arrival_s, user.system_prompt, user.document,
-                                      user.turns[:keep])
+        users[position] = UserSession(
+            user.index, user.user_id, user.arrival_s, user.system_prompt, user.document, user.turns[:keep]
+        )
     return Workload(spec, prompts, documents, tuple(u for u in users if u.turns))
 
 

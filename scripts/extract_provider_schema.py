@@ -323,8 +323,11 @@ def parse_sdk(root: str) -> tuple[Sdk, dict[str, Any]]:
                 token = token_call.args[0].value if token_call else None
                 bases = {_name(base) for base in node.bases}
                 if token and "Enum" in bases:
-                    values = [item.value.value for item in node.body
-                              if isinstance(item, ast.Assign) and isinstance(item.value, ast.Constant)]
+                    values = [
+                        item.value.value
+                        for item in node.body
+                        if isinstance(item, ast.Assign) and isinstance(item.value, ast.Constant)
+                    ]
                     kind = "string" if all(isinstance(v, str) for v in values) else "number"
                     sdk.enums[(module.module, node.name)] = {"token": token, "type": kind, "values": values}
                 elif _has_decorator(node, "input_type") or _has_decorator(node, "output_type"):

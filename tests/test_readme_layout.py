@@ -57,8 +57,14 @@ def covered(path: str) -> bool:
 @pytest.mark.parametrize(
     "entry",
     sorted(
-        [f"{p.name}" for p in ROOT.iterdir() if p.is_dir() and not p.name.startswith(".") and p.name not in
-         {"__pycache__", ".venv"} and not p.name.endswith(".egg-info")]
+        [
+            f"{p.name}"
+            for p in ROOT.iterdir()
+            if p.is_dir()
+            and not p.name.startswith(".")
+            and p.name not in {"__pycache__", ".venv"}
+            and not p.name.endswith(".egg-info")
+        ]
         + [f"vllm_infra/{p.name}" for p in (ROOT / "vllm_infra").iterdir() if p.name not in SKIPPED_NAMES]
     ),
 )

@@ -77,15 +77,16 @@ def test_kubernetes_ring_members_are_the_headless_services_srv_targets() -> None
     the SRV form (no port: it comes from the record) gives one ring member per pod."""
     server = UpstreamServer(host=K8S_HOST, port=8000, resolve=True)
     ext = affinity_extension(AffinitySettings(), NginxSettings(), [server], cap=64)
-    conf = render_nginx_conf(NginxSettings(), [server], resolver="kube-dns.kube-system.svc.cluster.local",
-                             api_key_check=True, extension=ext)
+    conf = render_nginx_conf(
+        NginxSettings(), [server], resolver="kube-dns.kube-system.svc.cluster.local", api_key_check=True, extension=ext
+    )
     assert f"server {K8S_HOST} service=http resolve max_conns=64 max_fails=3 fail_timeout=30s;" in conf
     # The least_conn upstream (health, probe, fallback) is the nginx strategy's, unchanged.
     assert f"server {K8S_HOST}:8000 resolve max_fails=3 fail_timeout=30s;" in conf
-    front_door = conf[conf.index("        location / {"):]
+    front_door = conf[conf.index("        location / {") :]
     assert "error_page 502 = @vllm_affinity_fallback;" in front_door
     assert "proxy_pass http://vllm_backends_affinity;" in front_door
-    fallback = front_door[front_door.index("location @vllm_affinity_fallback"):]
+    fallback = front_door[front_door.index("location @vllm_affinity_fallback") :]
     assert "proxy_pass http://vllm_backends;" in fallback.split("}")[0]
 
 
@@ -126,7 +127,8 @@ def test_the_nginx_strategy_is_unchanged_by_the_affinity_settings(tmp_path) -> N
     plain = planned_nginx_conf(plan_config(tmp_path, load_balanced({"strategy": "nginx"})))
     other = tmp_path / "other"
     other.mkdir()
-    with_settings = planned_nginx_conf(plan_config(other, load_balanced(
-        {"strategy": "nginx", "affinity": {"maxInFlightPerPod": 5}})))
+    with_settings = planned_nginx_conf(
+        plan_config(other, load_balanced({"strategy": "nginx", "affinity": {"maxInFlightPerPod": 5}}))
+    )
     assert plain == with_settings
     assert "vllm_affinity" not in plain and "least_conn;" in plain

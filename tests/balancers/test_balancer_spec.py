@@ -148,7 +148,8 @@ def test_a_plug_in_strategy_s_settings_reach_its_pods_and_its_messages(tmp_path)
     dist_info.mkdir(parents=True)
     (dist_info / "METADATA").write_text("Metadata-Version: 2.1\nName: echo-plugin\nVersion: 1.0\n")
     (dist_info / "entry_points.txt").write_text(f"[{ENTRY_POINT_GROUP}]\necho = echo_plugin\n")
-    (plugin / "echo_plugin.py").write_text(textwrap.dedent('''
+    (plugin / "echo_plugin.py").write_text(
+        textwrap.dedent('''
         from pydantic import Field
         from vllm_infra.balancers import BalancerPods, BalancerTraffic, register
         from vllm_infra.balancers.settings import StrategySettings
@@ -173,8 +174,9 @@ def test_a_plug_in_strategy_s_settings_reach_its_pods_and_its_messages(tmp_path)
             def validate(self, stack_config): return []
 
         register(PluginEcho())
-    '''))
-    program = textwrap.dedent(f'''
+    ''')
+    )
+    program = textwrap.dedent(f"""
         import json, pathlib
         from tests.balancers.test_registry import balanced_config
         from tests.plans import plan_config
@@ -189,7 +191,7 @@ def test_a_plug_in_strategy_s_settings_reach_its_pods_and_its_messages(tmp_path)
             problems = error.problems
         print(json.dumps({{"args": deployment["spec"]["template"]["spec"]["containers"][0]["args"],
                           "problems": problems}}))
-    ''')
+    """)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(PROJECT_DIR), str(plugin)])}
     result = subprocess.run(
         [sys.executable, "-c", program], capture_output=True, text=True, cwd=PROJECT_DIR, env=env, check=False
@@ -197,9 +199,7 @@ def test_a_plug_in_strategy_s_settings_reach_its_pods_and_its_messages(tmp_path)
     assert result.returncode == 0, result.stderr
     found = json.loads(result.stdout.strip().splitlines()[-1])
     assert found["args"] == ["-listen=:5678", "-text=from the plug-in"]
-    assert found["problems"] == [
-        "vllm-infra:balancer.pluginEcho.text: got ''; must be at least 1 characters long"
-    ]
+    assert found["problems"] == ["vllm-infra:balancer.pluginEcho.text: got ''; must be at least 1 characters long"]
 
 
 # --- the keys that moved --------------------------------------------------------------------------------------------
@@ -320,6 +320,9 @@ def test_a_stack_using_an_old_key_says_so_in_its_warnings():
     config = {key.removeprefix("vllm-infra:"): value for key, value in balanced_config("nginx").items()}
     config["balancer"]["nginxImage"] = "nginx:1.29.8"
     warnings = validate_config(StackConfig, config).warnings()
-    assert "vllm-infra:balancer.nginxImage is deprecated: set vllm-infra:balancer.nginx.image instead (same value)" in warnings
+    assert (
+        "vllm-infra:balancer.nginxImage is deprecated: set vllm-infra:balancer.nginx.image instead (same value)"
+        in warnings
+    )
     del config["balancer"]["nginxImage"]
     assert not any("deprecated" in note for note in validate_config(StackConfig, config).warnings())

@@ -44,7 +44,8 @@ class EchoStrategy:
             "ports": [{"name": "http", "containerPort": ECHO_PORT, "protocol": "TCP"}],
         }
         return BalancerPods(
-            health_path="/", pod_spec={"automountServiceAccountToken": False, "containers": [container]},
+            health_path="/",
+            pod_spec={"automountServiceAccountToken": False, "containers": [container]},
             config_hash="echo-1",
         )
 
@@ -116,9 +117,7 @@ def test_a_registered_strategy_s_own_rule_is_checked(tmp_path, echo):
 def test_an_unregistered_strategy_is_refused_with_the_registered_choices(tmp_path, echo):
     with pytest.raises(InvalidStackConfig) as error:
         plan_config(tmp_path, balanced_config("ecko"))
-    expected = (
-        "vllm-infra:balancer.strategy: got 'ecko'; must be one of affinity, nginx, router, service, echo; did you mean echo?"
-    )
+    expected = "vllm-infra:balancer.strategy: got 'ecko'; must be one of affinity, nginx, router, service, echo; did you mean echo?"
     assert expected in str(error.value)
 
 

@@ -9,8 +9,9 @@ from vllm_infra.balancing.nginx import NginxSettings, UpstreamServer, render_ngi
 
 
 def test_candidates_replace_the_one_least_conn_line_of_the_generated_config() -> None:
-    conf = render_nginx_conf(NginxSettings(), [UpstreamServer(host="127.0.0.1", port=9001)], resolver=None,
-                             api_key_check=False)
+    conf = render_nginx_conf(
+        NginxSettings(), [UpstreamServer(host="127.0.0.1", port=9001)], resolver=None, api_key_check=False
+    )
     changed = replace_upstream_method(conf, "hash $http_x_session_id consistent;")
     assert "least_conn;" not in changed
     assert changed.count("        hash $http_x_session_id consistent;\n") == 1
@@ -25,10 +26,28 @@ def test_every_strategy_has_a_unique_name_and_the_baseline_runs_first() -> None:
 
 
 def test_table_reports_ratios_against_the_baseline() -> None:
-    base = PhaseResult(BASELINE, "b", ok=10, hit_rate=0.5, ttft_p50_ms=200, ttft_p99_ms=800, throughput_rps=4,
-                       imbalance=1.0, requests_per_engine=[5, 5])
-    other = PhaseResult("other", "o", ok=10, hit_rate=0.75, ttft_p50_ms=100, ttft_p99_ms=1000, throughput_rps=5,
-                        imbalance=1.5, requests_per_engine=[3, 7])
+    base = PhaseResult(
+        BASELINE,
+        "b",
+        ok=10,
+        hit_rate=0.5,
+        ttft_p50_ms=200,
+        ttft_p99_ms=800,
+        throughput_rps=4,
+        imbalance=1.0,
+        requests_per_engine=[5, 5],
+    )
+    other = PhaseResult(
+        "other",
+        "o",
+        ok=10,
+        hit_rate=0.75,
+        ttft_p50_ms=100,
+        ttft_p99_ms=1000,
+        throughput_rps=5,
+        imbalance=1.5,
+        requests_per_engine=[3, 7],
+    )
     failed = PhaseResult("broken", "x", failure="nginx is not installed")
     table = format_table([base, other, failed])
     ratio_line = next(line for line in table.splitlines() if line.strip().startswith("other") and "hit +" in line)
@@ -52,7 +71,11 @@ def test_the_affinity_rows_cover_every_key_and_source_mode_with_settings() -> No
     rows = [s for s in STRATEGIES if s.kind == "affinity"]
     assert all(s.affinity is not None for s in rows)
     assert {(s.keys, s.source_mode) for s in rows} >= {
-        ("session", "per-user"), ("session", "single"), ("user", "single"), ("none", "per-user"), ("none", "single")
+        ("session", "per-user"),
+        ("session", "single"),
+        ("user", "single"),
+        ("none", "per-user"),
+        ("none", "single"),
     }
     # Every other row sends the session header and the user field, as before.
     assert {s.keys for s in STRATEGIES if s.kind != "affinity"} == {"session"}

@@ -172,12 +172,16 @@ def test_v1_paths_need_the_api_key_and_health_metrics_do_not(server: str) -> Non
 
 
 def test_streamed_chat_counts_cache_hits_in_metrics(server: str) -> None:
-    body = {"model": "bench-model", "messages": [{"role": "system", "content": words(0, 64)},
-                                                 {"role": "user", "content": words(100, 3)}], "max_tokens": 5}
+    body = {
+        "model": "bench-model",
+        "messages": [{"role": "system", "content": words(0, 64)}, {"role": "user", "content": words(100, 3)}],
+        "max_tokens": 5,
+    }
     first = stream(server + "/v1/chat/completions", body, headers=AUTH)
     assert first.status == 200 and first.done
-    contents = [json.loads(p)["choices"][0]["delta"].get("content") for _, p in first.events
-                if json.loads(p)["choices"]]
+    contents = [
+        json.loads(p)["choices"][0]["delta"].get("content") for _, p in first.events if json.loads(p)["choices"]
+    ]
     assert len(" ".join(contents).split()) == 5
     assert stream(server + "/v1/chat/completions", body, headers=AUTH).done
     metrics = request("GET", server + "/metrics").body.decode()
@@ -210,8 +214,13 @@ class FakeTime:
 
 
 def test_engine_ttft_is_prefill_plus_one_decode_step_in_simulated_ms() -> None:
-    model = EngineModel(prefill_overhead_ms=10.0, prefill_ms_per_token=0.5, decode_ms_per_token=20.0,
-                        decode_ms_per_running=1.0, time_scale=0.2)
+    model = EngineModel(
+        prefill_overhead_ms=10.0,
+        prefill_ms_per_token=0.5,
+        decode_ms_per_token=20.0,
+        decode_ms_per_running=1.0,
+        time_scale=0.2,
+    )
     fake = FakeTime()
     engine = SimEngine(model, sleep=fake.sleep, clock=fake.clock)
     engine.run(words(0, 100), 5, lambda *_: None)

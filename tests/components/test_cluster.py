@@ -97,7 +97,10 @@ def test_gpu_node_role_has_the_worker_policies(tmp_path):
     role = plan.one("aws:iam/role:Role", "us-east-1-gpu-nodes")
     trust = json.loads(role.inputs["assumeRolePolicy"])
     assert trust["Statement"][0]["Principal"] == {"Service": "ec2.amazonaws.com"}
-    policies = {a.inputs["policyArn"].rsplit("/", 1)[-1] for a in plan.by_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")}
+    policies = {
+        a.inputs["policyArn"].rsplit("/", 1)[-1]
+        for a in plan.by_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")
+    }
     assert {"AmazonEKSWorkerNodePolicy", "AmazonEC2ContainerRegistryReadOnly", "AmazonEKS_CNI_Policy"} <= policies
 
 

@@ -50,8 +50,12 @@ ADDON = "aws:eks/addon:Addon"
 SUBNETS = ["subnet-0a1b2c3d4e5f60001", "subnet-0a1b2c3d4e5f60002", "subnet-0a1b2c3d4e5f60003"]
 VPC_CIDR = "10.42.0.0/16"
 EVERYTHING = AddonsSpec(
-    aws_load_balancer_controller=True, cluster_autoscaler=True, kube_prometheus_stack=True, prometheus_adapter=True,
-    keda=True, efs_csi=True,
+    aws_load_balancer_controller=True,
+    cluster_autoscaler=True,
+    kube_prometheus_stack=True,
+    prometheus_adapter=True,
+    keda=True,
+    efs_csi=True,
 )
 POD_IDENTITY_ASSOCIATION = "aws:eks/podIdentityAssociation:PodIdentityAssociation"
 ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"

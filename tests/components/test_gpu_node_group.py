@@ -134,7 +134,10 @@ def test_the_tag_targets_the_node_groups_own_autoscaling_group():
 def test_auto_discovery_keys_for_the_autoscaler_chart():
     from vllm_infra.components.gpu_node_group import auto_discovery_tag_keys
 
-    assert auto_discovery_tag_keys("ml-prod") == ["k8s.io/cluster-autoscaler/enabled", "k8s.io/cluster-autoscaler/ml-prod"]
+    assert auto_discovery_tag_keys("ml-prod") == [
+        "k8s.io/cluster-autoscaler/enabled",
+        "k8s.io/cluster-autoscaler/ml-prod",
+    ]
 
 
 @pytest.mark.parametrize("stack", ["single", "load-balanced", "multi-model", "multi-region"])
@@ -147,7 +150,9 @@ def test_every_shipped_stack_sizes_its_node_groups_for_replicas_plus_surge(stack
     for group in groups:
         tier = group.inputs["labels"]["vllm-infra.io/gpu-tier"]
         model = models[tier]
-        deployment = plan.one("kubernetes:apps/v1:Deployment", group.name.removesuffix("-spot").removesuffix("-on-demand"))
+        deployment = plan.one(
+            "kubernetes:apps/v1:Deployment", group.name.removesuffix("-spot").removesuffix("-on-demand")
+        )
         gpus_per_replica = int(deployment.inputs["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"][
             "nvidia.com/gpu"])  # fmt: skip
         per_node = gpu_instances()[group.inputs["instanceTypes"][0]].gpu_count // gpus_per_replica

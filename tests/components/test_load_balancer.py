@@ -13,7 +13,8 @@ from vllm_infra.balancing.router import ROUTER_IMAGE
 
 def balanced_config(strategy: str = "nginx", **balancer):
     config = single_model_config(
-        cache={"accessMode": "ReadWriteMany", "storageClass": "efs-sc"}, autoscaling={"minReplicas": 2, "maxReplicas": 6}
+        cache={"accessMode": "ReadWriteMany", "storageClass": "efs-sc"},
+        autoscaling={"minReplicas": 2, "maxReplicas": 6},
     )
     config["vllm-infra:topology"] = "load-balanced"
     # Internet-facing by default, hence with TLS (the configuration demands it); a test may override either.
@@ -47,7 +48,9 @@ def gateway(plan):
 
 def test_nginx_follows_the_pods_through_a_headless_service(tmp_path):
     plan = plan_config(tmp_path, balanced_config())
-    headless = next(s for s in plan.by_type("kubernetes:core/v1:Service") if s.inputs["spec"].get("clusterIP") == "None")
+    headless = next(
+        s for s in plan.by_type("kubernetes:core/v1:Service") if s.inputs["spec"].get("clusterIP") == "None"
+    )
     vllm = plan.one("kubernetes:apps/v1:Deployment", "us-east-1-llama-8b").inputs
     assert headless.inputs["spec"]["selector"] == vllm["spec"]["selector"]["matchLabels"]
     conf = nginx_config_map(plan).inputs["data"]["nginx.conf"]
@@ -94,8 +97,10 @@ def test_ingress_exposure_uses_an_alb_with_a_long_idle_timeout(tmp_path):
     ingress = plan.one("kubernetes:networking.k8s.io/v1:Ingress").inputs
     assert ingress["spec"]["ingressClassName"] == "alb"
     assert ingress["spec"]["rules"][0]["host"] == "llm.example.com"
-    assert "idle_timeout.timeout_seconds=600" in ingress["metadata"]["annotations"][
-        "alb.ingress.kubernetes.io/load-balancer-attributes"]
+    assert (
+        "idle_timeout.timeout_seconds=600"
+        in ingress["metadata"]["annotations"]["alb.ingress.kubernetes.io/load-balancer-attributes"]
+    )
     service = plan.one("kubernetes:core/v1:Service", "us-east-1-gateway-service").inputs
     assert "type" not in service["spec"], "behind an Ingress the Service stays ClusterIP"
 
@@ -132,7 +137,7 @@ def test_multi_model_routes_by_model_behind_an_openai_front_door(tmp_path):
     containers = {c["name"]: c for c in pod["containers"]}
     assert set(containers) == {"nginx", "router"}
     assert "--enable-igw" in containers["router"]["args"]
-    selector = containers["router"]["args"][containers["router"]["args"].index("--selector") + 1:]
+    selector = containers["router"]["args"][containers["router"]["args"].index("--selector") + 1 :]
     assert "app.kubernetes.io/component=inference" in selector
     assert not any(s.startswith("app.kubernetes.io/instance") for s in selector if "=" in s)
     conf = nginx_config_map(plan).inputs["data"]["nginx.conf"]
@@ -168,7 +173,9 @@ def test_internet_facing_exposure_without_a_certificate_is_rejected_naming_the_k
     assert problem.startswith("vllm-infra:balancer.exposure.tls.certificateArn:")
 
 
-@pytest.mark.parametrize("exposure", [{"internal": True}, {"kind": "cluster-ip"}, {"kind": "ingress", "internal": True}])
+@pytest.mark.parametrize(
+    "exposure", [{"internal": True}, {"kind": "cluster-ip"}, {"kind": "ingress", "internal": True}]
+)
 def test_internal_or_in_cluster_exposure_needs_no_certificate(tmp_path, exposure):
     config = balanced_config()
     config["vllm-infra:balancer"]["exposure"] = exposure
@@ -192,15 +199,25 @@ def test_the_nlb_terminates_tls_1_2_or_1_3_on_443_only(tmp_path):
     assert annotations["service.beta.kubernetes.io/aws-load-balancer-ssl-cert"] == EXAMPLE_CERTIFICATE_ARN
     assert annotations["service.beta.kubernetes.io/aws-load-balancer-ssl-ports"] == "443"
     assert annotations["service.beta.kubernetes.io/aws-load-balancer-ssl-negotiation-policy"] == (
-        "ELBSecurityPolicy-TLS13-1-2-2021-06")
+        "ELBSecurityPolicy-TLS13-1-2-2021-06"
+    )
     # /healthz/model admits only the Route 53 checkers: the pods must see client addresses.
-    assert "preserve_client_ip.enabled=true" in annotations[
-        "service.beta.kubernetes.io/aws-load-balancer-target-group-attributes"]
+    assert (
+        "preserve_client_ip.enabled=true"
+        in annotations["service.beta.kubernetes.io/aws-load-balancer-target-group-attributes"]
+    )
 
 
 def test_the_alb_terminates_tls_on_443_only_and_reaches_the_service_on_its_port(tmp_path):
-    plan = plan_config(tmp_path, balanced_config(exposure={"kind": "ingress", "tls": {
-        "certificateArn": EXAMPLE_CERTIFICATE_ARN, "sslPolicy": "ELBSecurityPolicy-TLS13-1-3-2021-06"}}))
+    plan = plan_config(
+        tmp_path,
+        balanced_config(
+            exposure={
+                "kind": "ingress",
+                "tls": {"certificateArn": EXAMPLE_CERTIFICATE_ARN, "sslPolicy": "ELBSecurityPolicy-TLS13-1-3-2021-06"},
+            }
+        ),
+    )
     ingress = plan.one("kubernetes:networking.k8s.io/v1:Ingress").inputs
     annotations = ingress["metadata"]["annotations"]
     assert annotations["alb.ingress.kubernetes.io/certificate-arn"] == EXAMPLE_CERTIFICATE_ARN
@@ -219,7 +236,7 @@ def test_the_model_probe_is_cached_and_open_to_the_route53_checkers_only(tmp_pat
     from vllm_infra.balancing.nginx import route53_health_checker_cidrs
 
     conf = nginx_config_map(plan_config(tmp_path, balanced_config())).inputs["data"]["nginx.conf"]
-    probe = conf[conf.index("location = /healthz/model {"):]
+    probe = conf[conf.index("location = /healthz/model {") :]
     probe = probe[: probe.index("}")]
     allowed = re.findall(r"allow (\S+);", probe)
     assert allowed == list(route53_health_checker_cidrs()) and "15.177.0.0/18" in allowed
@@ -296,8 +313,9 @@ def test_a_single_model_router_waits_for_deregistration_before_it_stops(tmp_path
     (router,) = pod["containers"]
     assert router["lifecycle"]["preStop"]["exec"]["command"][0] == "sleep"
     request_timeout = int(router["args"][router["args"].index("--request-timeout-secs") + 1])
-    assert pod["terminationGracePeriodSeconds"] >= request_timeout + int(router["lifecycle"]["preStop"]["exec"][
-        "command"][1])
+    assert pod["terminationGracePeriodSeconds"] >= request_timeout + int(
+        router["lifecycle"]["preStop"]["exec"]["command"][1]
+    )
 
 
 def test_multi_region_needs_its_per_region_certificates_and_pins_the_tls_policy(tmp_path, shipped_plans):
@@ -308,11 +326,15 @@ def test_multi_region_needs_its_per_region_certificates_and_pins_the_tls_policy(
     config["vllm-infra:globalLoadBalancer"] = {**config["vllm-infra:globalLoadBalancer"], "tls": False}
     (problem,) = problems_of(tmp_path, config)
     assert problem.startswith("vllm-infra:globalLoadBalancer.tls: internet-facing") and "set tls: true" in problem
-    services = [s for s in shipped_plans["multi-region"].by_type("kubernetes:core/v1:Service")
-                if s.name.endswith("-gateway-service")]
+    services = [
+        s
+        for s in shipped_plans["multi-region"].by_type("kubernetes:core/v1:Service")
+        if s.name.endswith("-gateway-service")
+    ]
     assert len(services) == 3
     for service in services:
         annotations = service.inputs["metadata"]["annotations"]
         assert annotations["service.beta.kubernetes.io/aws-load-balancer-ssl-negotiation-policy"] == (
-            "ELBSecurityPolicy-TLS13-1-2-2021-06")
+            "ELBSecurityPolicy-TLS13-1-2-2021-06"
+        )
         assert [p["port"] for p in service.inputs["spec"]["ports"]] == [443]

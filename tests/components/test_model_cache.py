@@ -38,7 +38,9 @@ def test_prewarm_job_downloads_the_pinned_revision_with_the_token_from_the_secre
     assert env["MODEL_ID"]["value"] == "meta-llama/Llama-3.1-8B-Instruct"
     assert env["MODEL_REVISION"]["value"] == "0e9e39f249a16976918f6564b8830bc894c89659"
     token_secret = plan.one("kubernetes:core/v1:Secret", "us-east-1-secrets-hf-token")
-    assert env["HF_TOKEN"]["valueFrom"]["secretKeyRef"]["name"] == token_secret.name  # auto-named: the reference follows the Secret
+    assert (
+        env["HF_TOKEN"]["valueFrom"]["secretKeyRef"]["name"] == token_secret.name
+    )  # auto-named: the reference follows the Secret
     claim = plan.one("kubernetes:core/v1:PersistentVolumeClaim")
     volume = pod["volumes"][0]["persistentVolumeClaim"]["claimName"]
     assert volume == claim.inputs["metadata"]["name"]

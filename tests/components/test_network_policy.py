@@ -13,7 +13,6 @@ import pytest
 
 from tests.offline.kube_schema import validate_object
 from tests.plans import EXISTING_CLUSTER, TLS_EXPOSURE, plan_config
-from vllm_infra.kube.labels import MODEL_LABEL, selector_labels, standard_labels
 from vllm_infra.components.network_policy import (
     NON_PUBLIC_IPV4,
     DnsPeer,
@@ -22,6 +21,7 @@ from vllm_infra.components.network_policy import (
     balancer_policy_args,
 )
 from vllm_infra.config.balancer import BalancerSpec
+from vllm_infra.kube.labels import MODEL_LABEL, selector_labels, standard_labels
 from vllm_infra.offline.render import manifests
 from vllm_infra.offline.runner import Plan, run_program
 from vllm_infra.offline.stackfile import StackFile
@@ -253,10 +253,16 @@ def no_balancer_policies() -> list[dict]:
         pytest.param(SERVICE, id="no-balancer"),
         pytest.param({**SERVICE, "vpc_cidr": None, "monitoring_namespace": None, "hub_egress": False}, id="bare"),
         pytest.param(
-            {**NGINX, "dns": DnsPeer(cidrs=["169.254.20.10/32"]), "vllm_hub_egress": True,
-             "hub_cidrs": ["0.0.0.0/0", "::/0"], "monitoring_pod_labels": {"app.kubernetes.io/name": "prometheus"},
-             "vllm_extra_egress": [{"to": [{"ipBlock": {"cidr": "10.0.9.0/24"}}],
-                                    "ports": [{"protocol": "TCP", "port": 4317}]}]},
+            {
+                **NGINX,
+                "dns": DnsPeer(cidrs=["169.254.20.10/32"]),
+                "vllm_hub_egress": True,
+                "hub_cidrs": ["0.0.0.0/0", "::/0"],
+                "monitoring_pod_labels": {"app.kubernetes.io/name": "prometheus"},
+                "vllm_extra_egress": [
+                    {"to": [{"ipBlock": {"cidr": "10.0.9.0/24"}}], "ports": [{"protocol": "TCP", "port": 4317}]}
+                ],
+            },
             id="everything",
         ),  # fmt: skip
     ],
@@ -505,10 +511,10 @@ def test_policies_fit_the_pods_and_ports_of_a_planned_multi_model_stack(tmp_path
 
 # --- helpers and validation -------------------------------------------------------------------------------------------
 def test_balancer_policy_args_follow_the_strategy():
-    assert NGINX == {
+    assert {
         "balancer_selector": selector_labels("balancer", "vllm-gateway"),
         "balancer_ports": [8080], "balancer_metrics_ports": [], "balancer_needs_api_server": False,
-    }  # fmt: skip
+    } == NGINX  # fmt: skip
     single_router = balancer_policy_args(BalancerSpec(strategy="router"))
     assert single_router["balancer_ports"] == [8000] and single_router["balancer_metrics_ports"] == [29000]
     assert ROUTER["balancer_ports"] == [8080] and ROUTER["balancer_needs_api_server"]

@@ -15,10 +15,10 @@ import pytest
 from tests.observability.promql_checks import REMOVED_METRICS, bracket_problems, is_allowed_series, lexical_metric_names
 from tests.offline.kube_schema import validate_object
 from tests.plans import container, plan_config, single_model_config
-from vllm_infra.kube.labels import selector_labels
 from vllm_infra.components.observability import Observability, ObservabilityArgs, inference_pod_selector
 from vllm_infra.config import ModelSpec
 from vllm_infra.config.observability import ObservabilitySpec
+from vllm_infra.kube.labels import selector_labels
 from vllm_infra.observability import VLLM_CONTAINER, VLLM_PORT_NAME, ScrapeTarget, monitored_models, panel_queries
 from vllm_infra.offline.render import manifests
 from vllm_infra.offline.runner import Plan, run_program

@@ -13,7 +13,9 @@ from vllm_infra.config import ModelSpec
 def test_gpu_limit_is_the_tensor_parallel_size(tmp_path):
     plan = plan_config(
         tmp_path,
-        single_model_config(engine={"tensorParallelSize": 4}, resources={"cpu": "30", "memory": "150Gi", "shmSizeGib": 16}),
+        single_model_config(
+            engine={"tensorParallelSize": 4}, resources={"cpu": "30", "memory": "150Gi", "shmSizeGib": 16}
+        ),
     )
     resources = container(plan)["resources"]
     assert resources["limits"]["nvidia.com/gpu"] == "4"

@@ -38,8 +38,13 @@ def test_a_custom_resources_own_api_version_and_kind_take_precedence(inputs, exp
 
 @pytest.mark.parametrize(
     "token",
-    ["aws:eks/cluster:Cluster", "vllm-infra:vllm:VllmDeployment", "pulumi:providers:kubernetes", "kubernetes:",
-     "kubernetes:apps/v1"],
+    [
+        "aws:eks/cluster:Cluster",
+        "vllm-infra:vllm:VllmDeployment",
+        "pulumi:providers:kubernetes",
+        "kubernetes:",
+        "kubernetes:apps/v1",
+    ],
 )
 def test_anything_else_is_not_a_kubernetes_resource(token):
     assert group_version_kind(token) is None

@@ -25,8 +25,10 @@ def impure_imports(source: str, module: str, is_package: bool = False) -> list[s
     offenders = []
     for line, name in imported_modules(source, module, is_package):
         top = name.split(".", 1)[0]
-        outside_kube = top == "vllm_infra" and name != "vllm_infra" and not (
-            name == "vllm_infra.kube" or name.startswith("vllm_infra.kube.")
+        outside_kube = (
+            top == "vllm_infra"
+            and name != "vllm_infra"
+            and not (name == "vllm_infra.kube" or name.startswith("vllm_infra.kube."))
         )
         if top in FORBIDDEN_PROVIDERS or outside_kube:
             offenders.append(f"{line}: {name}")

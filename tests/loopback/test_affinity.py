@@ -43,15 +43,27 @@ def affinity_nginx(nginx, stubs, *, cap: int = 64, **settings):
     """Real nginx running the affinity strategy's config over ``stubs``."""
     servers = servers_for(stubs)
     affinity = AffinitySettings(**settings)
-    return nginx(servers, extension=lambda nginx_settings: affinity_extension(affinity, nginx_settings, servers,
-                                                                              cap=cap))
+    return nginx(
+        servers, extension=lambda nginx_settings: affinity_extension(affinity, nginx_settings, servers, cap=cap)
+    )
 
 
-def send(proc: NginxProcess, *, key: str | None = None, user: str | None = None, source: str = "127.0.0.1",
-         delay_ms: int = 0, prompt: str = "hello") -> tuple[int, str | None, dict[str, str]]:
+def send(
+    proc: NginxProcess,
+    *,
+    key: str | None = None,
+    user: str | None = None,
+    source: str = "127.0.0.1",
+    delay_ms: int = 0,
+    prompt: str = "hello",
+) -> tuple[int, str | None, dict[str, str]]:
     """One chat completion from ``source``; (status, the stub that answered, response headers)."""
-    body: dict = {"model": MODEL, "messages": [{"role": "user", "content": prompt}], "max_tokens": 4,
-                  "stub_delay_ms": delay_ms}
+    body: dict = {
+        "model": MODEL,
+        "messages": [{"role": "user", "content": prompt}],
+        "max_tokens": 4,
+        "stub_delay_ms": delay_ms,
+    }
     if user is not None:
         body["user"] = user
     headers = {"Content-Type": "application/json", "Authorization": f"Bearer {DEFAULT_API_KEY}"}
@@ -71,8 +83,10 @@ def send(proc: NginxProcess, *, key: str | None = None, user: str | None = None,
 def hold(proc: NginxProcess, stubs, count: int, **kwargs) -> list[threading.Thread]:
     """Start ``count`` slow requests in threads and wait until the stubs hold that many in flight."""
     before = sum(s.stats()["in_flight"] for s in stubs)
-    threads = [threading.Thread(target=send, args=(proc,), kwargs={"delay_ms": 4000, **kwargs}, daemon=True)
-               for _ in range(count)]
+    threads = [
+        threading.Thread(target=send, args=(proc,), kwargs={"delay_ms": 4000, **kwargs}, daemon=True)
+        for _ in range(count)
+    ]
     for thread in threads:
         thread.start()
         # One at a time, so each new request sees the caps of the ones before it.
@@ -90,8 +104,9 @@ def test_nginx_accepts_the_generated_config(nginx_bin, workdir: Path, make_stubs
     servers = servers_for(make_stubs(3))
     settings = loopback_nginx_settings(workdir, free_port())
     ext = affinity_extension(AffinitySettings(fallback=fallback), settings, servers, cap=8)
-    conf = render_nginx_conf(settings, servers, resolver="127.0.0.1", api_key_check=True, probe_model=MODEL,
-                             extension=ext)
+    conf = render_nginx_conf(
+        settings, servers, resolver="127.0.0.1", api_key_check=True, probe_model=MODEL, extension=ext
+    )
     runtime = Path(settings.runtime_conf_dir)
     runtime.mkdir()
     (runtime / API_KEY_INCLUDE_NAME).write_text(render_api_key_include(API_KEY_TEMPLATE, DEFAULT_API_KEY))

@@ -40,9 +40,9 @@ def _decode_question(packet: bytes) -> tuple[str, int, int]:
     labels, offset = [], 12
     while packet[offset]:
         length = packet[offset]
-        labels.append(packet[offset + 1:offset + 1 + length].decode())
+        labels.append(packet[offset + 1 : offset + 1 + length].decode())
         offset += 1 + length
-    qtype, _qclass = struct.unpack("!HH", packet[offset + 1:offset + 5])
+    qtype, _qclass = struct.unpack("!HH", packet[offset + 1 : offset + 5])
     return ".".join(labels), qtype, offset + 5
 
 
@@ -76,8 +76,10 @@ class HeadlessServiceDns:
         self.queries.append((name, qtype))
         records: list[tuple[int, bytes]] = []
         if qtype == TYPE_SRV and name == f"_http._tcp.{SERVICE}":
-            records = [(TYPE_SRV, struct.pack("!HHH", 0, 1, port) + _encode_name(target))
-                       for target, port in self.targets.items()]
+            records = [
+                (TYPE_SRV, struct.pack("!HHH", 0, 1, port) + _encode_name(target))
+                for target, port in self.targets.items()
+            ]
         elif qtype == TYPE_A and name in self.targets:
             records = [(TYPE_A, socket.inet_aton("127.0.0.1"))]
         elif qtype == TYPE_A and name == SERVICE:
@@ -85,8 +87,9 @@ class HeadlessServiceDns:
         known = name in (f"_http._tcp.{SERVICE}", SERVICE) or name in self.targets
         flags = 0x8180 if known else 0x8183  # response, recursion desired+available; rcode NXDOMAIN if unknown
         header = struct.pack("!HHHHHH", struct.unpack("!H", query[:2])[0], flags, 1, len(records), 0, 0)
-        answers = b"".join(struct.pack("!HHHIH", 0xC00C, rtype, CLASS_IN, 5, len(rdata)) + rdata
-                           for rtype, rdata in records)
+        answers = b"".join(
+            struct.pack("!HHHIH", 0xC00C, rtype, CLASS_IN, 5, len(rdata)) + rdata for rtype, rdata in records
+        )
         return header + query[12:end] + answers
 
     def _serve(self) -> None:
@@ -111,9 +114,13 @@ def _nginx_version(nginx_bin: str) -> tuple[int, ...]:
 
 
 def backend_for(url: str, key: str) -> str | None:
-    response = request("POST", url + "/v1/chat/completions",
-                       {"model": "stub-model", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 2},
-                       headers={"Authorization": f"Bearer {DEFAULT_API_KEY}", "X-Session-Id": key}, timeout=10)
+    response = request(
+        "POST",
+        url + "/v1/chat/completions",
+        {"model": "stub-model", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 2},
+        headers={"Authorization": f"Bearer {DEFAULT_API_KEY}", "X-Session-Id": key},
+        timeout=10,
+    )
     return response.headers.get("x-stub-backend") if response.status == 200 else None
 
 
@@ -122,8 +129,11 @@ def test_each_pod_of_the_headless_service_is_its_own_ring_member(nginx, nginx_bi
         pytest.skip("nginx < 1.27.3 has no resolve/service= (the image pins 1.29.8; put such an nginx on PATH)")
     server, stubs = dns
     kube = [UpstreamServer(host=SERVICE, port=8000, resolve=True)]
-    proc = nginx(kube, resolver=f"127.0.0.1:{server.port}",
-                 extension=lambda settings: affinity_extension(AffinitySettings(), settings, kube, cap=64))
+    proc = nginx(
+        kube,
+        resolver=f"127.0.0.1:{server.port}",
+        extension=lambda settings: affinity_extension(AffinitySettings(), settings, kube, cap=64),
+    )
     # nginx resolves at run time: wait until the SRV targets are peers.
     assert wait_until(lambda: backend_for(proc.url, "probe") is not None, timeout=15), proc.error_log()
     assert (f"_http._tcp.{SERVICE}", TYPE_SRV) in server.queries
@@ -142,8 +152,10 @@ def test_a_records_would_make_the_ring_one_member(nginx, nginx_bin, workdir: Pat
 
     addresses = ["127.0.7.1", "127.0.7.2", "127.0.7.3"]
     first = StubBackend("stub-model", name="pod0", host=addresses[0]).start()
-    stubs = [first] + [StubBackend("stub-model", name=f"pod{i}", host=a, port=first.port).start()
-                       for i, a in enumerate(addresses[1:], start=1)]
+    stubs = [first] + [
+        StubBackend("stub-model", name=f"pod{i}", host=a, port=first.port).start()
+        for i, a in enumerate(addresses[1:], start=1)
+    ]
     try:
         with HeadlessServiceDns([], addresses) as server:
             kube = [UpstreamServer(host=SERVICE, port=first.port, resolve=True)]

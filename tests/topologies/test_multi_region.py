@@ -69,7 +69,10 @@ def test_failover_needs_two_regions_and_a_primary(tmp_path):
     ("change", "fragment"),
     [
         (lambda c: c.pop("vllm-infra:globalLoadBalancer"), "vllm-infra:globalLoadBalancer: required"),
-        (lambda c: c.update({"vllm-infra:balancer": {"strategy": "service"}}), "needs strategy affinity, nginx or router"),
+        (
+            lambda c: c.update({"vllm-infra:balancer": {"strategy": "service"}}),
+            "needs strategy affinity, nginx or router",
+        ),
         (lambda c: c.update({"vllm-infra:balancer": {"exposure": {"internal": True}}}), "internet-facing"),
     ],
 )

@@ -68,8 +68,13 @@ def nginx_settings(spec: BalancerSpec) -> NginxBalancerSettings:
 
 
 def nginx_container(
-    ctx: BalancerContext, upstream_host: pulumi.Input[str], upstream_port: int, *, resolve: bool,
-    served_models: list[str] | None, worker_auth_proxy: bool = False,
+    ctx: BalancerContext,
+    upstream_host: pulumi.Input[str],
+    upstream_port: int,
+    *,
+    resolve: bool,
+    served_models: list[str] | None,
+    worker_auth_proxy: bool = False,
     extension: Callable[[str], NginxConfExtension] | None = None,
 ) -> tuple[pulumi.Output[dict], pulumi.Output[list], pulumi.Output[str]]:
     """The nginx container (and its volumes, and the hash of its config) proxying to ``upstream_host``, with its

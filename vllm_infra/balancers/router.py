@@ -129,7 +129,11 @@ class RouterStrategy:
         # lists a new worker's models without its --api-key, gets 401 from vLLM and would file the worker under
         # model "unknown", sending every model's requests to it (seen with the real 0.1.17 binary).
         sidecar, volumes, sidecar_hash = nginx_container(
-            ctx, "127.0.0.1", ROUTER_PORT, resolve=False, served_models=[b.served_model_name for b in args.backends],
+            ctx,
+            "127.0.0.1",
+            ROUTER_PORT,
+            resolve=False,
+            served_models=[b.served_model_name for b in args.backends],
             worker_auth_proxy=True,
         )
         proxy_url = f"http://127.0.0.1:{WORKER_AUTH_PROXY_PORT}"
@@ -151,11 +155,19 @@ class RouterStrategy:
         # whole request timeout even when nothing is in flight.
         sidecar_settings = nginx_settings(spec)
         shared = "/run/nginx-state"
-        pid_file = shared + sidecar_settings.pid_file[len(sidecar_settings.temp_dir.rstrip("/")):]
+        pid_file = shared + sidecar_settings.pid_file[len(sidecar_settings.temp_dir.rstrip("/")) :]
         container["volumeMounts"] = [{"name": "nginx-tmp", "mountPath": shared, "readOnly": True}]
-        container["lifecycle"] = {"preStop": {"exec": {"command": [
-            "/bin/sh", "-c", f"sleep {NGINX_PRESTOP_DELAY_S}; while [ -e {pid_file} ]; do sleep 1; done",
-        ]}}}
+        container["lifecycle"] = {
+            "preStop": {
+                "exec": {
+                    "command": [
+                        "/bin/sh",
+                        "-c",
+                        f"sleep {NGINX_PRESTOP_DELAY_S}; while [ -e {pid_file} ]; do sleep 1; done",
+                    ]
+                }
+            }
+        }
         # nginx's drain is bounded by the router's request timeout (the router ends longer requests itself).
         pod_spec["terminationGracePeriodSeconds"] = (
             NGINX_PRESTOP_DELAY_S + settings.request_timeout_secs + ROUTER_SHUTDOWN_S

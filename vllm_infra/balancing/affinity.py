@@ -227,8 +227,10 @@ def affinity_extension(
             address = f"{server.host} service={SRV_PORT_NAME} resolve"
         else:
             address = server.address()
-        http.append(f"        server {address} max_conns={cap} max_fails={nginx.max_fails} "
-                    f"fail_timeout={nginx.fail_timeout_s}s;")
+        http.append(
+            f"        server {address} max_conns={cap} max_fails={nginx.max_fails} "
+            f"fail_timeout={nginx.fail_timeout_s}s;"
+        )
     http += [
         f"        keepalive {nginx.keepalive};",
         f"        keepalive_timeout {nginx.keepalive_timeout_s}s;",
@@ -256,10 +258,10 @@ def affinity_extension(
         server_lines += [
             "        location @vllm_affinity_fallback {",
             "            default_type application/json;",
-            '            add_header Retry-After 1 always;',
+            "            add_header Retry-After 1 always;",
             (
-                "            return 503 '{\"error\":{\"message\":\"Every model server is at its load cap; retry "
-                "shortly\",\"type\":\"server_error\",\"code\":\"overloaded\"}}';"
+                '            return 503 \'{"error":{"message":"Every model server is at its load cap; retry '
+                'shortly","type":"server_error","code":"overloaded"}}\';'
             ),
             "        }",
         ]

@@ -111,7 +111,9 @@ API_KEY_TEMPLATE = (
     "}\n"
 )
 
-_HOSTNAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$")
+_HOSTNAME = re.compile(
+    r"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$"
+)
 _NGINX_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 _SAFE_PATH = re.compile(r"^/[A-Za-z0-9._/-]*$")
 
@@ -197,7 +199,9 @@ class NginxSettings(_Model):
     """
 
     listen_port: int = Field(
-        default=8080, ge=1024, le=65535,
+        default=8080,
+        ge=1024,
+        le=65535,
         description="Port nginx listens on; above 1024 so nginx runs as a non-root user without capabilities.",
     )
     listen_address: str | None = Field(
@@ -208,7 +212,9 @@ class NginxSettings(_Model):
         default="auto", description="nginx worker processes; 'auto' = one per CPU the container can see."
     )
     worker_connections: int = Field(
-        default=4096, ge=64, le=65535,
+        default=4096,
+        ge=64,
+        le=65535,
         description="Connections per worker; each proxied request holds two (client + upstream).",
     )
     load_balancing: Literal["least_conn", "round_robin"] = Field(
@@ -219,7 +225,9 @@ class NginxSettings(_Model):
         ),
     )
     max_fails: int = Field(
-        default=3, ge=0, le=100,
+        default=3,
+        ge=0,
+        le=100,
         description="Failed attempts within fail_timeout_s before a pod is skipped for fail_timeout_s (0 = never).",
     )
     fail_timeout_s: int = Field(default=30, ge=1, le=3600, description="Window and penalty time of max_fails.")
@@ -227,7 +235,9 @@ class NginxSettings(_Model):
         default=32, ge=1, le=4096, description="Idle upstream connections kept per nginx worker (reuse, no handshake)."
     )
     keepalive_timeout_s: int = Field(
-        default=4, ge=1, le=3600,
+        default=4,
+        ge=1,
+        le=3600,
         description="Idle time after which nginx closes a pooled upstream connection; keep it below vLLM's 5 s.",
     )
     keepalive_requests: int = Field(default=1000, ge=1, le=1_000_000, description="Requests per pooled connection.")
@@ -238,7 +248,9 @@ class NginxSettings(_Model):
         default=600, ge=1, le=86_400, description="Max gap between two writes of the request to the pod."
     )
     read_timeout_s: int = Field(
-        default=600, ge=1, le=86_400,
+        default=600,
+        ge=1,
+        le=86_400,
         description=(
             "Max gap between two reads from the pod: for a non-streamed completion the whole generation time, "
             "for a stream the longest pause between two chunks."
@@ -248,7 +260,9 @@ class NginxSettings(_Model):
         default=3, ge=1, le=20, description="Attempts per request, the first included (1 = never retry)."
     )
     next_upstream_timeout_s: int = Field(
-        default=30, ge=0, le=86_400,
+        default=30,
+        ge=0,
+        le=86_400,
         description=(
             "Time since the first attempt after which a failed request is no longer passed on (0 = no limit); "
             "keeps retries to fast failures instead of replaying a long generation that timed out."
@@ -265,28 +279,36 @@ class NginxSettings(_Model):
         default=64, ge=1, le=4096, description="Largest request body (long prompts, base64 images) before 413."
     )
     client_body_buffer_size_kb: int = Field(
-        default=1024, ge=8, le=65_536, description="Request bodies up to this size stay in memory, larger spool to disk."
+        default=1024,
+        ge=8,
+        le=65_536,
+        description="Request bodies up to this size stay in memory, larger spool to disk.",
     )
     client_body_timeout_s: int = Field(default=60, ge=1, le=3600, description="Max gap between two reads of the body.")
     health_read_timeout_s: int = Field(
         default=5, ge=1, le=300, description="Read timeout of the /health passthrough (probes must answer fast)."
     )
     model_probe_cache_s: int = Field(
-        default=10, ge=1, le=300,
+        default=10,
+        ge=1,
+        le=300,
         description=(
             "/healthz/model: how long one probe answer (a one-token completion, or its failure) is served to every "
             "checker before the next completion refreshes it; at most one completion per this many seconds per pod."
         ),
     )
     model_probe_timeout_s: int = Field(
-        default=30, ge=2, le=600,
+        default=30,
+        ge=2,
+        le=600,
         description=(
             "/healthz/model: how long the background completion may take before it counts as failed; checkers "
             "keep getting the previous answer meanwhile, so a loaded model is not reported down for being slow."
         ),
     )
     model_probe_allow_cidrs: tuple[str, ...] = Field(
-        default_factory=route53_health_checker_cidrs, min_length=1,
+        default_factory=route53_health_checker_cidrs,
+        min_length=1,
         description=(
             "/healthz/model: client ranges allowed (403 for others); default the Route 53 health checkers' "
             "published ranges. The balancer must see client addresses (NLB client IP preservation, or real_ip_from)."
@@ -405,8 +427,8 @@ class NginxConfExtension:
 _API_KEY_GUARD = (
     "            if ($http_authorization != $vllm_expected_authorization) {",
     '                add_header WWW-Authenticate "Bearer" always;',
-    "                return 401 '{\"error\":{\"message\":\"Invalid or missing API key\","
-    "\"type\":\"invalid_request_error\",\"code\":\"invalid_api_key\"}}';",
+    '                return 401 \'{"error":{"message":"Invalid or missing API key",'
+    '"type":"invalid_request_error","code":"invalid_api_key"}}\';',
     "            }",
 )
 
@@ -499,16 +521,16 @@ def render_nginx_conf(
     add("")
     add("    # Keep the client's request id, or mint one; it is passed to vLLM and logged.")
     add("    map $http_x_request_id $vllm_request_id {")
-    add('        default $http_x_request_id;')
+    add("        default $http_x_request_id;")
     add('        "" $request_id;')
     add("    }")
     add("    log_format vllm_json escape=json")
-    add("        '{\"time\":\"$time_iso8601\",\"remote\":\"$remote_addr\",\"request_id\":\"$vllm_request_id\",'")
-    add("        '\"method\":\"$request_method\",\"uri\":\"$uri\",\"status\":$status,\"bytes\":$body_bytes_sent,'")
-    add("        '\"request_time\":$request_time,\"upstream\":\"$upstream_addr\",'")
-    add("        '\"upstream_status\":\"$upstream_status\",\"upstream_connect_time\":\"$upstream_connect_time\",'")
-    add("        '\"upstream_header_time\":\"$upstream_header_time\",'")
-    add("        '\"upstream_response_time\":\"$upstream_response_time\"}';")
+    add('        \'{"time":"$time_iso8601","remote":"$remote_addr","request_id":"$vllm_request_id",\'')
+    add('        \'"method":"$request_method","uri":"$uri","status":$status,"bytes":$body_bytes_sent,\'')
+    add('        \'"request_time":$request_time,"upstream":"$upstream_addr",\'')
+    add('        \'"upstream_status":"$upstream_status","upstream_connect_time":"$upstream_connect_time",\'')
+    add('        \'"upstream_header_time":"$upstream_header_time",\'')
+    add('        \'"upstream_response_time":"$upstream_response_time"}\';')
     add("    access_log off;" if s.access_log == "off" else f"    access_log {s.access_log} vllm_json;")
     add("")
     if resolver is not None:
@@ -617,7 +639,9 @@ def render_nginx_conf(
     add("        }")
     add("")
     if probe_model is not None:
-        add("        # Route 53's check that the model serves: a cached answer of the probe server below (one completion")
+        add(
+            "        # Route 53's check that the model serves: a cached answer of the probe server below (one completion"
+        )
         add("        # per validity period, refreshed in the background), for the health checkers' addresses only.")
         add("        location = /healthz/model {")
         add("            access_log off;")
@@ -697,7 +721,9 @@ def render_nginx_conf(
         add("    }")
     if worker_auth_proxy_port is not None:
         add("")
-        add("    # vllm-router's requests to the pods (its http_proxy), each with the API key: vllm-router 0.1.17 lists a")
+        add(
+            "    # vllm-router's requests to the pods (its http_proxy), each with the API key: vllm-router 0.1.17 lists a"
+        )
         add("    # new worker's models without one. Loopback only; streaming-safe like the front door.")
         add("    server {")
         add(f"        listen 127.0.0.1:{worker_auth_proxy_port};")
@@ -774,8 +800,14 @@ def nginx_kubernetes_spec(
     if api_key_secret is None and (api_key_check or probe_model is not None or worker_auth_proxy_port is not None):
         raise ValueError("the API-key check, probe_model and worker_auth_proxy_port need api_key_secret")
     conf = render_nginx_conf(
-        settings, upstream_servers, resolver=resolver, api_key_check=api_key_check, served_models=served_models,
-        probe_model=probe_model, worker_auth_proxy_port=worker_auth_proxy_port, extension=extension,
+        settings,
+        upstream_servers,
+        resolver=resolver,
+        api_key_check=api_key_check,
+        served_models=served_models,
+        probe_model=probe_model,
+        worker_auth_proxy_port=worker_auth_proxy_port,
+        extension=extension,
     )
     data = {"nginx.conf": conf}
     templates_dir = "/etc/nginx/templates"
@@ -784,8 +816,10 @@ def nginx_kubernetes_spec(
         {"name": "nginx-tmp", "mountPath": settings.temp_dir},
     ]
     volumes: list[dict[str, Any]] = [
-        {"name": "nginx-conf", "configMap": {"name": config_map_name, "items": [{"key": "nginx.conf",
-                                                                                 "path": "nginx.conf"}]}},
+        {
+            "name": "nginx-conf",
+            "configMap": {"name": config_map_name, "items": [{"key": "nginx.conf", "path": "nginx.conf"}]},
+        },
         {"name": "nginx-tmp", "emptyDir": {"sizeLimit": "2Gi"}},
     ]
     env: list[dict[str, Any]] = []
@@ -797,8 +831,13 @@ def nginx_kubernetes_spec(
             {"name": "nginx-runtime-conf", "mountPath": settings.runtime_conf_dir},
         ]
         volumes += [
-            {"name": "nginx-templates", "configMap": {"name": config_map_name, "items": [
-                {"key": API_KEY_TEMPLATE_NAME, "path": API_KEY_TEMPLATE_NAME}]}},
+            {
+                "name": "nginx-templates",
+                "configMap": {
+                    "name": config_map_name,
+                    "items": [{"key": API_KEY_TEMPLATE_NAME, "path": API_KEY_TEMPLATE_NAME}],
+                },
+            },
             # Memory-backed: the rendered key never touches the node's disk.
             {"name": "nginx-runtime-conf", "emptyDir": {"medium": "Memory", "sizeLimit": "1Mi"}},
         ]
@@ -832,15 +871,25 @@ def nginx_kubernetes_spec(
         # SIGTERM is nginx's *fast* stop and would cut running streams. Instead: wait for the endpoint removal to
         # reach clients, send SIGQUIT (graceful: finish in-flight requests), and wait until the master is gone.
         # The pod's terminationGracePeriodSeconds bounds the wait; set it to cover the longest generation.
-        "lifecycle": {"preStop": {"exec": {"command": [
-            "/bin/sh", "-c",
-            f"sleep {PRESTOP_DELAY_S}; kill -QUIT $(cat {settings.pid_file}); "
-            f"while [ -e {settings.pid_file} ]; do sleep 1; done",
-        ]}}},
+        "lifecycle": {
+            "preStop": {
+                "exec": {
+                    "command": [
+                        "/bin/sh",
+                        "-c",
+                        f"sleep {PRESTOP_DELAY_S}; kill -QUIT $(cat {settings.pid_file}); "
+                        f"while [ -e {settings.pid_file} ]; do sleep 1; done",
+                    ]
+                }
+            }
+        },
     }
     if resources is not None:
         container["resources"] = resources
     return NginxKubernetesSpec(
-        image=image, config_map_name=config_map_name, config_map_data=data, container=container,
+        image=image,
+        config_map_name=config_map_name,
+        config_map_data=data,
+        container=container,
         volumes=volumes,
     )

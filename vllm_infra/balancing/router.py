@@ -53,24 +53,54 @@ ROUTER_IMAGE = f"vllm/vllm-router:v{ROUTER_VERSION}"
 
 # Flags accepted by both the Python launcher of vllm-router 0.1.17 (checked against the real `--help` by the
 # tests) and the Rust binary's clap CLI (src/main.rs). router_args() never emits anything else.
-PORTABLE_FLAGS = frozenset({
-    "--host", "--port", "--worker-urls", "--policy",
-    "--cache-threshold", "--balance-abs-threshold", "--balance-rel-threshold", "--max-tree-size",
-    "--max-payload-size", "--request-timeout-secs", "--max-concurrent-requests",
-    "--worker-startup-timeout-secs", "--worker-startup-check-interval",
-    "--retry-max-retries", "--retry-initial-backoff-ms", "--retry-max-backoff-ms", "--retry-backoff-multiplier",
-    "--retry-jitter-factor", "--disable-retries",
-    "--cb-failure-threshold", "--cb-success-threshold", "--cb-timeout-duration-secs", "--cb-window-duration-secs",
-    "--disable-circuit-breaker",
-    "--health-failure-threshold", "--health-success-threshold", "--health-check-timeout-secs",
-    "--health-check-interval-secs", "--health-check-endpoint",
-    "--enable-igw", "--api-key", "--log-level",
-    "--service-discovery", "--selector", "--service-discovery-port", "--service-discovery-namespace",
-    "--prometheus-port", "--prometheus-host", "--request-id-headers",
-})
+PORTABLE_FLAGS = frozenset(
+    {
+        "--host",
+        "--port",
+        "--worker-urls",
+        "--policy",
+        "--cache-threshold",
+        "--balance-abs-threshold",
+        "--balance-rel-threshold",
+        "--max-tree-size",
+        "--max-payload-size",
+        "--request-timeout-secs",
+        "--max-concurrent-requests",
+        "--worker-startup-timeout-secs",
+        "--worker-startup-check-interval",
+        "--retry-max-retries",
+        "--retry-initial-backoff-ms",
+        "--retry-max-backoff-ms",
+        "--retry-backoff-multiplier",
+        "--retry-jitter-factor",
+        "--disable-retries",
+        "--cb-failure-threshold",
+        "--cb-success-threshold",
+        "--cb-timeout-duration-secs",
+        "--cb-window-duration-secs",
+        "--disable-circuit-breaker",
+        "--health-failure-threshold",
+        "--health-success-threshold",
+        "--health-check-timeout-secs",
+        "--health-check-interval-secs",
+        "--health-check-endpoint",
+        "--enable-igw",
+        "--api-key",
+        "--log-level",
+        "--service-discovery",
+        "--selector",
+        "--service-discovery-port",
+        "--service-discovery-namespace",
+        "--prometheus-port",
+        "--prometheus-host",
+        "--request-id-headers",
+    }
+)
 
 Policy = Literal["cache_aware", "round_robin", "random", "power_of_two", "consistent_hash"]
-_LABEL_KEY = re.compile(r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
+_LABEL_KEY = re.compile(
+    r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
+)
 _LABEL_VALUE = re.compile(r"^(|[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)$")
 _ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
 _HEADER = re.compile(r"^[A-Za-z0-9-]{1,64}$")
@@ -136,7 +166,9 @@ class RouterSettings(_Model):
     policy: Policy = Field(default="cache_aware", description="Load-balancing policy.")
     host: str = Field(default="0.0.0.0", description="Address the router binds (0.0.0.0 in a pod, 127.0.0.1 in tests).")
     cache_threshold: float = Field(
-        default=0.3, ge=0.0, le=1.0,
+        default=0.3,
+        ge=0.0,
+        le=1.0,
         description="cache_aware: minimum prefix-match ratio to follow the cache; below it, the least-used worker.",
     )
     balance_abs_threshold: int = Field(
@@ -161,7 +193,9 @@ class RouterSettings(_Model):
     worker_startup_check_interval: int = Field(default=5, ge=1, description="Health poll interval during that wait.")
     retries: bool = Field(default=True, description="Retry failed requests on another worker.")
     retry_max_retries: int = Field(
-        default=4, ge=1, le=20,
+        default=4,
+        ge=1,
+        le=20,
         description="Attempts per request (the router counts the first); must exceed cb_failure_threshold.",
     )
     retry_initial_backoff_ms: int = Field(default=50, ge=0, description="Backoff before the first retry.")
@@ -286,45 +320,72 @@ def router_args(
     if multi_model:
         args.append("--enable-igw")
     args += [
-        "--cache-threshold", _num(s.cache_threshold),
-        "--balance-abs-threshold", str(s.balance_abs_threshold),
-        "--balance-rel-threshold", _num(s.balance_rel_threshold),
-        "--max-tree-size", str(s.max_tree_size),
-        "--max-payload-size", str(s.max_payload_size_mb * 1024 * 1024),
-        "--request-timeout-secs", str(s.request_timeout_secs),
-        "--max-concurrent-requests", str(s.max_concurrent_requests),
-        "--worker-startup-timeout-secs", str(s.worker_startup_timeout_secs),
-        "--worker-startup-check-interval", str(s.worker_startup_check_interval),
+        "--cache-threshold",
+        _num(s.cache_threshold),
+        "--balance-abs-threshold",
+        str(s.balance_abs_threshold),
+        "--balance-rel-threshold",
+        _num(s.balance_rel_threshold),
+        "--max-tree-size",
+        str(s.max_tree_size),
+        "--max-payload-size",
+        str(s.max_payload_size_mb * 1024 * 1024),
+        "--request-timeout-secs",
+        str(s.request_timeout_secs),
+        "--max-concurrent-requests",
+        str(s.max_concurrent_requests),
+        "--worker-startup-timeout-secs",
+        str(s.worker_startup_timeout_secs),
+        "--worker-startup-check-interval",
+        str(s.worker_startup_check_interval),
     ]
     if s.retries:
         args += [
-            "--retry-max-retries", str(s.retry_max_retries),
-            "--retry-initial-backoff-ms", str(s.retry_initial_backoff_ms),
-            "--retry-max-backoff-ms", str(s.retry_max_backoff_ms),
-            "--retry-backoff-multiplier", _num(s.retry_backoff_multiplier),
-            "--retry-jitter-factor", _num(s.retry_jitter_factor),
+            "--retry-max-retries",
+            str(s.retry_max_retries),
+            "--retry-initial-backoff-ms",
+            str(s.retry_initial_backoff_ms),
+            "--retry-max-backoff-ms",
+            str(s.retry_max_backoff_ms),
+            "--retry-backoff-multiplier",
+            _num(s.retry_backoff_multiplier),
+            "--retry-jitter-factor",
+            _num(s.retry_jitter_factor),
         ]
     else:
         args.append("--disable-retries")
     if s.circuit_breaker:
         args += [
-            "--cb-failure-threshold", str(s.cb_failure_threshold),
-            "--cb-success-threshold", str(s.cb_success_threshold),
-            "--cb-timeout-duration-secs", str(s.cb_timeout_duration_secs),
-            "--cb-window-duration-secs", str(s.cb_window_duration_secs),
+            "--cb-failure-threshold",
+            str(s.cb_failure_threshold),
+            "--cb-success-threshold",
+            str(s.cb_success_threshold),
+            "--cb-timeout-duration-secs",
+            str(s.cb_timeout_duration_secs),
+            "--cb-window-duration-secs",
+            str(s.cb_window_duration_secs),
         ]
     else:
         args.append("--disable-circuit-breaker")
     args += [
-        "--health-failure-threshold", str(s.health_failure_threshold),
-        "--health-success-threshold", str(s.health_success_threshold),
-        "--health-check-timeout-secs", str(s.health_check_timeout_secs),
-        "--health-check-interval-secs", str(s.health_check_interval_secs),
-        "--health-check-endpoint", s.health_check_endpoint,
-        "--log-level", s.log_level,
-        "--prometheus-host", s.prometheus_host,
-        "--prometheus-port", str(s.prometheus_port),
-        "--request-id-headers", *s.request_id_headers,
+        "--health-failure-threshold",
+        str(s.health_failure_threshold),
+        "--health-success-threshold",
+        str(s.health_success_threshold),
+        "--health-check-timeout-secs",
+        str(s.health_check_timeout_secs),
+        "--health-check-interval-secs",
+        str(s.health_check_interval_secs),
+        "--health-check-endpoint",
+        s.health_check_endpoint,
+        "--log-level",
+        s.log_level,
+        "--prometheus-host",
+        s.prometheus_host,
+        "--prometheus-port",
+        str(s.prometheus_port),
+        "--request-id-headers",
+        *s.request_id_headers,
     ]
     if s.worker_api_key_env is not None:
         # Kubernetes expands $(NAME) in args from the container's env; the Secret's value stays out of the spec.
@@ -339,4 +400,3 @@ def add_worker_path(worker_url: str) -> str:
     """Path+query of the multi-model registration call: ``POST`` it to the router to add ``worker_url``."""
     StaticWorkers(urls=(worker_url,))  # same validation as static workers
     return f"/add_worker?url={quote(worker_url.rstrip('/'), safe='')}"
-

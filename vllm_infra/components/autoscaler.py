@@ -8,9 +8,9 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from vllm_infra.components.options import child_options
-from vllm_infra.kube.labels import object_meta, standard_labels
 from vllm_infra.config import ModelSpec
 from vllm_infra.config.autoscaling import AutoscalingSpec
+from vllm_infra.kube.labels import object_meta, standard_labels
 
 RUNNING = "vllm:num_requests_running"
 WAITING = "vllm:num_requests_waiting"
@@ -163,8 +163,12 @@ class Autoscaler(pulumi.ComponentResource):
             return {"type": "prometheus", "name": name, "metricType": "AverageValue", "metadata": metadata}
 
         triggers = [
-            trigger("running", pulumi.Output.format("sum({0}{{{1}}})", RUNNING, selector), spec.target_running_requests),
-            trigger("waiting", pulumi.Output.format("sum({0}{{{1}}})", WAITING, selector), spec.target_waiting_requests),
+            trigger(
+                "running", pulumi.Output.format("sum({0}{{{1}}})", RUNNING, selector), spec.target_running_requests
+            ),
+            trigger(
+                "waiting", pulumi.Output.format("sum({0}{{{1}}})", WAITING, selector), spec.target_waiting_requests
+            ),
         ]
         if spec.min_replicas == 0:
             wake = pulumi.Output.format('sum(rate({0}{{namespace="{1}"}}[2m]))', ROUTER_REQUESTS, args.namespace)

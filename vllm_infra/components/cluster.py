@@ -29,9 +29,11 @@ EBS_CSI_ADDON = "aws-ebs-csi-driver"
 DEFAULT_CLASS_ANNOTATION = "storageclass.kubernetes.io/is-default-class"
 
 
-def kubeconfig(cluster_name: pulumi.Input[str], endpoint: pulumi.Input[str], ca_data: pulumi.Input[str],
-               region: str) -> pulumi.Output[str]:
+def kubeconfig(
+    cluster_name: pulumi.Input[str], endpoint: pulumi.Input[str], ca_data: pulumi.Input[str], region: str
+) -> pulumi.Output[str]:
     """A kubeconfig that authenticates with ``aws eks get-token`` (exec plugin): no long-lived token in the state."""
+
     def render(values: list) -> str:
         name, server, certificate = values
         return json.dumps({
@@ -396,6 +398,6 @@ class RegionalCluster(pulumi.ComponentResource):
                 "without enableNetworkPolicy, so the stack's default-deny NetworkPolicies are accepted but inert and "
                 "every pod can reach the vLLM pods and their API key. Turn the agent on (it keeps the add-on's other "
                 f"values only if you pass them too): aws eks update-addon --cluster-name {cluster_name} --addon-name "
-                "vpc-cni --configuration-values '{\"enableNetworkPolicy\": \"true\"}'",
+                'vpc-cni --configuration-values \'{"enableNetworkPolicy": "true"}\'',
                 resource=self,
             )

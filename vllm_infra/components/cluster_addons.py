@@ -4,12 +4,10 @@ an EFS file system and the ``efs-sc`` StorageClass."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, cast
-
-import json
-from typing import Literal
+from typing import Any, Literal, cast
 
 import pulumi
 import pulumi_aws as aws
@@ -18,8 +16,6 @@ import pulumi_kubernetes as k8s
 from vllm_infra.components.autoscaler import prometheus_adapter_rules
 from vllm_infra.components.aws_iam import service_role
 from vllm_infra.components.options import child_options
-from vllm_infra.kube.labels import part_of_labels
-from vllm_infra.kube.quantity import gib_quantity
 from vllm_infra.config.addons import (
     AWS_LOAD_BALANCER_CONTROLLER_CHART,
     AWS_LOAD_BALANCER_CONTROLLER_POLICY_FILES,
@@ -44,6 +40,8 @@ from vllm_infra.config.addons import (
     cluster_autoscaler_tag,
     iam_policy_document,
 )
+from vllm_infra.kube.labels import part_of_labels
+from vllm_infra.kube.quantity import gib_quantity
 
 NFS_PORT = 2049
 PART_OF = part_of_labels()
@@ -557,9 +555,7 @@ class ClusterAddons(pulumi.ComponentResource):
             return aws.ec2.get_subnet_output(id=args.subnet_ids[0], opts=self._invoke_opts).vpc_id
         return aws.eks.get_cluster_output(name=args.cluster_name, opts=self._invoke_opts).vpc_config.vpc_id
 
-    def _pod_identity_role(
-        self, suffix: str, service_account: str, policy: pulumi.Input[str]
-    ) -> list[pulumi.Resource]:
+    def _pod_identity_role(self, suffix: str, service_account: str, policy: pulumi.Input[str]) -> list[pulumi.Resource]:
         """An IAM role with the inline ``policy`` that ``kube-system/<service_account>`` gets through EKS Pod
         Identity; returns what a pod of that account must wait for (the policy and the association)."""
         aws_opts = self._child()
@@ -717,4 +713,3 @@ class ClusterAddons(pulumi.ComponentResource):
         self.storage_class_name = storage_class.metadata.name
         self.file_system_id = file_system.id
         self.ready.extend([addon, *mount_targets, storage_class])
-

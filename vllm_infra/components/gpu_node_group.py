@@ -9,13 +9,13 @@ import pulumi
 import pulumi_aws as aws
 
 from vllm_infra.components.options import child_options
-from vllm_infra.kube.pods import GPU_RESOURCE
 from vllm_infra.config.addons import (
     CLUSTER_AUTOSCALER_ENABLED_TAG,
     CLUSTER_AUTOSCALER_TAG_PREFIX,
     cluster_autoscaler_tag,
 )
 from vllm_infra.config.capacity import GPU_TIER_LABEL, GpuSpec, node_group_capacity_types
+from vllm_infra.kube.pods import GPU_RESOURCE
 from vllm_infra.sizing.placement import GpuPlacement
 
 # The device plugin chart's default node affinity selects nodes carrying this label (set by GPU feature discovery
@@ -164,9 +164,7 @@ class GpuNodeGroup(pulumi.ComponentResource):
                 ),
             )
             self.node_group_names.append(group.node_group_name)
-            self.autoscaling_group_names.append(
-                self._autoscaler_tags(f"{name}-{capacity}", group, args, labels, opts)
-            )
+            self.autoscaling_group_names.append(self._autoscaler_tags(f"{name}-{capacity}", group, args, labels, opts))
         self.register_outputs(
             {"node_group_names": self.node_group_names, "instance_type": placement.instance_type,
              "node_labels": self.node_labels, "autoscaling_group_names": self.autoscaling_group_names}

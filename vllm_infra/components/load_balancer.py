@@ -10,11 +10,11 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from vllm_infra.balancers import BalancerContext, BalancerStrategy, strategy_for
-from vllm_infra.kube.disruption import pod_disruption_budget_spec
-from vllm_infra.kube.labels import label_selector, object_meta, selector_labels, standard_labels
 from vllm_infra.components.options import child_options
 from vllm_infra.components.secrets import SecretKeyRef
 from vllm_infra.config.balancer import BalancerSpec, ExposureSpec
+from vllm_infra.kube.disruption import pod_disruption_budget_spec
+from vllm_infra.kube.labels import label_selector, object_meta, selector_labels, standard_labels
 
 PUBLIC_PORT = 80
 TLS_PORT = 443
@@ -293,7 +293,9 @@ class LoadBalancer(pulumi.ComponentResource):
         k8s.networking.v1.Ingress(
             f"{self._name}-ingress",
             metadata=object_meta(
-                self._object, self.args.namespace, self._labels,
+                self._object,
+                self.args.namespace,
+                self._labels,
                 annotations=exposure_annotations(exposure, health_path, self._certificate_arn),
             ),  # fmt: skip
             spec={"ingressClassName": exposure.ingress_class_name, "rules": [rule]},

@@ -8,17 +8,17 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from vllm_infra.components.options import child_options
+from vllm_infra.components.secrets import SecretKeyRef
+from vllm_infra.config import ModelSpec
+from vllm_infra.config.capacity import pod_node_selector
 from vllm_infra.kube.labels import MODEL_LABEL, label_selector, object_meta, selector_labels, standard_labels
 from vllm_infra.kube.pods import SCRATCH, gpu_tolerations, scratch_env, scratch_volume
 from vllm_infra.kube.quantity import gib_quantity
 from vllm_infra.kube.security import pod_security_context, restricted_security_context
 from vllm_infra.kube.timeouts import minutes
-from vllm_infra.components.secrets import SecretKeyRef
-from vllm_infra.config import ModelSpec
-from vllm_infra.config.capacity import pod_node_selector
+from vllm_infra.policies.opt_out import opt_out_annotations
 from vllm_infra.sizing.node_capacity import PREWARM_JOB_CPU_MILLICORES, PREWARM_JOB_MEMORY_MIB
 from vllm_infra.sizing.placement import GpuPlacement
-from vllm_infra.policies.opt_out import opt_out_annotations
 
 # Where the claim is mounted, in the pre-warm Job and in vLLM pods alike; HF_HOME points here.
 HF_HOME = "/data/huggingface"
@@ -205,7 +205,8 @@ class ModelCache(pulumi.ComponentResource):
                 "template": {"metadata": {"labels": labels}, "spec": pod_spec},
             },
             opts=child_options(
-                self, opts,
+                self,
+                opts,
                 custom_timeouts=pulumi.CustomTimeouts(create=minutes(timeout_seconds + 300)),
             ),
         )

@@ -69,6 +69,8 @@ import pulumi_kubernetes as k8s
 
 from vllm_infra import vllm_release
 from vllm_infra.balancers import strategy_for
+from vllm_infra.components.options import child_options
+from vllm_infra.config.balancer import BalancerSpec
 from vllm_infra.kube.labels import (
     component_pods_selector,
     inference_pods_selector,
@@ -77,8 +79,6 @@ from vllm_infra.kube.labels import (
     selector_labels,
     standard_labels,
 )
-from vllm_infra.components.options import child_options
-from vllm_infra.config.balancer import BalancerSpec
 
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"  # set by the API server on every namespace (Kubernetes ≥ 1.22)
 NFS_PORT = 2049

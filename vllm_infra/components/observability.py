@@ -9,10 +9,10 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_kubernetes as k8s
 
-from vllm_infra.kube.labels import inference_pods_selector as inference_pod_selector
-from vllm_infra.kube.labels import object_meta, standard_labels
 from vllm_infra.components.options import child_options
 from vllm_infra.config.observability import ObservabilitySpec
+from vllm_infra.kube.labels import inference_pods_selector as inference_pod_selector
+from vllm_infra.kube.labels import object_meta, standard_labels
 from vllm_infra.observability import (
     MonitoredModel,
     ScrapeTarget,

@@ -26,8 +26,10 @@ def child_options(parent: pulumi.Resource, opts: pulumi.ResourceOptions | None, 
                 claim = k8s.core.v1.PersistentVolumeClaim(f"{name}-claim", ..., opts=child_options(self, opts))
                 k8s.batch.v1.Job(f"{name}-job", ..., opts=child_options(self, opts, depends_on=[claim]))
     """
-    depends_on = list(opts.depends_on or []) if opts is not None and isinstance(opts.depends_on, list) else (
-        [opts.depends_on] if opts is not None and opts.depends_on is not None else []
+    depends_on = (
+        list(opts.depends_on or [])
+        if opts is not None and isinstance(opts.depends_on, list)
+        else ([opts.depends_on] if opts is not None and opts.depends_on is not None else [])
     )
     depends_on += list(extra.pop("depends_on", None) or [])
     return pulumi.ResourceOptions(parent=parent, depends_on=depends_on or None, **extra)

@@ -7,18 +7,18 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_kubernetes as k8s
 
-from vllm_infra.components.options import child_options
 from vllm_infra import vllm_release
+from vllm_infra.components.model_cache import HF_HOME
+from vllm_infra.components.options import child_options
+from vllm_infra.components.secrets import SecretKeyRef
+from vllm_infra.config import ModelSpec, engine_flags
+from vllm_infra.config.capacity import pod_node_selector
 from vllm_infra.kube.disruption import pod_disruption_budget_spec
 from vllm_infra.kube.labels import MODEL_LABEL, label_selector, object_meta, selector_labels, standard_labels
 from vllm_infra.kube.pods import GPU_RESOURCE, SCRATCH, empty_dir_volume, gpu_tolerations, scratch_env, scratch_volume
 from vllm_infra.kube.probes import http_probe, startup_probe
 from vllm_infra.kube.security import pod_security_context, restricted_security_context
 from vllm_infra.kube.timeouts import minutes
-from vllm_infra.components.model_cache import HF_HOME
-from vllm_infra.components.secrets import SecretKeyRef
-from vllm_infra.config import ModelSpec, engine_flags
-from vllm_infra.config.capacity import pod_node_selector
 from vllm_infra.policies.opt_out import opt_out_annotations
 from vllm_infra.sizing.placement import GpuPlacement, ReplicaResources
 
@@ -151,9 +151,7 @@ class VllmDeployment(pulumi.ComponentResource):
             name,
             metadata=object_meta(model.name, args.namespace, labels, **opted_out),
             spec=deployment_spec,
-            opts=child_options(
-                self, opts, custom_timeouts=pulumi.CustomTimeouts(create=wait, update=wait)
-            ),
+            opts=child_options(self, opts, custom_timeouts=pulumi.CustomTimeouts(create=wait, update=wait)),
         )
         service = k8s.core.v1.Service(
             f"{name}-service",

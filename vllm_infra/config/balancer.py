@@ -77,7 +77,8 @@ class TlsSpec(ConfigModel):
         ),
     )
     ssl_policy: str = Field(
-        DEFAULT_SSL_POLICY, pattern=r"^ELBSecurityPolicy-[A-Za-z0-9-]+$",
+        DEFAULT_SSL_POLICY,
+        pattern=r"^ELBSecurityPolicy-[A-Za-z0-9-]+$",
         description="The listener's TLS negotiation policy (default: TLS 1.3 and 1.2 only).",
     )
 
@@ -252,11 +253,13 @@ def _relocated(error: ValidationError, locations: Mapping[tuple[str, str], str])
         location = tuple(item["loc"])
         if location[:2] in locations:
             location = (locations[location[:2]], *location[2:])
-        details.append({
-            "type": PydanticCustomError(item["type"], item["msg"], item.get("ctx")),
-            "loc": location,
-            "input": item["input"],
-        })
+        details.append(
+            {
+                "type": PydanticCustomError(item["type"], item["msg"], item.get("ctx")),
+                "loc": location,
+                "input": item["input"],
+            }
+        )
     return ValidationError.from_exception_data(error.title, details)
 
 

@@ -9,11 +9,11 @@ from pydantic_core import PydanticCustomError
 
 from vllm_infra import vllm_release
 from vllm_infra.balancers.registry import choices_phrase, names_where, strategy_for
-from vllm_infra.config.addons import AddonsSpec, cluster_autoscaler_chart
+from vllm_infra.config.addons import cluster_autoscaler_chart
 from vllm_infra.config.balancer import BalancerSpec
 from vllm_infra.config.base import ConfigModel
-from vllm_infra.config.global_lb import GlobalLoadBalancerSpec
 from vllm_infra.config.capacity import model_node_bounds, place_model, replica_resources
+from vllm_infra.config.global_lb import GlobalLoadBalancerSpec
 from vllm_infra.config.model import ModelSpec
 from vllm_infra.config.network import NetworkPolicySpec
 from vllm_infra.config.observability import ObservabilitySpec
@@ -274,8 +274,10 @@ class StackConfig(ConfigModel):
         has_balancer = topology_for(self.topology).has_balancer
         if has_balancer and strategy_for(self.balancer.strategy).wakes_from_zero:
             return
-        front = f"topology {self.topology} has no balancer" if not has_balancer else (
-            f"strategy {self.balancer.strategy} has nothing that counts requests while no replica runs"
+        front = (
+            f"topology {self.topology} has no balancer"
+            if not has_balancer
+            else (f"strategy {self.balancer.strategy} has nothing that counts requests while no replica runs")
         )
         waking = choices_phrase(names_where("wakes_from_zero"))
         problems = [

@@ -16,7 +16,6 @@ from pulumi.output import Unknown
 from pulumi.runtime import rpc
 
 from vllm_infra.kube.gvk import group_version_kind
-from vllm_infra.kube.pods import GPU_RESOURCE
 from vllm_infra.policies.model import Resource
 from vllm_infra.vllm_release import VLLM_IMAGE_REPOSITORY
 

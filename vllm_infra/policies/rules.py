@@ -20,8 +20,8 @@ from typing import Any
 
 from pulumi.runtime import rpc
 
+from vllm_infra.kube.pods import GPU_RESOURCE
 from vllm_infra.policies.kube import (
-    GPU_RESOURCE,
     Container,
     api_group_of,
     as_int,

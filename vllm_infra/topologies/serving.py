@@ -13,13 +13,12 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from vllm_infra.balancers import strategy_for
+from vllm_infra.components.autoscaler import Autoscaler, AutoscalerArgs
 from vllm_infra.components.certificate import RegionalCertificate, RegionalCertificateArgs
 from vllm_infra.components.cluster import RegionalCluster, RegionalClusterArgs
 from vllm_infra.components.cluster_addons import ClusterAddons, ClusterAddonsArgs
 from vllm_infra.components.device_plugin import NvidiaDevicePlugin
 from vllm_infra.components.gpu_node_group import GpuNodeGroup, GpuNodeGroupArgs
-from vllm_infra.components.autoscaler import Autoscaler, AutoscalerArgs
-from vllm_infra.kube.labels import object_meta, selector_labels, standard_labels
 from vllm_infra.components.load_balancer import BalancerBackend, LoadBalancer, LoadBalancerArgs
 from vllm_infra.components.model_cache import ModelCache, ModelCacheArgs
 from vllm_infra.components.network_policy import NetworkPolicies, NetworkPolicyArgs, balancer_policy_args
@@ -29,6 +28,7 @@ from vllm_infra.components.vllm import VllmDeployment, VllmDeploymentArgs
 from vllm_infra.config import StackConfig
 from vllm_infra.config.model import ModelSpec
 from vllm_infra.config.region import RegionSpec
+from vllm_infra.kube.labels import object_meta, selector_labels, standard_labels
 from vllm_infra.observability import monitored_models
 from vllm_infra.topologies.base import StackSecrets
 
@@ -268,7 +268,9 @@ def create_balancer(wiring: RegionWiring, namespace: ServingNamespace) -> LoadBa
         certificate_arn = RegionalCertificate(
             f"{wiring.prefix}-certificate",
             RegionalCertificateArgs(
-                domain_name=glb.domain_name, region=region.name, hosted_zone_id=glb.hosted_zone_id,
+                domain_name=glb.domain_name,
+                region=region.name,
+                hosted_zone_id=glb.hosted_zone_id,
                 ttl=glb.record_ttl,
             ),
             opts=wiring.aws_opts,
@@ -279,8 +281,9 @@ def create_balancer(wiring: RegionWiring, namespace: ServingNamespace) -> LoadBa
             namespace=namespace.name,
             spec=stack_config.balancer,
             backends=[
-                BalancerBackend(m.name, m.served_name, selector_labels("inference", m.name),
-                                max_num_seqs=m.engine.max_num_seqs)
+                BalancerBackend(
+                    m.name, m.served_name, selector_labels("inference", m.name), max_num_seqs=m.engine.max_num_seqs
+                )
                 for m in stack_config.models
             ],
             api_key=namespace.secrets.api_key,

@@ -9,12 +9,12 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from vllm_infra.kube.gvk import group_version_kind
+from vllm_infra.kube.quantity import QuantityError, parse_quantity
 from vllm_infra.offline.diff.model import CostDelta, PlanDiff, PropertyChange, ResourceChange
 from vllm_infra.offline.diff.paths import Segment, is_prefix, parse_path
 from vllm_infra.offline.diff.rules import AWS_UNORDERED, force_new_rules, replace_reason, rule_triggered
 from vllm_infra.offline.diff.values import canonical, normalize
 from vllm_infra.offline.diff.walk import Walk
-from vllm_infra.kube.quantity import QuantityError, parse_quantity
 
 if TYPE_CHECKING:
     from vllm_infra.offline.runner import Plan
