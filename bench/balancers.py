@@ -15,6 +15,7 @@ See bench/README.md.
 from __future__ import annotations
 
 import argparse
+import functools
 import http.client
 import json
 import os
@@ -184,6 +185,10 @@ def measure(ports: list[int], count: int, concurrency: int, deadline_s: float, *
     }
 
 
+def _healthy(url: str) -> bool:
+    return request("GET", url + "/health", timeout=1).status == 200
+
+
 def main(argv: list[str] | None = None) -> int:
     """Parse options, start everything, measure each target, print the table and the ratios."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -205,10 +210,9 @@ def main(argv: list[str] | None = None) -> int:
 
     nginx_bin = find_binary("nginx", ["/usr/sbin/nginx", "/usr/local/sbin/nginx"])
     router_bin = find_binary("vllm-router")
-    for name, path in (("nginx", nginx_bin), ("vllm-router", router_bin)):
-        if path is None:
-            print(missing_message(name), file=sys.stderr)
-            return 2
+    if nginx_bin is None or router_bin is None:
+        print(missing_message("nginx" if nginx_bin is None else "vllm-router"), file=sys.stderr)
+        return 2
 
     workdir = make_workdir("vllm-infra-bench-")
     stubs: list[subprocess.Popen[str]] = []
@@ -221,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
             stubs.append(proc)
             urls.append(url)
         ports = [int(u.rsplit(":", 1)[1]) for u in urls]
-        assert all(wait_until(lambda u=u: request("GET", u + "/health", timeout=1).status == 200, 10) for u in urls)
+        assert all(wait_until(functools.partial(_healthy, url), 10) for url in urls)
 
         nginx_port = free_port()
         settings = loopback_nginx_settings(workdir, nginx_port, access_log="off")
@@ -274,9 +278,9 @@ def main(argv: list[str] | None = None) -> int:
             args.json.write_text(json.dumps(results, indent=2))
         return 0
     finally:
-        for proc in (router, nginx):
-            if proc is not None:
-                proc.stop()
+        for balancer in (router, nginx):
+            if balancer is not None:
+                balancer.stop()
         for stub in stubs:
             stub.send_signal(signal.SIGTERM)
         for stub in stubs:

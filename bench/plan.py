@@ -34,7 +34,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import yaml
 
@@ -165,7 +165,8 @@ def baseline_program(entries: list[tuple[Any, dict[str, Any], str | None, str | 
         made: dict[str, pulumi.Resource] = {}
         for type_, name, custom, urn, props, parent, provider in prepared:
             opts = pulumi.ResourceOptions(
-                parent=made.get(parent) if parent else None, provider=made.get(provider) if provider else None
+                parent=made.get(parent) if parent else None,
+                provider=cast("pulumi.ProviderResource | None", made.get(provider)) if provider else None,
             )
             if type_.startswith(PROVIDER_PREFIX):
                 made[urn] = pulumi.ProviderResource(type_[len(PROVIDER_PREFIX) :], name, props, opts)

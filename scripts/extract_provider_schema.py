@@ -300,7 +300,7 @@ def _name(node: ast.expr) -> str:
 
 def parse_sdk(root: str) -> tuple[Sdk, dict[str, Any]]:
     """Parse a generated Pulumi Python SDK (wheel or package dir) into schema facts, plus its provenance."""
-    package, files, provenance = _sources(root)
+    _package, files, provenance = _sources(root)
     plugin = json.loads(files["pulumi-plugin.json"])
     sdk = Sdk(name=plugin["name"], version=plugin.get("version"))
     modules = []

@@ -117,14 +117,20 @@ def test_a_registered_strategy_s_own_rule_is_checked(tmp_path, echo):
 def test_an_unregistered_strategy_is_refused_with_the_registered_choices(tmp_path, echo):
     with pytest.raises(InvalidStackConfig) as error:
         plan_config(tmp_path, balanced_config("ecko"))
-    expected = "vllm-infra:balancer.strategy: got 'ecko'; must be one of affinity, nginx, router, service, echo; did you mean echo?"
+    expected = (
+        "vllm-infra:balancer.strategy: got 'ecko'; must be one of affinity, nginx, router, service, echo; "
+        "did you mean echo?"
+    )
     assert expected in str(error.value)
 
 
 def test_a_misspelt_builtin_strategy_gets_the_choices_and_the_nearest(tmp_path):
     with pytest.raises(InvalidStackConfig) as error:
         plan_config(tmp_path, balanced_config("ngnix"))
-    expected = "vllm-infra:balancer.strategy: got 'ngnix'; must be one of affinity, nginx, router, service; did you mean nginx?"
+    expected = (
+        "vllm-infra:balancer.strategy: got 'ngnix'; must be one of affinity, nginx, router, service; "
+        "did you mean nginx?"
+    )
     assert expected in str(error.value)
 
 

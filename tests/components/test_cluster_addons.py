@@ -383,7 +383,7 @@ def test_cluster_autoscaler_of_an_adopted_cluster_follows_its_looked_up_version(
 
 
 def test_cluster_autoscaler_refuses_a_kubernetes_minor_without_a_pinned_release():
-    with pytest.raises(Exception, match="no pinned release for Kubernetes 1.29"):
+    with pytest.raises(Exception, match=r"no pinned release for Kubernetes 1\.29"):
         run(AddonsSpec(cluster_autoscaler=True), kubernetes_version="1.29")
 
 

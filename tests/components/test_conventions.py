@@ -115,7 +115,7 @@ def documented_attributes(cls: type) -> set[str]:
         if klass is object or klass.__module__.startswith("pulumi"):
             continue
         body = _class_node(klass).body
-        for statement, following in zip(body, [*body[1:], None]):
+        for statement, following in zip(body, [*body[1:], None], strict=True):
             if (
                 isinstance(statement, ast.AnnAssign)
                 and isinstance(statement.target, ast.Name)

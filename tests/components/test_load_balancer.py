@@ -158,7 +158,7 @@ def test_nginx_cannot_balance_several_models(tmp_path, topology, strategy, fragm
     assert problem.startswith("vllm-infra:balancer.strategy:") and fragment in problem
 
 
-# --- TLS at the load balancer ------------------------------------------------------------------------------------------
+# --- TLS at the load balancer -----------------------------------------------------------------------------------------
 def test_internet_facing_exposure_without_a_certificate_is_rejected_naming_the_key(tmp_path):
     from tests.config.test_config_errors import problems_of
 
@@ -231,7 +231,7 @@ def test_the_alb_terminates_tls_on_443_only_and_reaches_the_service_on_its_port(
     assert "set_real_ip_from 10.0.0.0/8;" in conf and "real_ip_header X-Forwarded-For;" in conf
 
 
-# --- /healthz/model ----------------------------------------------------------------------------------------------------
+# --- /healthz/model ---------------------------------------------------------------------------------------------------
 def test_the_model_probe_is_cached_and_open_to_the_route53_checkers_only(tmp_path):
     from vllm_infra.balancing.nginx import route53_health_checker_cidrs
 
@@ -247,7 +247,7 @@ def test_the_model_probe_is_cached_and_open_to_the_route53_checkers_only(tmp_pat
     assert "allow 192.0.2.0/24;" in conf and "allow 15.177.0.0/18;" not in conf
 
 
-# --- service-account tokens, images --------------------------------------------------------------------------------------
+# --- service-account tokens, images -----------------------------------------------------------------------------------
 def test_only_the_router_pod_mounts_a_service_account_token(tmp_path):
     nginx_plan = plan_config(tmp_path, balanced_config())
     assert gateway(nginx_plan).inputs["spec"]["template"]["spec"]["automountServiceAccountToken"] is False
@@ -275,7 +275,7 @@ def test_balancer_images_accept_a_digest_and_reject_moving_tags(tmp_path):
         assert problem.startswith("vllm-infra:balancer.nginx.image:") and "sha256" in problem
 
 
-# --- the multi-model router pod ----------------------------------------------------------------------------------------
+# --- the multi-model router pod ---------------------------------------------------------------------------------------
 def test_the_router_reaches_the_pods_through_the_key_adding_proxy(tmp_path):
     plan = plan_config(tmp_path, multi_model_config())
     containers = {c["name"]: c for c in gateway(plan).inputs["spec"]["template"]["spec"]["containers"]}

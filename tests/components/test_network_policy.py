@@ -264,7 +264,7 @@ def no_balancer_policies() -> list[dict]:
                 ],
             },
             id="everything",
-        ),  # fmt: skip
+        ),
     ],
 )
 def test_every_policy_is_schema_valid(overrides):

@@ -122,13 +122,23 @@ class BalancerStrategy(Protocol):
         register(Fake())
     """
 
-    name: str
-    routes_by_model: bool
-    wakes_from_zero: bool
-    edge_health_check: bool
-    settings_field: str | None
-    settings_model: type[BaseModel] | None
-    kubernetes_api_rules: Sequence[dict]
+    # Read-only properties rather than plain attributes: a strategy declares them as class attributes of narrower
+    # types (``settings_field = "nginx"``, ``kubernetes_api_rules = ()``), which a mutable protocol attribute would
+    # refuse (attributes are invariant, read-only members covariant).
+    @property
+    def name(self) -> str: ...
+    @property
+    def routes_by_model(self) -> bool: ...
+    @property
+    def wakes_from_zero(self) -> bool: ...
+    @property
+    def edge_health_check(self) -> bool: ...
+    @property
+    def settings_field(self) -> str | None: ...
+    @property
+    def settings_model(self) -> type[BaseModel] | None: ...
+    @property
+    def kubernetes_api_rules(self) -> Sequence[dict]: ...
 
     def build(self, ctx: BalancerContext) -> BalancerPods:
         """Create the strategy's own resources (parented with ``ctx.child``) and describe its pods."""

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import pulumi
 import pulumi_kubernetes as k8s
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 from vllm_infra import vllm_release
 from vllm_infra.balancers.base import BalancerContext, BalancerPods, BalancerTraffic, content_hash
@@ -158,7 +158,8 @@ class NginxStrategy:
     wakes_from_zero = False
     edge_health_check = True
     settings_field = "nginx"
-    settings_model = NginxBalancerSettings
+    # Wider than its value: a strategy built on this one (affinity) declares settings of its own.
+    settings_model: type[BaseModel] = NginxBalancerSettings
     kubernetes_api_rules: tuple[dict, ...] = ()
 
     def build(self, ctx: BalancerContext) -> BalancerPods:

@@ -1,6 +1,6 @@
 """The balancer strategies by name: the built-in ones (every module of this package but ``base``, ``registry`` and
-``settings``, each registering its strategy on import: ``affinity``, ``nginx``, ``router``, ``service``), those of installed
-plug-ins (the ``vllm_infra.balancers`` entry-point group) and any registered later.
+``settings``, each registering its strategy on import: ``affinity``, ``nginx``, ``router``, ``service``), those of
+installed plug-ins (the ``vllm_infra.balancers`` entry-point group) and any registered later.
 
 The built-ins and plug-ins are imported on the first use of the registry, not when this module is. That first use
 is ``config/balancer.py`` building ``BalancerSpec``'s per-strategy settings fields (``seal_settings``), while the
@@ -27,7 +27,7 @@ _NOT_STRATEGY_MODULES = frozenset({"base", "registry", "settings"})
 _strategies: dict[str, BalancerStrategy] = {}
 _builtins_loaded = False
 # BalancerSpec's settings fields once it is built (field -> settings model); None before.
-_sealed_settings: dict[str, type] | None = None
+_sealed_settings: dict[str, type | None] | None = None
 
 
 @functools.cache

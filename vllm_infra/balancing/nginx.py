@@ -640,7 +640,8 @@ def render_nginx_conf(
     add("")
     if probe_model is not None:
         add(
-            "        # Route 53's check that the model serves: a cached answer of the probe server below (one completion"
+            "        # Route 53's check that the model serves: a cached answer of the probe server below "
+            "(one completion"
         )
         add("        # per validity period, refreshed in the background), for the health checkers' addresses only.")
         add("        location = /healthz/model {")
@@ -722,7 +723,8 @@ def render_nginx_conf(
     if worker_auth_proxy_port is not None:
         add("")
         add(
-            "    # vllm-router's requests to the pods (its http_proxy), each with the API key: vllm-router 0.1.17 lists a"
+            "    # vllm-router's requests to the pods (its http_proxy), each with the API key: "
+            "vllm-router 0.1.17 lists a"
         )
         add("    # new worker's models without one. Loopback only; streaming-safe like the front door.")
         add("    server {")
@@ -791,8 +793,8 @@ def nginx_kubernetes_spec(
     ``settings.runtime_conf_dir``. ``api_key_check`` (default: whether a Secret is given) makes the edge demand it
     from clients; ``probe_model`` and ``worker_auth_proxy_port`` (see :func:`render_nginx_conf`) need the Secret.
     ``image`` is the nginx image (``nginx:1.29.8``, better ``nginx:1.29.8@sha256:...``); ``extension`` goes to
-    :func:`render_nginx_conf`. The container keeps the
-    image's entrypoint (which runs that step) and its ``nginx -g 'daemon off;'`` command, runs as the image's ``nginx`` user (uid 101) on a read-only root with
+    :func:`render_nginx_conf`. The container keeps the image's entrypoint (which runs that step) and its
+    ``nginx -g 'daemon off;'`` command, runs as the image's ``nginx`` user (uid 101) on a read-only root with
     emptyDirs at ``temp_dir`` and ``runtime_conf_dir``, and is probed on nginx's own ``/healthz``.
     """
     if api_key_check is None:

@@ -12,9 +12,10 @@ worker and health-checks workers. Two ways to give it workers:
   requests are routed by their ``model`` field. 0.1.17 asks that without its ``--api-key`` (a key-protected vLLM
   answers 401 and the worker is filed under model ``unknown``), so the deployed router reaches the pods through a
   key-adding proxy (``http_proxy``, see ``render_nginx_conf(worker_auth_proxy_port=...)``). ``POST /workers`` with
-  a JSON ``model_id`` would skip the lookup, but Kubernetes discovery always registers without one. Workers are registered with ``POST /add_worker?url=...``
-  (see :func:`add_worker_path`) or found by the same Kubernetes service discovery. In this mode
-  ``--worker-urls`` is ignored by the router, so :func:`router_args` refuses static workers there.
+  a JSON ``model_id`` would skip the lookup, but Kubernetes discovery always registers without one. Workers are
+  registered with ``POST /add_worker?url=...`` (see :func:`add_worker_path`) or found by the same Kubernetes
+  service discovery. In this mode ``--worker-urls`` is ignored by the router, so :func:`router_args` refuses static
+  workers there.
 
 Two executables answer to ``vllm-router``: the PyPI wheel's Python launcher (what tests run) and the Rust binary
 in the container image (``Dockerfile.router``: ``/usr/local/bin/vllm-router``). Their flags mostly agree but not

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import pulumi
 import pulumi_aws as aws
@@ -51,7 +52,9 @@ def _with_dependencies(output: pulumi.Output[str], resources: Sequence[pulumi.Re
     async def dependencies() -> set[pulumi.Resource]:
         return set(await output.resources()) | set(resources)
 
-    return pulumi.Output(dependencies(), output.future(with_unknowns=True), output.is_known(), output.is_secret())
+    # future(with_unknowns=True) is typed Optional only because an unknown value is None in a preview.
+    value = cast("Awaitable[str]", output.future(with_unknowns=True))
+    return pulumi.Output(dependencies(), value, output.is_known(), output.is_secret())
 
 
 def service_role(

@@ -3,6 +3,7 @@ health check per region (latency or failover routing) and, optionally, AWS Globa
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 
@@ -175,7 +176,7 @@ class GlobalLoadBalancer(pulumi.ComponentResource):
             # Checked against the region: an alias with another region's ELB zone (or to an ALB) fails in Route 53
             # with an opaque "alias target does not exist"; this names the endpoint instead.
             target = pulumi.Output.from_input(endpoint.hostname).apply(
-                lambda hostname, region=region: _checked_nlb_hostname(hostname, region)
+                functools.partial(_checked_nlb_hostname, region=region)
             )
             alias = {"name": target, "zone_id": nlb_zone_id, "evaluate_target_health": True}
 
@@ -269,7 +270,7 @@ class GlobalLoadBalancer(pulumi.ComponentResource):
             # AWS Load Balancer Controller has created the NLB (and skips it in a preview where the name is unknown).
             nlb = aws.lb.get_load_balancer_output(
                 name=pulumi.Output.from_input(endpoint.hostname).apply(
-                    lambda hostname, region=region: nlb_name_from_hostname(hostname, region)
+                    functools.partial(nlb_name_from_hostname, region=region)
                 ),
                 region=region,
                 opts=pulumi.InvokeOutputOptions(provider=endpoint.aws_provider, parent=self),

@@ -46,7 +46,8 @@ def node_template_tags(labels: dict[str, str], gpus: int) -> dict[str, str]:
     taint and ``gpus`` GPUs: without them the autoscaler cannot tell that a pending vLLM pod (which selects the tier
     label, tolerates the taint and requests GPUs) would fit a node of an empty group, and never scales it up.
 
-    >>> node_template_tags({"vllm-infra.io/gpu-tier": "llama"}, 4)["k8s.io/cluster-autoscaler/node-template/resources/nvidia.com/gpu"]
+    >>> tags = node_template_tags({"vllm-infra.io/gpu-tier": "llama"}, 4)
+    >>> tags["k8s.io/cluster-autoscaler/node-template/resources/nvidia.com/gpu"]
     '4'
     """
     return {
@@ -186,7 +187,7 @@ class GpuNodeGroup(pulumi.ComponentResource):
             *node_template_tags(labels, args.placement.instance.gpu_count).items(),
         ]
         for key, value in tags:
-            slug = "cluster" if isinstance(key, pulumi.Output) else _tag_slug(key)
+            slug = _tag_slug(key) if isinstance(key, str) else "cluster"
             aws.autoscaling.Tag(
                 f"{name}-asg-{slug}",
                 autoscaling_group_name=asg_name,

@@ -243,7 +243,7 @@ class LoadBalancer(pulumi.ComponentResource):
         return account.metadata.name
 
     # shared --------------------------------------------------------------------------------------------------------
-    def _deployment(self, pod_spec: dict, config_hash: pulumi.Input[str]) -> None:
+    def _deployment(self, pod_spec: dict, config_hash: pulumi.Input[str] | None) -> None:
         args, spec = self.args, self.args.spec
         pod_spec["topologySpreadConstraints"] = [
             {
@@ -297,7 +297,7 @@ class LoadBalancer(pulumi.ComponentResource):
                 self.args.namespace,
                 self._labels,
                 annotations=exposure_annotations(exposure, health_path, self._certificate_arn),
-            ),  # fmt: skip
+            ),
             spec={"ingressClassName": exposure.ingress_class_name, "rules": [rule]},
             opts=self._child,
         )

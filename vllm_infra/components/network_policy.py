@@ -260,8 +260,18 @@ class NetworkPolicyArgs:
 
 
 def _within(cidr: str, other: str) -> bool:
-    a, b = ipaddress.ip_network(cidr), ipaddress.ip_network(other)
-    return a.version == b.version and a.subnet_of(b)
+    return _subnet_of(ipaddress.ip_network(cidr), ipaddress.ip_network(other))
+
+
+def _subnet_of(
+    network: ipaddress.IPv4Network | ipaddress.IPv6Network, other: ipaddress.IPv4Network | ipaddress.IPv6Network
+) -> bool:
+    # Networks of different IP families are never inside one another (subnet_of raises for them).
+    if isinstance(network, ipaddress.IPv4Network) and isinstance(other, ipaddress.IPv4Network):
+        return network.subnet_of(other)
+    if isinstance(network, ipaddress.IPv6Network) and isinstance(other, ipaddress.IPv6Network):
+        return network.subnet_of(other)
+    return False
 
 
 def _subset(labels: Mapping[str, str], of: Mapping[str, str]) -> bool:
@@ -304,7 +314,7 @@ def _ip_blocks(cidrs: Sequence[str], except_cidrs: Sequence[str] = ()) -> list[d
         # An except entry must lie inside its CIDR (API validation), and of the same IP family.
         inside = [
             e for e in except_cidrs
-            if (sub := ipaddress.ip_network(e)).version == network.version and sub.subnet_of(network) and sub != network
+            if _subnet_of(sub := ipaddress.ip_network(e), network) and sub != network
         ]  # fmt: skip
         block: dict[str, Any] = {"cidr": cidr}
         if inside:
@@ -455,6 +465,7 @@ class NetworkPolicies(pulumi.ComponentResource):
 
     def _monitoring_rule(self, ports: Sequence[int]) -> dict:
         args = self.args
+        assert args.monitoring_namespace is not None  # only called for a monitoring namespace
         peer = _namespace_peer(args.monitoring_namespace, args.monitoring_pod_labels)
         return {"from": [peer], "ports": _ports(ports)}
 

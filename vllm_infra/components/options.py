@@ -26,7 +26,7 @@ def child_options(parent: pulumi.Resource, opts: pulumi.ResourceOptions | None, 
                 claim = k8s.core.v1.PersistentVolumeClaim(f"{name}-claim", ..., opts=child_options(self, opts))
                 k8s.batch.v1.Job(f"{name}-job", ..., opts=child_options(self, opts, depends_on=[claim]))
     """
-    depends_on = (
+    depends_on: list[Any] = (
         list(opts.depends_on or [])
         if opts is not None and isinstance(opts.depends_on, list)
         else ([opts.depends_on] if opts is not None and opts.depends_on is not None else [])

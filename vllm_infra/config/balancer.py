@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from pydantic import (
     BaseModel,
@@ -34,7 +34,7 @@ from pydantic import (
     model_validator,
 )
 from pydantic.alias_generators import to_camel
-from pydantic_core import PydanticCustomError
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from vllm_infra.balancers.base import BalancerStrategy
 from vllm_infra.balancers.registry import choices_phrase, seal_settings, strategy_names
@@ -213,12 +213,12 @@ def _move_legacy_keys(
     naming both."""
     data = dict(data)
     moved: list[tuple[str, tuple[str, str], str]] = []
-    conflicts: list[dict[str, Any]] = []
+    conflicts: list[InitErrorDetails] = []
     for old, (field, setting) in LEGACY_KEYS.items():
         written = next((key for key in (to_camel(old), old) if key in data), None)
         if written is None or field not in spec_model.model_fields:
             continue  # not used, or its strategy is not registered (then it is an unknown key like any other)
-        settings_model = spec_model.model_fields[field].annotation
+        settings_model = cast("type[BaseModel]", spec_model.model_fields[field].annotation)
         field_key = next((key for key in (_alias(spec_model, field), field) if key in data), _alias(spec_model, field))
         setting_key = _alias(settings_model, setting)
         current = data.get(field_key, {})
@@ -248,11 +248,12 @@ def _move_legacy_keys(
 
 def _relocated(error: ValidationError, locations: Mapping[tuple[str, str], str]) -> ValidationError:
     """``error`` with the errors at a moved value's location put back at the legacy key it was written as."""
-    details = []
+    details: list[InitErrorDetails] = []
     for item in error.errors():
         location = tuple(item["loc"])
-        if location[:2] in locations:
-            location = (locations[location[:2]], *location[2:])
+        moved_from = locations.get(cast("tuple[str, str]", location[:2]))
+        if moved_from is not None:
+            location = (moved_from, *location[2:])
         details.append(
             {
                 "type": PydanticCustomError(item["type"], item["msg"], item.get("ctx")),
@@ -335,6 +336,15 @@ def balancer_spec_model(
     )
 
 
-#: ``vllm-infra:balancer``: built from every registered strategy (the built-ins and the plug-ins) when the config is
-#: imported; a strategy registered later cannot add settings (``register`` refuses it).
-BalancerSpec = balancer_spec_model(seal_settings())
+if TYPE_CHECKING:
+
+    class BalancerSpec(SharedBalancerSpec):
+        """What type checkers see of the model built below: the shared keys, typed, and each strategy's settings
+        field as ``Any`` (the fields exist only once the registry is read, so no static type can list them)."""
+
+        def __getattr__(self, name: str) -> Any: ...
+
+else:
+    #: ``vllm-infra:balancer``: built from every registered strategy (the built-ins and the plug-ins) when the config
+    #: is imported; a strategy registered later cannot add settings (``register`` refuses it).
+    BalancerSpec = balancer_spec_model(seal_settings())

@@ -187,8 +187,8 @@ class StackConfig(ConfigModel):
         return topology_for(self.topology).has_balancer and self.balancer.exposure.kind in {"load-balancer", "ingress"}
 
     def gpu_node_bounds(self, model: ModelSpec) -> tuple[int, int]:
-        """``(min, max)`` GPU nodes of ``model``'s node group (``vllm_infra.config.capacity.model_node_bounds``): what its
-        initial replicas need, and what its maximum replicas plus a shared cache's surge replica need."""
+        """``(min, max)`` GPU nodes of ``model``'s node group (``vllm_infra.config.capacity.model_node_bounds``):
+        what its initial replicas need, and what its maximum replicas plus a shared cache's surge replica need."""
         bounds = model_node_bounds(model, self.placement(model))
         return bounds.min_nodes, bounds.max_nodes
 
