@@ -61,7 +61,7 @@ def register(strategy: BalancerStrategy) -> BalancerStrategy:
 
     >>> from vllm_infra.balancers import strategy_names
     >>> strategy_names()
-    ('nginx', 'affinity', 'router', 'service')
+    ('affinity', 'nginx', 'router', 'service')
     """
     _load_builtins()  # the built-ins come first in the choices, whoever registers first
     if not isinstance(strategy, BalancerStrategy):
@@ -126,7 +126,7 @@ def names_where(capability: str) -> list[str]:
     """The names of the strategies whose boolean ``capability`` (``routes_by_model``, ...) is true, for messages.
 
     >>> names_where("edge_health_check")
-    ['nginx', 'affinity', 'router']
+    ['affinity', 'nginx', 'router']
     """
     return [strategy.name for strategy in strategies() if getattr(strategy, capability)]
 

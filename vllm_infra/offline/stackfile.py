@@ -68,8 +68,9 @@ def resolve_stack(stack: str, project_dir: Path | None = None) -> tuple[str, Pat
     user means it); a missing file is reported as such, with its absolute path. A name is looked up as
     ``Pulumi.<name>.yaml`` (or ``.yml``) in the project's ``stackConfigDir``.
 
-    >>> resolve_stack("single")  # doctest: +SKIP
-    ('single', PosixPath('.../stacks/Pulumi.single.yaml'), 'vllm-infra')
+    Example (run in the project's directory)::
+
+        resolve_stack("single")  # ('single', PosixPath('.../stacks/Pulumi.single.yaml'), 'vllm-infra')
     """
     if _looks_like_path(stack):
         candidate = Path(stack).expanduser()
