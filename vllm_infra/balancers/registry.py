@@ -12,25 +12,24 @@ not exist.
 
 from __future__ import annotations
 
-import functools
-import importlib
-import pkgutil
-from importlib.metadata import entry_points
-
 from vllm_infra.balancers.base import BalancerStrategy
+from vllm_infra.registry import Registry
 
 #: The entry-point group a separately installed package registers its strategies under: each entry point names a
 #: module that calls ``register`` on import (``[project.entry-points."vllm_infra.balancers"] echo = "pkg.echo"``).
 ENTRY_POINT_GROUP = "vllm_infra.balancers"
-# Not strategies: the protocol, this registry and the settings building blocks.
-_NOT_STRATEGY_MODULES = frozenset({"base", "registry", "settings"})
-_strategies: dict[str, BalancerStrategy] = {}
-_builtins_loaded = False
+_strategies: Registry[BalancerStrategy] = Registry(
+    "vllm_infra.balancers",
+    "balancer strategy",
+    BalancerStrategy,
+    # Not strategies: the protocol, this registry and the settings building blocks.
+    not_builtin={"base", "registry", "settings"},
+    entry_point_group=ENTRY_POINT_GROUP,
+)
 # BalancerSpec's settings fields once it is built (field -> settings model); None before.
 _sealed_settings: dict[str, type | None] | None = None
 
 
-@functools.cache
 def builtin_modules() -> list[str]:
     """The package's strategy modules, by name: the order ``strategies()`` lists the built-ins in.
 
@@ -38,22 +37,7 @@ def builtin_modules() -> list[str]:
     ['vllm_infra.balancers.affinity', 'vllm_infra.balancers.nginx', 'vllm_infra.balancers.router',
      'vllm_infra.balancers.service']
     """
-    import vllm_infra.balancers as package
-
-    names = sorted(info.name for info in pkgutil.iter_modules(package.__path__) if not info.ispkg)
-    return [f"{package.__name__}.{name}" for name in names if name not in _NOT_STRATEGY_MODULES]
-
-
-def _load_builtins() -> None:
-    global _builtins_loaded
-    if not _builtins_loaded:
-        # Set first: each built-in module calls register(), which lands here again.
-        _builtins_loaded = True
-        for module in builtin_modules():
-            importlib.import_module(module)
-        # Plug-ins after the built-ins (the default stays first), in a stable order.
-        for entry_point in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda point: point.name):
-            entry_point.load()
+    return _strategies.builtin_modules
 
 
 def register(strategy: BalancerStrategy) -> BalancerStrategy:
@@ -63,20 +47,16 @@ def register(strategy: BalancerStrategy) -> BalancerStrategy:
     >>> strategy_names()
     ('affinity', 'nginx', 'router', 'service')
     """
-    _load_builtins()  # the built-ins come first in the choices, whoever registers first
-    if not isinstance(strategy, BalancerStrategy):
-        raise TypeError(f"{strategy!r} does not provide every member of BalancerStrategy")
-    if strategy.name in _strategies:
-        raise ValueError(f"balancer strategy {strategy.name!r} is already registered")
-    field, model = strategy.settings_field, strategy.settings_model
+    _strategies.load()
+    # getattr: an object lacking them is refused by the registry's protocol check, with its own message.
+    field, model = getattr(strategy, "settings_field", None), getattr(strategy, "settings_model", None)
     if _sealed_settings is not None and field is not None and _sealed_settings.get(field) is not model:
         raise ValueError(
             f"balancer strategy {strategy.name!r} brings settings (balancer.{field}), but BalancerSpec was already "
             "built without them: ship the strategy as a module of vllm_infra.balancers or as a "
             f"{ENTRY_POINT_GROUP!r} entry point, which load before the config is built"
         )
-    _strategies[strategy.name] = strategy
-    return strategy
+    return _strategies.register(strategy)
 
 
 def seal_settings() -> tuple[BalancerStrategy, ...]:
@@ -91,22 +71,17 @@ def seal_settings() -> tuple[BalancerStrategy, ...]:
 
 def unregister(name: str) -> None:
     """Remove the strategy registered as ``name`` (for tests that register one of their own)."""
-    del _strategies[name]
+    _strategies.unregister(name)
 
 
 def strategy_names() -> tuple[str, ...]:
     """Every registered strategy's name, built-ins first."""
-    return tuple(strategy.name for strategy in strategies())
+    return _strategies.names()
 
 
 def strategies() -> tuple[BalancerStrategy, ...]:
     """Every registered strategy: the built-ins in ``builtin_modules`` order, then the others as registered."""
-    _load_builtins()
-    # Sorted rather than taken in registration order: importing a built-in module directly registers it after the
-    # built-ins it loads (``import vllm_infra.balancers.nginx`` first would list nginx last, and every message that
-    # lists the choices would change with the import order).
-    rank = {module: index for index, module in enumerate(builtin_modules())}
-    return tuple(sorted(_strategies.values(), key=lambda strategy: rank.get(type(strategy).__module__, len(rank))))
+    return _strategies.items()
 
 
 def strategy_for(name: str) -> BalancerStrategy:
@@ -115,11 +90,7 @@ def strategy_for(name: str) -> BalancerStrategy:
     >>> strategy_for("router").routes_by_model
     True
     """
-    _load_builtins()
-    try:
-        return _strategies[name]
-    except KeyError:
-        raise KeyError(f"no balancer strategy {name!r}; registered: {', '.join(strategy_names())}") from None
+    return _strategies.get(name)
 
 
 def names_where(capability: str) -> list[str]:
@@ -128,7 +99,7 @@ def names_where(capability: str) -> list[str]:
     >>> names_where("edge_health_check")
     ['affinity', 'nginx', 'router']
     """
-    return [strategy.name for strategy in strategies() if getattr(strategy, capability)]
+    return _strategies.names_where(capability)
 
 
 def choices_phrase(names: list[str] | tuple[str, ...], *, quoted: bool = False) -> str:
