@@ -34,6 +34,7 @@ Times are reported in simulated milliseconds (real time / ``--time-scale``). See
 from __future__ import annotations
 
 import argparse
+import functools
 import http.client
 import json
 import os
@@ -332,9 +333,11 @@ def start_engines(count: int, engine: EngineModel) -> Engines:
             engines.stop()
             raise RuntimeError("a simulated engine did not start")
         engines.urls.append(json.loads(line)["url"])
-    if not all(
-        wait_until(lambda u=u: request("GET", u + "/health", timeout=1).status == 200, 10) for u in engines.urls
-    ):
+
+    def healthy(url: str) -> bool:
+        return request("GET", url + "/health", timeout=1).status == 200
+
+    if not all(wait_until(functools.partial(healthy, url), 10) for url in engines.urls):
         engines.stop()
         raise RuntimeError("a simulated engine is not healthy")
     return engines
@@ -371,8 +374,10 @@ def start_balancer(
         if nginx_bin is None:
             raise RuntimeError(missing_message("nginx"))
         port = free_port()
-        servers = "\n".join(f"        server 127.0.0.1:{p} max_fails=3 fail_timeout=30s;" for p in _ports(engines.urls))
-        conf = GUIDE_CONF.format(workdir=workdir, servers=servers, port=port)
+        server_lines = "\n".join(
+            f"        server 127.0.0.1:{p} max_fails=3 fail_timeout=30s;" for p in _ports(engines.urls)
+        )
+        conf = GUIDE_CONF.format(workdir=workdir, servers=server_lines, port=port)
         return NginxProcess(nginx_bin, workdir, conf, port).start()
     if strategy.kind == "nginx":
         if nginx_bin is None:
@@ -388,11 +393,11 @@ def start_balancer(
     if strategy.kind == "affinity":
         if nginx_bin is None or strategy.affinity is None:
             raise RuntimeError(missing_message("nginx") if nginx_bin is None else "affinity settings missing")
-        settings = strategy.affinity
+        affinity = strategy.affinity
         servers = [UpstreamServer(host="127.0.0.1", port=p) for p in _ports(engines.urls)]
-        cap = load_cap(settings, max_num_seqs=(engine or EngineModel()).max_running, replicas=1)
+        cap = load_cap(affinity, max_num_seqs=(engine or EngineModel()).max_running, replicas=1)
         return start_nginx(
-            nginx_bin, workdir, servers, extension=lambda nginx: affinity_extension(settings, nginx, servers, cap=cap)
+            nginx_bin, workdir, servers, extension=lambda nginx: affinity_extension(affinity, nginx, servers, cap=cap)
         )
     if router_bin is None:
         raise RuntimeError(missing_message("vllm-router"))
