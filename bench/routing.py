@@ -17,16 +17,20 @@ Strategies (all real programs on 127.0.0.1, the library's generated configuratio
   with every request from one address (``-single-source``, as behind one NLB);
 * ``router-cache_aware``: vllm-router with ``vllm_infra.balancing.router.router_args`` at its defaults;
 * ``affinity``: the ``affinity`` strategy (the default): ``vllm_infra.balancing.affinity`` on the generated config,
-  consistent hashing on ``X-Session-Id`` / the body's ``user`` / the client address with a per-engine cap and a
-  ``least_conn`` fallback; also with one source address, with the ``user`` field only, with no key at all, and with
-  a tight cap (``-cap4``);
+  consistent hashing on ``X-Session-Id`` / the body's ``user`` / the first user message / the client address with
+  a per-engine cap and a ``least_conn`` fallback; also with one source address, with the ``user`` field only, with
+  no key at all (with and without the first-message key), and with a tight cap (``-cap4``);
 * candidates the library does not offer today: vllm-router ``consistent_hash`` (it hashes ``X-Session-ID``, then
   other id headers, then the body's ``user`` ...; vllm-project/router docs/load_balancing), ``sticky_least_loaded``,
   ``power_of_two``, ``cache_aware`` with tighter balance thresholds, and nginx ``hash $http_x_session_id
   consistent``.
 
-    PYTHONPATH=. python bench/routing.py                 # all strategies, default workload (a few minutes)
-    PYTHONPATH=. python bench/routing.py --only guide-least_conn,nginx-default --max-requests 200 --json out.json
+    PYTHONPATH=. python bench/routing.py                 # all strategies, default workload (about 11 minutes)
+    PYTHONPATH=. python bench/routing.py --only guide-least_conn,nginx-default --max-requests 200 --repeat 1
+
+The rows issue 12's goals are judged on (``decides_goal``) run ``--repeat`` times (default 3) on the workloads of
+seeds seed, seed+1, ...; the table shows their medians and a second table their ``median [min-max]``, so a
+difference can be set against the run-to-run spread.
 
 Times are reported in simulated milliseconds (real time / ``--time-scale``). See bench/README.md.
 """
