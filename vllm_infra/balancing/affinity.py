@@ -66,13 +66,13 @@ _HEADER = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,62}$")
 # The OpenAI `user` field of a JSON body (a string without quotes or backslashes, at most 256 characters). A key
 # needs `"user"` directly followed by ':' ; inside a JSON string a quote is escaped, so message text cannot match.
 _USER_FIELD_REGEX = r'"user"\s*:\s*"(?<vllm_user>[^"\\\\]{1,256})"'
-# The first user message of a chat body, as nginx.conf text (nginx turns each '\\\\' into one backslash, so the PCRE
-# is `(?:[^"\\]|\\.)` for one JSON string character). Chat clients resend the whole history every turn, so the
-# first user message is the same in every turn of a conversation and differs between conversations. The body's
-# leftmost `{` that opens a user message wins, whether `role` or `content` comes first (a branch reset: both
-# branches set `vllm_first`). The key is the first FIRST_MESSAGE_KEY_CHARS characters of the content as JSON-escaped
-# text. Possessive quantifiers keep the match linear in the body size: nginx runs it on every body up to
-# client_body_buffer_size. Content given as a list of parts (`[{"type":"text",...}]`) does not match.
+# The first user message of a chat body, as nginx.conf text (nginx's parser turns each `\\` of a quoted string into
+# one backslash, so _JSON_CHAR reaches PCRE as `(?:[^"\\]|\\.)`: one character of a JSON string). Chat clients resend
+# the whole history every turn, so the first user message is the same in every turn of a conversation and differs
+# between conversations. The body's leftmost `{` that opens a user message wins, whether `role` or `content` comes
+# first (a branch reset: both branches set `vllm_first`). The key is the first FIRST_MESSAGE_KEY_CHARS characters of
+# the content as JSON-escaped text. Possessive quantifiers keep the match linear in the body size: nginx runs it on
+# every body up to client_body_buffer_size. Content given as a list of parts (`[{"type":"text",...}]`) does not match.
 FIRST_MESSAGE_KEY_CHARS = 256
 _JSON_CHAR = r'(?:[^"\\\\]|\\\\.)'
 _FIRST_MESSAGE_REGEX = (
@@ -94,6 +94,7 @@ class AffinitySettings(BaseModel):
           strategy: affinity
           affinity:
             sessionHeader: X-Session-Id
+            firstMessageKey: true        # keyless chats: the first user message
             maxInFlightPerPod: auto      # ceil(engine.maxNumSeqs / balancer.replicas)
             fallback: least_conn
     """
