@@ -17,16 +17,20 @@ Strategies (all real programs on 127.0.0.1, the library's generated configuratio
   with every request from one address (``-single-source``, as behind one NLB);
 * ``router-cache_aware``: vllm-router with ``vllm_infra.balancing.router.router_args`` at its defaults;
 * ``affinity``: the ``affinity`` strategy (the default): ``vllm_infra.balancing.affinity`` on the generated config,
-  consistent hashing on ``X-Session-Id`` / the body's ``user`` / the client address with a per-engine cap and a
-  ``least_conn`` fallback; also with one source address, with the ``user`` field only, with no key at all, and with
-  a tight cap (``-cap4``);
+  consistent hashing on ``X-Session-Id`` / the body's ``user`` / the first user message / the client address with
+  a per-engine cap and a ``least_conn`` fallback; also with one source address, with the ``user`` field only, with
+  no key at all (with and without the first-message key), and with a tight cap (``-cap4``);
 * candidates the library does not offer today: vllm-router ``consistent_hash`` (it hashes ``X-Session-ID``, then
   other id headers, then the body's ``user`` ...; vllm-project/router docs/load_balancing), ``sticky_least_loaded``,
   ``power_of_two``, ``cache_aware`` with tighter balance thresholds, and nginx ``hash $http_x_session_id
   consistent``.
 
-    PYTHONPATH=. python bench/routing.py                 # all strategies, default workload (a few minutes)
-    PYTHONPATH=. python bench/routing.py --only guide-least_conn,nginx-default --max-requests 200 --json out.json
+    PYTHONPATH=. python bench/routing.py                 # all strategies, default workload (about 11 minutes)
+    PYTHONPATH=. python bench/routing.py --only guide-least_conn,nginx-default --max-requests 200 --repeat 1
+
+The rows issue 12's goals are judged on (``decides_goal``) run ``--repeat`` times (default 3) on the workloads of
+seeds seed, seed+1, ...; the table shows their medians and a second table their ``median [min-max]``, so a
+difference can be set against the run-to-run spread.
 
 Times are reported in simulated milliseconds (real time / ``--time-scale``). See bench/README.md.
 """
@@ -34,15 +38,17 @@ Times are reported in simulated milliseconds (real time / ``--time-scale``). See
 from __future__ import annotations
 
 import argparse
+import functools
 import http.client
 import json
 import os
 import signal
+import statistics
 import subprocess
 import sys
 import threading
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -143,10 +149,11 @@ class Strategy:
     keys: KeyMode = "session"
     affinity: AffinitySettings | None = None  # kind "affinity": the strategy's settings
     router_overrides: tuple[tuple[str, Any], ...] = ()  # RouterSettings fields changed from the defaults
+    decides_goal: bool = False  # a row issue 12's goals are judged on: run --repeat times, with different seeds
 
 
 STRATEGIES: tuple[Strategy, ...] = (
-    Strategy(BASELINE, "production guide's nginx least_conn (baseline)", "nginx-guide"),
+    Strategy(BASELINE, "production guide's nginx least_conn (baseline)", "nginx-guide", decides_goal=True),
     Strategy("nginx-default", "this project's nginx (render_nginx_conf defaults)", "nginx"),
     Strategy(
         "service-clientip",
@@ -162,7 +169,11 @@ STRATEGIES: tuple[Strategy, ...] = (
         source_mode="single",
     ),
     Strategy(
-        "router-cache_aware", "vllm-router cache_aware (router_args defaults)", "router", router_policy="cache_aware"
+        "router-cache_aware",
+        "vllm-router cache_aware (router_args defaults)",
+        "router",
+        router_policy="cache_aware",
+        decides_goal=True,
     ),
     Strategy(
         "router-consistent_hash",
@@ -175,6 +186,7 @@ STRATEGIES: tuple[Strategy, ...] = (
         "candidate: vllm-router sticky_least_loaded",
         "router",
         router_policy="sticky_least_loaded",
+        decides_goal=True,
     ),
     Strategy("router-power_of_two", "candidate: vllm-router power_of_two", "router", router_policy="power_of_two"),
     Strategy(
@@ -182,6 +194,7 @@ STRATEGIES: tuple[Strategy, ...] = (
         "candidate: nginx hash $http_x_session_id consistent",
         "nginx",
         upstream_method="hash $http_x_session_id consistent;",
+        decides_goal=True,
     ),
     Strategy(
         "router-cache_aware-balanced",
@@ -191,7 +204,11 @@ STRATEGIES: tuple[Strategy, ...] = (
         router_overrides=(("balance_abs_threshold", 4), ("balance_rel_threshold", 1.2)),
     ),
     Strategy(
-        "affinity", "affinity strategy defaults (key: X-Session-Id, cap auto)", "affinity", affinity=AffinitySettings()
+        "affinity",
+        "affinity strategy defaults (key: X-Session-Id, cap auto)",
+        "affinity",
+        affinity=AffinitySettings(),
+        decides_goal=True,
     ),
     Strategy(
         "affinity-single-source",
@@ -217,17 +234,26 @@ STRATEGIES: tuple[Strategy, ...] = (
     ),
     Strategy(
         "affinity-no-key-single-source",
-        "same, no key at all and one source address",
+        "same, no header or user field and one source address: the first user message",
         "affinity",
         affinity=AffinitySettings(),
+        source_mode="single",
+        keys="none",
+        decides_goal=True,
+    ),
+    Strategy(
+        "affinity-no-conversation-no-key-single-source",
+        "firstMessageKey false, no key, one address: every request has the address's key",
+        "affinity",
+        affinity=AffinitySettings(first_message_key=False),
         source_mode="single",
         keys="none",
     ),
     Strategy(
         "affinity-no-address-no-key-single-source",
-        "clientAddressFallback false, no key, one address",
+        "clientAddressFallback and firstMessageKey false, no key, one address",
         "affinity",
-        affinity=AffinitySettings(client_address_fallback=False),
+        affinity=AffinitySettings(client_address_fallback=False, first_message_key=False),
         source_mode="single",
         keys="none",
     ),
@@ -311,9 +337,11 @@ def start_engines(count: int, engine: EngineModel) -> Engines:
             engines.stop()
             raise RuntimeError("a simulated engine did not start")
         engines.urls.append(json.loads(line)["url"])
-    if not all(
-        wait_until(lambda u=u: request("GET", u + "/health", timeout=1).status == 200, 10) for u in engines.urls
-    ):
+
+    def healthy(url: str) -> bool:
+        return request("GET", url + "/health", timeout=1).status == 200
+
+    if not all(wait_until(functools.partial(healthy, url), 10) for url in engines.urls):
         engines.stop()
         raise RuntimeError("a simulated engine is not healthy")
     return engines
@@ -350,8 +378,10 @@ def start_balancer(
         if nginx_bin is None:
             raise RuntimeError(missing_message("nginx"))
         port = free_port()
-        servers = "\n".join(f"        server 127.0.0.1:{p} max_fails=3 fail_timeout=30s;" for p in _ports(engines.urls))
-        conf = GUIDE_CONF.format(workdir=workdir, servers=servers, port=port)
+        server_lines = "\n".join(
+            f"        server 127.0.0.1:{p} max_fails=3 fail_timeout=30s;" for p in _ports(engines.urls)
+        )
+        conf = GUIDE_CONF.format(workdir=workdir, servers=server_lines, port=port)
         return NginxProcess(nginx_bin, workdir, conf, port).start()
     if strategy.kind == "nginx":
         if nginx_bin is None:
@@ -367,11 +397,11 @@ def start_balancer(
     if strategy.kind == "affinity":
         if nginx_bin is None or strategy.affinity is None:
             raise RuntimeError(missing_message("nginx") if nginx_bin is None else "affinity settings missing")
-        settings = strategy.affinity
+        affinity = strategy.affinity
         servers = [UpstreamServer(host="127.0.0.1", port=p) for p in _ports(engines.urls)]
-        cap = load_cap(settings, max_num_seqs=(engine or EngineModel()).max_running, replicas=1)
+        cap = load_cap(affinity, max_num_seqs=(engine or EngineModel()).max_running, replicas=1)
         return start_nginx(
-            nginx_bin, workdir, servers, extension=lambda nginx: affinity_extension(settings, nginx, servers, cap=cap)
+            nginx_bin, workdir, servers, extension=lambda nginx: affinity_extension(affinity, nginx, servers, cap=cap)
         )
     if router_bin is None:
         raise RuntimeError(missing_message("vllm-router"))
@@ -613,7 +643,8 @@ def format_table(results: list[PhaseResult]) -> str:
             continue
         lines.append(
             f"  {r.name:32} {r.ok:4d} {r.errors:4d} {r.hit_rate * 100:5.1f}% {r.ttft_p50_ms:8.0f}ms "
-            f"{r.ttft_p99_ms:8.0f}ms {r.engine_ttft_p50_ms:6.0f}ms {r.engine_ttft_p99_ms:6.0f}ms {r.throughput_rps:6.2f} {r.output_tps:7.1f} {r.imbalance:6.2f}  "
+            f"{r.ttft_p99_ms:8.0f}ms {r.engine_ttft_p50_ms:6.0f}ms {r.engine_ttft_p99_ms:6.0f}ms "
+            f"{r.throughput_rps:6.2f} {r.output_tps:7.1f} {r.imbalance:6.2f}  "
             f"{r.requests_per_engine}"
         )
     base = next((r for r in results if r.name == BASELINE and not r.failure), None)
@@ -632,8 +663,83 @@ def format_table(results: list[PhaseResult]) -> str:
     return "\n".join(lines)
 
 
+# The columns a repeated row reports as median and min-max.
+SPREAD_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("hit_rate", "hit %", "pct"),
+    ("ttft_p50_ms", "TTFT p50", "ms"),
+    ("ttft_p99_ms", "TTFT p99", "ms"),
+    ("engine_ttft_p50_ms", "eng p50", "ms"),
+    ("engine_ttft_p99_ms", "eng p99", "ms"),
+    ("throughput_rps", "req/s", "rate"),
+    ("imbalance", "imbal", "ratio"),
+)
+
+
+def median_result(runs: list[PhaseResult]) -> PhaseResult:
+    """One row standing for several runs of a strategy: each number the median over the runs that ran (counts
+    summed over them, the per-engine requests of the run with the median imbalance); the first failure if none ran.
+
+    >>> runs = [PhaseResult("a", "d", ok=1, hit_rate=h, imbalance=i) for h, i in ((0.8, 1.1), (0.9, 1.3), (0.7, 1.2))]
+    >>> row = median_result(runs)
+    >>> (row.hit_rate, row.imbalance, row.ok)
+    (0.8, 1.2, 3)
+    """
+    good = [r for r in runs if not r.failure]
+    if not good:
+        return runs[0]
+    numbers = {
+        f.name: statistics.median(getattr(r, f.name) for r in good)
+        for f in fields(PhaseResult)
+        if f.type in ("float", float) and f.name != "wall_s"
+    }
+    counts = {name: sum(getattr(r, name) for r in good) for name in ("sent", "ok", "errors")}
+    middle = sorted(good, key=lambda r: r.imbalance)[len(good) // 2]
+    return replace(
+        good[0],
+        **numbers,
+        **counts,
+        requests_per_engine=middle.requests_per_engine,
+        wall_s=sum(r.wall_s for r in good),
+    )
+
+
+def _spread_cell(values: list[float], unit: str) -> str:
+    def show(value: float) -> str:
+        if unit == "pct":
+            return f"{value * 100:.1f}"
+        if unit == "ms":
+            return f"{value:.0f}"
+        return f"{value:.2f}"
+
+    low, mid, high = min(values), statistics.median(values), max(values)
+    return f"{show(mid)} [{show(low)}-{show(high)}]"
+
+
+def format_spread(groups: dict[str, list[PhaseResult]]) -> str:
+    """The repeated rows as ``median [min-max]`` of each column over their runs, as text (empty if none ran twice).
+
+    >>> runs = [PhaseResult("a", "d", hit_rate=h, ttft_p99_ms=t) for h, t in ((0.8, 300), (0.9, 500), (0.7, 320))]
+    >>> line = format_spread({"a": runs}).splitlines()[1]
+    >>> "80.0 [70.0-90.0]" in line and "320 [300-500]" in line
+    True
+    """
+    repeated = {name: [r for r in runs if not r.failure] for name, runs in groups.items() if len(runs) > 1}
+    if not repeated:
+        return ""
+    header = f"  {'strategy':32} {'runs':>4}" + "".join(f"  {title:>19}" for _, title, _ in SPREAD_COLUMNS)
+    lines = [header]
+    for name, runs in repeated.items():
+        cells = [
+            _spread_cell([getattr(r, column) for r in runs], unit) if runs else "-"
+            for column, _, unit in SPREAD_COLUMNS
+        ]
+        lines.append(f"  {name:32} {len(runs):4d}" + "".join(f"  {cell:>19}" for cell in cells))
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Parse options, run each selected strategy once, print the table (and write JSON if asked)."""
+    """Parse options, run each selected strategy (the goal rows ``--repeat`` times), print the table of medians and
+    the spread of the repeated rows (and write every run as JSON if asked)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     defaults = WorkloadSpec()
     parser.add_argument("--engines", type=int, default=4, help="simulated engines (backends), 1..16")
@@ -649,10 +755,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cache-blocks", type=int, default=EngineModel().cache_blocks, help="blocks per engine")
     parser.add_argument("--deadline-s", type=float, default=90.0, help="real-time limit of one phase's load")
     parser.add_argument("--only", default="", help="comma-separated strategy names (default: all)")
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=3,
+        help="runs of the rows the goals are judged on (seeds seed, seed+1, ...); the others run once, 1..9",
+    )
     parser.add_argument("--json", default=None, help="write every number to this file")
     args = parser.parse_args(argv)
     if not 1 <= args.engines <= 16 or not 1 <= args.max_requests <= 5000 or not 0.05 <= args.time_scale <= 1:
         parser.error("--engines 1..16, --max-requests 1..5000, --time-scale 0.05..1")
+    if not 1 <= args.repeat <= 9:
+        parser.error("--repeat 1..9")
     chosen = [s for s in STRATEGIES if not args.only or s.name in args.only.split(",")]
     if not chosen:
         parser.error(f"--only matches none of {[s.name for s in STRATEGIES]}")
@@ -675,22 +789,49 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  workload: {asdict(spec)}")
     print(f"  engine: {asdict(engine)}")
     started = time.monotonic()
-    results = []
-    for strategy in chosen:
-        result = run_phase(strategy, workload, engine, args.engines, nginx_bin, router_bin, args.deadline_s)
-        print(
-            f"  ... {strategy.name}: {result.ok} ok, {result.errors} errors, {result.wall_s:.1f} s"
-            + (f" (not run: {result.failure})" if result.failure else ""),
-            flush=True,
-        )
-        results.append(result)
+    runs: dict[str, list[PhaseResult]] = {strategy.name: [] for strategy in chosen}
+    seeds = [spec.seed + k for k in range(args.repeat)]
+    # Repetition k runs every repeated row on seed+k before the next repetition starts, so a slow spell of the
+    # machine lands on several rows of one repetition rather than on every run of one row.
+    for k, seed in enumerate(seeds):
+        rows = chosen if k == 0 else [s for s in chosen if s.decides_goal]
+        if not rows:
+            break
+        workload_k = workload if k == 0 else generate(replace(spec, seed=seed))
+        if k:
+            print(
+                f"  repetition {k + 1}: seed={seed} requests={workload_k.request_count} users={len(workload_k.users)}"
+            )
+        for strategy in rows:
+            result = run_phase(strategy, workload_k, engine, args.engines, nginx_bin, router_bin, args.deadline_s)
+            print(
+                f"  ... {strategy.name} (seed {seed}): {result.ok} ok, {result.errors} errors, {result.wall_s:.1f} s"
+                + (f" (not run: {result.failure})" if result.failure else ""),
+                flush=True,
+            )
+            runs[strategy.name].append(result)
+    results = [median_result(runs[strategy.name]) for strategy in chosen]
     print()
+    repeated = [name for name, group in runs.items() if len(group) > 1]
+    if repeated:
+        print(f"rows run {args.repeat} times (seeds {seeds}) show the median of each column: {', '.join(repeated)}")
     print(format_table(results))
+    spread = format_spread(runs)
+    if spread:
+        print(f"\nspread of the repeated rows: median [min-max] over seeds {seeds}")
+        print(spread)
     print(f"\ntotal {time.monotonic() - started:.0f} s")
     if args.json:
         Path(args.json).write_text(
             json.dumps(
-                {"workload": asdict(spec), "engine": asdict(engine), "results": [asdict(r) for r in results]}, indent=2
+                {
+                    "workload": asdict(spec),
+                    "engine": asdict(engine),
+                    "seeds": seeds,
+                    "results": [asdict(r) for r in results],
+                    "runs": {name: [asdict(r) for r in group] for name, group in runs.items()},
+                },
+                indent=2,
             )
         )
     return 0

@@ -99,7 +99,22 @@ def test_key_maps_follow_the_settings() -> None:
     default = maps()
     assert "map $http_x_session_id $vllm_affinity_key" in default and "map $request_body" in default
     assert '"" $remote_addr;' in default
-    custom = maps(session_header="X-Conversation", body_user_field=False, client_address_fallback=False)
+    # The chain: header -> user field -> first user message -> address, each falling through on "".
+    assert '"" $vllm_affinity_body_key;' in default
+    assert '"" $vllm_affinity_conversation_key;' in default.split("map $vllm_affinity_user")[1]
+    conversation = default.split("map $vllm_affinity_first_message $vllm_affinity_conversation_key")[1]
+    assert conversation.split("}")[0].split() == [
+        "{",
+        '""',
+        "$remote_addr;",
+        "default",
+        "$vllm_affinity_first_message;",
+    ]
+    no_conversation = maps(first_message_key=False)
+    assert "$vllm_affinity_first_message" not in no_conversation and '"" $remote_addr;' in no_conversation
+    custom = maps(
+        session_header="X-Conversation", body_user_field=False, first_message_key=False, client_address_fallback=False
+    )
     assert "map $http_x_conversation $vllm_affinity_key" in custom
     assert "$request_body" not in custom and "$remote_addr" not in custom
     assert "$http_" not in maps(session_header=None) and "map $host $vllm_affinity_key" in maps(session_header=None)

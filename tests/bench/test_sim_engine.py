@@ -35,7 +35,7 @@ def test_tokenize_is_one_token_per_word_and_deterministic() -> None:
 def test_block_hashes_cover_full_blocks_only_and_chain_the_prefix() -> None:
     tokens = list(range(3 * BLOCK_TOKENS + 5))
     assert len(block_hashes(tokens)) == 3
-    other = list(range(BLOCK_TOKENS)) + [999] + list(range(BLOCK_TOKENS + 1, 3 * BLOCK_TOKENS))
+    other = [*range(BLOCK_TOKENS), 999, *range(BLOCK_TOKENS + 1, 3 * BLOCK_TOKENS)]
     # Same first block, different second block: every later block differs too, although block 3 is equal.
     ours, theirs = block_hashes(tokens), block_hashes(other)
     assert ours[0] == theirs[0]
@@ -51,7 +51,7 @@ def test_lookup_counts_leading_cached_blocks_as_hits_in_tokens() -> None:
     assert cache.lookup(prompt) == 48
     longer = prompt + list(range(1000, 1030))  # shares the 48 cached tokens, then new ones
     assert cache.lookup(longer) == 48
-    diverging = [7] + prompt[1:]  # first token differs: nothing matches although the rest is equal
+    diverging = [7, *prompt[1:]]  # first token differs: nothing matches although the rest is equal
     assert cache.lookup(diverging) == 0
     assert cache.queries == 50 + 50 + 80 + 50
     assert cache.hits == 0 + 48 + 48 + 0

@@ -28,7 +28,7 @@ def test_shape_of_the_default_workload() -> None:
     arrivals = [u.arrival_s for u in workload.users]
     assert arrivals == sorted(arrivals) and arrivals[0] > 0
     # Poisson arrivals at 4 users/s: the mean gap is 0.25 s (200 samples: well within 0.18..0.32).
-    gaps = [b - a for a, b in zip([0.0, *arrivals], arrivals)]
+    gaps = [b - a for a, b in zip([0.0, *arrivals], arrivals, strict=False)]
     assert 0.18 < statistics.mean(gaps) < 0.32
     # Uneven popularity: the first prompt is the most used, and more than its fair share of 1/8.
     uses = Counter(u.system_prompt for u in workload.users)

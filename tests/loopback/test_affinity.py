@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from vllm_infra.balancing.affinity import AffinitySettings, affinity_extension
+from vllm_infra.balancing.affinity import FIRST_MESSAGE_KEY_CHARS, AffinitySettings, affinity_extension
 from vllm_infra.balancing.nginx import (
     API_KEY_INCLUDE_NAME,
     API_KEY_TEMPLATE,
@@ -39,12 +39,15 @@ pytestmark = pytest.mark.slow
 MODEL = "stub-model"
 
 
-def affinity_nginx(nginx, stubs, *, cap: int = 64, **settings):
-    """Real nginx running the affinity strategy's config over ``stubs``."""
+def affinity_nginx(nginx, stubs, *, cap: int = 64, nginx_options: dict | None = None, **settings):
+    """Real nginx running the affinity strategy's config (``settings``) over ``stubs``; ``nginx_options`` are
+    :class:`NginxSettings` fields."""
     servers = servers_for(stubs)
     affinity = AffinitySettings(**settings)
     return nginx(
-        servers, extension=lambda nginx_settings: affinity_extension(affinity, nginx_settings, servers, cap=cap)
+        servers,
+        extension=lambda nginx_settings: affinity_extension(affinity, nginx_settings, servers, cap=cap),
+        **(nginx_options or {}),
     )
 
 
@@ -56,11 +59,13 @@ def send(
     source: str = "127.0.0.1",
     delay_ms: int = 0,
     prompt: str = "hello",
+    messages: list[dict[str, str]] | None = None,
 ) -> tuple[int, str | None, dict[str, str]]:
-    """One chat completion from ``source``; (status, the stub that answered, response headers)."""
+    """One chat completion from ``source`` (``messages``, else one user message ``prompt``); (status, the stub that
+    answered, response headers)."""
     body: dict = {
         "model": MODEL,
-        "messages": [{"role": "user", "content": prompt}],
+        "messages": messages if messages is not None else [{"role": "user", "content": prompt}],
         "max_tokens": 4,
         "stub_delay_ms": delay_ms,
     }
@@ -156,17 +161,76 @@ def test_without_a_header_the_body_user_field_keys_the_request(nginx, make_stubs
     stubs = make_stubs(3)
     proc = affinity_nginx(nginx, stubs)
     for user in ("alice", "bob"):
-        backends = {send(proc, user=user, source=f"127.0.4.{i + 1}")[1] for i in range(6)}
+        # Different addresses and first messages: the user field wins over both.
+        backends = {send(proc, user=user, source=f"127.0.4.{i + 1}", prompt=f"question {i}")[1] for i in range(6)}
         assert len(backends) == 1, (user, backends)
     assert len({send(proc, user=f"user-{i}")[1] for i in range(30)}) == 3
 
 
 def test_without_any_key_the_client_address_keys_the_request(nginx, make_stubs) -> None:
     stubs = make_stubs(3)
-    proc = affinity_nginx(nginx, stubs)
+    proc = affinity_nginx(nginx, stubs, first_message_key=False)
     for source in ("127.0.5.1", "127.0.5.2"):
         assert len({send(proc, source=source)[1] for _ in range(6)}) == 1
     assert len({send(proc, source=f"127.0.6.{i + 1}")[1] for i in range(30)}) == 3
+
+
+SYSTEM = {"role": "system", "content": "You are a helpful assistant. " * 20}
+
+
+def conversation(first: str, turns: int) -> list[dict[str, str]]:
+    """The messages of a chat's turn ``turns`` (1 = the first): the shared system prompt, then the whole history."""
+    messages = [SYSTEM, {"role": "user", "content": first}]
+    for turn in range(2, turns + 1):
+        messages += [
+            {"role": "assistant", "content": f"answer {turn - 1}"},
+            {"role": "user", "content": f'follow-up {turn} with "quotes" and \\ backslash'},
+        ]
+    return messages
+
+
+def test_without_header_or_user_the_first_user_message_keys_the_conversation(nginx, make_stubs) -> None:
+    stubs = make_stubs(3)
+    proc = affinity_nginx(nginx, stubs)
+    # One address (one NLB), no header, no user field: different conversations still spread...
+    firsts = [f'Conversation {i}: explain "item {i}" in detail, please.' for i in range(30)]
+    homes = [send(proc, messages=conversation(first, 1))[1] for first in firsts]
+    assert len(set(homes)) == 3, homes
+    # ...and each conversation's later turns, which resend the history, stay on its first turn's backend.
+    for first, home in zip(firsts[:6], homes[:6], strict=True):
+        later = {send(proc, messages=conversation(first, turns))[1] for turns in (2, 3, 5)}
+        assert later == {home}, (first, home, later)
+
+
+def test_the_first_message_key_reads_content_before_role_and_only_the_start_of_long_messages(nginx, make_stubs) -> None:
+    stubs = make_stubs(3)
+    proc = affinity_nginx(nginx, stubs)
+    # Field order as some serialisers write it: content first. Same start, different tails beyond the key's length.
+    long_start = "x" * FIRST_MESSAGE_KEY_CHARS
+    backends = {
+        send(proc, messages=[SYSTEM, {"content": long_start + f" tail {i}", "role": "user"}])[1] for i in range(10)
+    }
+    assert len(backends) == 1, backends
+    spread = {send(proc, messages=[{"content": f"topic {i}", "role": "user"}])[1] for i in range(30)}
+    assert len(spread) == 3, spread
+
+
+def test_a_body_nginx_spooled_to_a_file_falls_back_to_the_client_address(nginx, make_stubs) -> None:
+    """Bodies over client_body_buffer_size are not in $request_body: neither `user` nor the first message keys
+    them, the client address does (one address: one backend, different addresses: spread)."""
+    stubs = make_stubs(3)
+    proc = affinity_nginx(nginx, stubs, nginx_options={"client_body_buffer_size_kb": 8})
+    padding = {"role": "assistant", "content": "y" * 20_000}  # over 8 KiB + the 25 % nginx may add
+    one_address = {send(proc, messages=[{"role": "user", "content": f"topic {i}"}, padding])[1] for i in range(12)}
+    assert len(one_address) == 1, one_address
+    many = {
+        send(proc, source=f"127.0.8.{i + 1}", messages=[{"role": "user", "content": "same"}, padding])[1]
+        for i in range(30)
+    }
+    assert len(many) == 3, many
+    # The same small bodies from one address do spread: it is the spooling that removed the key.
+    small = {send(proc, messages=[{"role": "user", "content": f"topic {i}"}])[1] for i in range(30)}
+    assert len(small) == 3, small
 
 
 def test_a_backend_at_its_cap_spills_the_key_to_another(nginx, make_stubs) -> None:

@@ -1,8 +1,8 @@
 """The ``affinity`` strategy (the default): the ``nginx`` strategy's pods, ConfigMap, health check and API-key edge,
-with the front door sending each session to the same vLLM pod (consistent hashing on the session header, the
-OpenAI ``user`` field or the client address) under a per-pod load cap, and to the least-loaded pod when every pod
-is at its cap. Its pure generator is ``vllm_infra.balancing.affinity``; the measurements behind it are in
-``bench/README.md`` (routing bench)."""
+with the front door sending each session to the same vLLM pod (consistent hashing on the session header, the OpenAI
+``user`` field, the conversation's first user message or the client address) under a per-pod load cap, and to the
+least-loaded pod when every pod is at its cap. Its pure generator is ``vllm_infra.balancing.affinity``; the measurements
+behind it are in ``bench/README.md`` (routing bench)."""
 
 from __future__ import annotations
 

@@ -1,11 +1,16 @@
 """Session affinity with a load cap, as nginx configuration: the settings of the ``affinity`` balancer strategy and
 the lines it adds to the generated ``nginx.conf`` (:func:`affinity_extension`).
 
-Each request gets an **affinity key**: the session header (``X-Session-Id`` by default), else the OpenAI ``user``
-field of the JSON body, else the client address (behind the project's NLB, which preserves client addresses, or
-behind an ALB through ``real_ip_from``, that is the real client). nginx's ``hash <key> consistent`` sends a key to
-the same pod every time, so a conversation's growing prefix stays in one pod's prefix cache; adding or removing a
-pod moves only the keys on its part of the ring.
+Each request gets an **affinity key**: the session header (``X-Session-Id`` by default), else the OpenAI ``user`` field
+of the JSON body, else the **conversation** (the first characters of the body's first user message: chat clients resend
+the whole history every turn, so it is the same in every turn of a conversation and differs between conversations, and
+clients behind one address or NAT still spread), else the client address (behind the project's NLB, which preserves
+client addresses, or behind an ALB through ``real_ip_from``, that is the real client). The body keys need the body in
+memory: one larger than ``client_body_buffer_size`` (plus the quarter nginx may add when the length is known) is spooled
+to a file, ``$request_body`` is empty, and the request falls through to the client address; so a conversation whose
+history outgrows the buffer moves once, to its address's pod. nginx's ``hash <key> consistent`` sends a key to the same
+pod every time, so a conversation's growing prefix stays in one pod's prefix cache; adding or removing a pod moves only
+the keys on its part of the ring.
 
 **Load cap.** Every pod has ``max_conns`` (requests in flight from this nginx pod; the upstream ``zone`` shares the
 count between the nginx workers). A pod at its cap is skipped and the key spills to the next pod on the ring
@@ -44,7 +49,14 @@ from pydantic.alias_generators import to_camel
 
 from vllm_infra.balancing.nginx import NginxConfExtension, NginxSettings, UpstreamServer
 
-__all__ = ["SRV_PORT_NAME", "AffinitySettings", "affinity_extension", "affinity_upstream_name", "load_cap"]
+__all__ = [
+    "FIRST_MESSAGE_KEY_CHARS",
+    "SRV_PORT_NAME",
+    "AffinitySettings",
+    "affinity_extension",
+    "affinity_upstream_name",
+    "load_cap",
+]
 
 # The headless Service's port name; its SRV records are _http._tcp.<service>.<namespace>.svc.cluster.local.
 SRV_PORT_NAME = "http"
@@ -54,6 +66,22 @@ _HEADER = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,62}$")
 # The OpenAI `user` field of a JSON body (a string without quotes or backslashes, at most 256 characters). A key
 # needs `"user"` directly followed by ':' ; inside a JSON string a quote is escaped, so message text cannot match.
 _USER_FIELD_REGEX = r'"user"\s*:\s*"(?<vllm_user>[^"\\\\]{1,256})"'
+# The first user message of a chat body, as nginx.conf text (nginx's parser turns each `\\` of a quoted string into
+# one backslash, so _JSON_CHAR reaches PCRE as `(?:[^"\\]|\\.)`: one character of a JSON string). Chat clients resend
+# the whole history every turn, so the first user message is the same in every turn of a conversation and differs
+# between conversations. The body's leftmost `{` that opens a user message wins, whether `role` or `content` comes
+# first (a branch reset: both branches set `vllm_first`). The key is the first FIRST_MESSAGE_KEY_CHARS characters of
+# the content as JSON-escaped text. Possessive quantifiers keep the match linear in the body size: nginx runs it on
+# every body up to client_body_buffer_size. Content given as a list of parts (`[{"type":"text",...}]`) does not match.
+FIRST_MESSAGE_KEY_CHARS = 256
+_JSON_CHAR = r'(?:[^"\\\\]|\\\\.)'
+_FIRST_MESSAGE_REGEX = (
+    r'\{\s*(?|"role"\s*:\s*"user"\s*,\s*"content"\s*:\s*"'
+    rf"(?<vllm_first>{_JSON_CHAR}{{1,{FIRST_MESSAGE_KEY_CHARS}}}+)"
+    r'|"content"\s*:\s*"'
+    rf"(?<vllm_first>{_JSON_CHAR}{{1,{FIRST_MESSAGE_KEY_CHARS}}}+){_JSON_CHAR}*+"
+    r'"\s*,\s*"role"\s*:\s*"user")'
+)
 
 
 class AffinitySettings(BaseModel):
@@ -66,6 +94,7 @@ class AffinitySettings(BaseModel):
           strategy: affinity
           affinity:
             sessionHeader: X-Session-Id
+            firstMessageKey: true        # keyless chats: the first user message
             maxInFlightPerPod: auto      # ceil(engine.maxNumSeqs / balancer.replicas)
             fallback: least_conn
     """
@@ -86,6 +115,15 @@ class AffinitySettings(BaseModel):
         description=(
             "Without the header, key on the OpenAI `user` field of the JSON body (bodies up to "
             "nginx.clientBodyBufferSizeKb, which nginx holds in memory)."
+        ),
+    )
+    first_message_key: bool = Field(
+        default=True,
+        description=(
+            "Without header and `user`, key on the conversation: the first "
+            f"{FIRST_MESSAGE_KEY_CHARS} characters of the first user message of a chat body, which clients resend "
+            "unchanged every turn (so one NLB address does not put every conversation on one pod). Bodies larger "
+            "than nginx.clientBodyBufferSizeKb are not in memory and fall through to the client address."
         ),
     )
     client_address_fallback: bool = Field(
@@ -153,9 +191,24 @@ def affinity_upstream_name(nginx: NginxSettings) -> str:
 
 
 def _key_maps(settings: AffinitySettings) -> list[str]:
-    """The ``map`` blocks defining ``$vllm_affinity_key``: the header, else the body's ``user``, else the address."""
+    """The ``map`` blocks defining ``$vllm_affinity_key``: the header, else the body's ``user``, else the first user
+    message, else the address. Each map falls through to the next choice on an empty value, so a body nginx spooled
+    to a file (``$request_body`` empty) is keyed by the address."""
     last = "$remote_addr" if settings.client_address_fallback else '""'
     lines: list[str] = []
+    if settings.first_message_key:
+        lines += [
+            "    # The conversation: the start of the first user message, which every turn resends unchanged.",
+            "    map $request_body $vllm_affinity_first_message {",
+            '        default "";',
+            f"        '~{_FIRST_MESSAGE_REGEX}' $vllm_first;",
+            "    }",
+            "    map $vllm_affinity_first_message $vllm_affinity_conversation_key {",
+            f'        "" {last};',
+            "        default $vllm_affinity_first_message;",
+            "    }",
+        ]
+        last = "$vllm_affinity_conversation_key"
     if settings.body_user_field:
         lines += [
             "    # The OpenAI `user` field of the body; $request_body is set once nginx holds the whole body in",
@@ -222,11 +275,8 @@ def affinity_extension(
         "        hash $vllm_affinity_key consistent;",
     ]
     for server in servers:
-        if server.resolve:
-            # SRV records: one named target per pod (see the module docstring); the port comes from the record.
-            address = f"{server.host} service={SRV_PORT_NAME} resolve"
-        else:
-            address = server.address()
+        # SRV records: one named target per pod (see the module docstring); the port comes from the record.
+        address = f"{server.host} service={SRV_PORT_NAME} resolve" if server.resolve else server.address()
         http.append(
             f"        server {address} max_conns={cap} max_fails={nginx.max_fails} "
             f"fail_timeout={nginx.fail_timeout_s}s;"
