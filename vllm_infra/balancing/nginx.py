@@ -50,6 +50,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
+from vllm_infra.kube.pods import empty_dir_volume
+from vllm_infra.kube.probes import http_probe
+from vllm_infra.kube.security import restricted_security_context
+
 __all__ = [
     "API_KEY_ENV_VAR",
     "API_KEY_INCLUDE_NAME",
@@ -822,7 +826,7 @@ def nginx_kubernetes_spec(
             "name": "nginx-conf",
             "configMap": {"name": config_map_name, "items": [{"key": "nginx.conf", "path": "nginx.conf"}]},
         },
-        {"name": "nginx-tmp", "emptyDir": {"sizeLimit": "2Gi"}},
+        empty_dir_volume("nginx-tmp", 2),
     ]
     env: list[dict[str, Any]] = []
     if api_key_secret is not None:
@@ -850,7 +854,7 @@ def nginx_kubernetes_spec(
             {"name": "NGINX_ENVSUBST_TEMPLATE_DIR", "value": templates_dir},
             {"name": "NGINX_ENVSUBST_OUTPUT_DIR", "value": settings.runtime_conf_dir},
         ]
-    probe = {"httpGet": {"path": "/healthz", "port": settings.listen_port}, "periodSeconds": 5, "timeoutSeconds": 2}
+    probe_timing = {"period_seconds": 5, "timeout_seconds": 2}
     container: dict[str, Any] = {
         "name": container_name,
         "image": image,
@@ -859,17 +863,10 @@ def nginx_kubernetes_spec(
         "ports": [{"name": "http", "containerPort": settings.listen_port, "protocol": "TCP"}],
         "env": env,
         "volumeMounts": mounts,
-        "readinessProbe": {**probe, "failureThreshold": 2},
-        "livenessProbe": {**probe, "failureThreshold": 6},
-        "securityContext": {
-            "runAsUser": 101,
-            "runAsGroup": 101,
-            "runAsNonRoot": True,
-            "readOnlyRootFilesystem": True,
-            "allowPrivilegeEscalation": False,
-            "capabilities": {"drop": ["ALL"]},
-            "seccompProfile": {"type": "RuntimeDefault"},
-        },
+        "readinessProbe": http_probe("/healthz", settings.listen_port, **probe_timing, failure_threshold=2),
+        "livenessProbe": http_probe("/healthz", settings.listen_port, **probe_timing, failure_threshold=6),
+        # The official image's nginx user and group (101).
+        "securityContext": restricted_security_context(101, True),
         # SIGTERM is nginx's *fast* stop and would cut running streams. Instead: wait for the endpoint removal to
         # reach clients, send SIGQUIT (graceful: finish in-flight requests), and wait until the master is gone.
         # The pod's terminationGracePeriodSeconds bounds the wait; set it to cover the longest generation.

@@ -11,6 +11,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from vllm_infra.kube.labels import label_selector
+
 __all__ = [
     "METRICS_PATH",
     "VLLM_PORT_NAME",
@@ -76,7 +78,7 @@ def pod_monitor_spec(target: ScrapeTarget, namespace: str, *, interval: str = "3
     [{'port': 'http', 'path': '/metrics', 'scheme': 'http', 'interval': '30s'}]
     """
     return {
-        "selector": {"matchLabels": dict(target.selector)},
+        "selector": label_selector(target.selector),
         # Explicit: the monitor may live in another namespace than the pods, and must not follow them elsewhere.
         "namespaceSelector": {"matchNames": [namespace]},
         "podMetricsEndpoints": [_endpoint(target, interval)],
@@ -94,7 +96,7 @@ def service_monitor_spec(target: ScrapeTarget, namespace: str, *, interval: str 
     'http'
     """
     return {
-        "selector": {"matchLabels": dict(target.selector)},
+        "selector": label_selector(target.selector),
         "namespaceSelector": {"matchNames": [namespace]},
         "endpoints": [_endpoint(target, interval)],
     }

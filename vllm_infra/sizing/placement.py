@@ -21,7 +21,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from vllm_infra.kube.quantity import gib, parse_quantity
+from vllm_infra.kube.quantity import gib, gib_quantity, parse_quantity
 from vllm_infra.sizing.catalog import (
     GpuInstanceType,
     ModelArchitecture,
@@ -268,7 +268,7 @@ class ReplicaResources:
     @property
     def memory(self) -> str:
         """Memory as a Kubernetes quantity."""
-        return f"{self.memory_gib}Gi"
+        return gib_quantity(self.memory_gib)
 
 
 def fit_replica_resources(
