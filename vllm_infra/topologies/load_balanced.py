@@ -9,14 +9,15 @@ from vllm_infra.topologies.serving import serve_one_region_behind_balancer
 
 
 class LoadBalanced:
-    """One model, N replicas or an autoscaler, behind nginx (least connections), the vllm-router or a
-    session-affine Service. Its rules are all shared ones (one region, one model, the balancer's strategy and TLS).
+    """One model, N replicas or an autoscaler, behind the balancer: ``affinity`` by default (nginx keeping each
+    conversation on one pod under a load cap), or nginx least connections, the vllm-router or a session-affine
+    Service. Its rules are all shared ones (one region, one model, the balancer's strategy and TLS).
 
     Example (``stacks/Pulumi.load-balanced.yaml``)::
 
         vllm-infra:topology: load-balanced
         vllm-infra:balancer:
-          strategy: nginx
+          strategy: affinity
     """
 
     name = "load-balanced"
