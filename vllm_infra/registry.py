@@ -11,9 +11,11 @@ from __future__ import annotations
 import functools
 import importlib
 import pkgutil
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from importlib.metadata import entry_points
 from typing import Generic, Protocol, TypeVar
+
+from pydantic_core import PydanticCustomError
 
 
 class Named(Protocol):
@@ -121,3 +123,29 @@ class Registry(Generic[T]):
     def names_where(self, attribute: str) -> list[str]:
         """The names of the objects whose boolean ``attribute`` is true, for messages."""
         return [item.name for item in self.items() if getattr(item, attribute)]
+
+
+def choices_phrase(names: Sequence[str], *, quoted: bool = False) -> str:
+    """``a``, ``a or b``, ``a, b or c``: how messages list a registry's names (``quoted``: as pydantic quotes
+    ``Literal`` choices).
+
+    >>> choices_phrase(["nginx", "router", "service"], quoted=True)
+    "'nginx', 'router' or 'service'"
+    """
+    items = [repr(name) if quoted else name for name in names]
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " or " + items[-1]
+
+
+def registered_choice(value: object, names: Sequence[str]) -> str:
+    """``value`` if it is one of a registry's ``names``; otherwise the error a ``Literal`` of those names raises, so
+    a config key checked against a registry reads like any other choice (``config.errors`` lists the choices and
+    suggests the nearest). For a pydantic ``field_validator(mode="before")``.
+
+    >>> registered_choice("nginx", ("affinity", "nginx"))
+    'nginx'
+    """
+    if not isinstance(value, str) or value not in names:
+        raise PydanticCustomError(
+            "literal_error", "Input should be {expected}", {"expected": choices_phrase(names, quoted=True)}
+        )
+    return value

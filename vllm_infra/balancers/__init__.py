@@ -1,5 +1,5 @@
-"""Balancer strategies as registered objects: one module per strategy (``nginx``, ``router``, ``service``), each a
-``BalancerStrategy`` that says what it builds (pods, Service, RBAC), which ports the network policies open, what
+"""Balancer strategies as registered objects: one module per strategy (``affinity``, the default, built on ``nginx``;
+``nginx``, ``router``, ``service``), each a ``BalancerStrategy`` that says what it builds (pods, Service, RBAC), which ports the network policies open, what
 Prometheus scrapes and which stack rules it satisfies. ``LoadBalancer``, the network policies, the observability
 wiring and ``StackConfig`` ask the registry instead of comparing strategy names.
 
@@ -10,12 +10,11 @@ Adding a strategy: a module in this package that defines a class with the ``Bala
 by a ``vllm_infra.balancers`` entry point of an installed distribution; a strategy without settings may also
 ``register`` later, before the stack config is validated. Either way the module's top-level imports stay clear of
 ``vllm_infra.config`` (``vllm_infra.balancers.registry`` says why). The pure generators the built-ins use (the
-``nginx.conf`` and the vllm-router command line) stay in ``vllm_infra.balancing``.
+``nginx.conf``, its affinity upstream and the vllm-router command line) stay in ``vllm_infra.balancing``.
 """
 
 from vllm_infra.balancers.base import BalancerContext, BalancerPods, BalancerStrategy, BalancerTraffic, content_hash
 from vllm_infra.balancers.registry import (
-    choices_phrase,
     names_where,
     register,
     strategies,
@@ -32,7 +31,6 @@ __all__ = [
     "BalancerTraffic",
     "PinnedImage",
     "StrategySettings",
-    "choices_phrase",
     "content_hash",
     "names_where",
     "pinned_image",

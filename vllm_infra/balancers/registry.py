@@ -100,13 +100,3 @@ def names_where(capability: str) -> list[str]:
     ['affinity', 'nginx', 'router']
     """
     return _strategies.names_where(capability)
-
-
-def choices_phrase(names: list[str] | tuple[str, ...], *, quoted: bool = False) -> str:
-    """``a``, ``a or b``, ``a, b or c``: how messages list strategies (``quoted``: as pydantic quotes Literal choices).
-
-    >>> choices_phrase(["nginx", "router", "service"], quoted=True)
-    "'nginx', 'router' or 'service'"
-    """
-    items = [repr(name) if quoted else name for name in names]
-    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " or " + items[-1]

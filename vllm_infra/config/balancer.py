@@ -37,9 +37,10 @@ from pydantic.alias_generators import to_camel
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from vllm_infra.balancers.base import BalancerStrategy
-from vllm_infra.balancers.registry import choices_phrase, seal_settings, strategy_names
+from vllm_infra.balancers.registry import seal_settings, strategy_names
 from vllm_infra.balancers.settings import pinned_image
 from vllm_infra.config.base import ConfigModel
+from vllm_infra.registry import choices_phrase, registered_choice
 
 __all__ = [
     "DEFAULT_SSL_POLICY",
@@ -164,13 +165,7 @@ class SharedBalancerSpec(ConfigModel):
     @field_validator("strategy", mode="before")
     @classmethod
     def _registered(cls, strategy: object) -> object:
-        names = strategy_names()
-        if not isinstance(strategy, str) or strategy not in names:
-            # The same error as a Literal of the registered names (the messages list the choices, suggest the nearest).
-            raise PydanticCustomError(
-                "literal_error", "Input should be {expected}", {"expected": choices_phrase(names, quoted=True)}
-            )
-        return strategy
+        return registered_choice(strategy, strategy_names())
 
     @model_validator(mode="wrap")
     @classmethod

@@ -5,10 +5,9 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from pydantic import Field, ModelWrapValidatorHandler, PrivateAttr, StringConstraints, field_validator, model_validator
-from pydantic_core import PydanticCustomError
 
 from vllm_infra import vllm_release
-from vllm_infra.balancers.registry import choices_phrase, names_where, strategy_for
+from vllm_infra.balancers.registry import names_where, strategy_for
 from vllm_infra.config.addons import cluster_autoscaler_chart
 from vllm_infra.config.balancer import BalancerSpec
 from vllm_infra.config.base import ConfigModel
@@ -18,6 +17,7 @@ from vllm_infra.config.model import ModelSpec
 from vllm_infra.config.network import NetworkPolicySpec
 from vllm_infra.config.observability import ObservabilitySpec
 from vllm_infra.config.region import RegionSpec
+from vllm_infra.registry import choices_phrase, registered_choice
 from vllm_infra.sizing import gpu_instances
 from vllm_infra.sizing.placement import GpuPlacement, ReplicaResources
 from vllm_infra.topologies.registry import names_where as topologies_where
@@ -69,13 +69,7 @@ class StackConfig(ConfigModel):
     @field_validator("topology", mode="before")
     @classmethod
     def _registered(cls, topology: object) -> object:
-        names = topology_names()
-        if not isinstance(topology, str) or topology not in names:
-            # The same error as a Literal of the registered names (the messages list the choices, suggest the nearest).
-            raise PydanticCustomError(
-                "literal_error", "Input should be {expected}", {"expected": choices_phrase(names, quoted=True)}
-            )
-        return topology
+        return registered_choice(topology, topology_names())
 
     @field_validator("vllm_image")
     @classmethod

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import pulumi
 
-from vllm_infra.balancers.registry import choices_phrase, strategy_for
 from vllm_infra.balancers.registry import names_where as strategies_where
+from vllm_infra.balancers.registry import strategy_for
 from vllm_infra.components.global_load_balancer import GlobalLoadBalancer, GlobalLoadBalancerArgs, RegionalEndpoint
 from vllm_infra.config import StackConfig
 from vllm_infra.config.global_lb import validate_regions
+from vllm_infra.registry import choices_phrase
 from vllm_infra.topologies.base import StackSecrets
 from vllm_infra.topologies.registry import register
 from vllm_infra.topologies.serving import serve_region
