@@ -1,7 +1,8 @@
 """Balancer strategies as registered objects: one module per strategy (``affinity``, the default, built on ``nginx``;
-``nginx``, ``router``, ``service``), each a ``BalancerStrategy`` that says what it builds (pods, Service, RBAC), which ports the network policies open, what
-Prometheus scrapes and which stack rules it satisfies. ``LoadBalancer``, the network policies, the observability
-wiring and ``StackConfig`` ask the registry instead of comparing strategy names.
+``nginx``, ``router``, ``service``), each a ``BalancerStrategy`` that says what it builds (pods, Service, RBAC),
+which ports the network policies open, what Prometheus scrapes and which stack rules it satisfies.
+``LoadBalancer``, the network policies, the observability wiring and ``StackConfig`` ask the registry instead of
+comparing strategy names.
 
 Adding a strategy: a module in this package that defines a class with the ``BalancerStrategy`` members and calls
 ``register`` on import (the registry imports every module of the package), plus its tests. Its settings are a
