@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import importlib
 import pkgutil
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from importlib.metadata import entry_points
 from typing import Generic, Protocol, TypeVar
 
@@ -33,7 +33,8 @@ class Registry(Generic[T]):
     of the ``entry_point_group`` of installed plug-ins, and any registered later.
 
     - ``protocol``: a ``runtime_checkable`` Protocol every object must provide (checked by ``register``);
-    - ``listed_first``: a built-in module listed before the others (which follow by module name).
+    - ``listed_first``: a built-in module listed before the others (which follow by module name);
+    - ``admit``: a further check of an object that provides the protocol, raising to refuse it.
 
     Listing is in that order — built-ins in module order, then the others as registered — whatever order they
     registered in: importing a built-in module directly registers it after the built-ins it loads, and every message
@@ -56,6 +57,7 @@ class Registry(Generic[T]):
         not_builtin: Iterable[str],
         listed_first: str | None = None,
         entry_point_group: str | None = None,
+        admit: Callable[[T], None] | None = None,
     ) -> None:
         self.package = package
         self.kind = kind
@@ -63,6 +65,7 @@ class Registry(Generic[T]):
         self.entry_point_group = entry_point_group
         self._not_builtin = frozenset(not_builtin)
         self._listed_first = listed_first
+        self._admit = admit
         self._items: dict[str, T] = {}
         self._loaded = False
 
@@ -95,6 +98,8 @@ class Registry(Generic[T]):
             raise TypeError(f"{item!r} does not provide every member of {self.protocol.__name__}")
         if item.name in self._items:
             raise ValueError(f"{self.kind} {item.name!r} is already registered")
+        if self._admit is not None:
+            self._admit(item)
         self._items[item.name] = item
         return item
 

@@ -18,6 +18,21 @@ from vllm_infra.registry import Registry
 #: The entry-point group a separately installed package registers its strategies under: each entry point names a
 #: module that calls ``register`` on import (``[project.entry-points."vllm_infra.balancers"] echo = "pkg.echo"``).
 ENTRY_POINT_GROUP = "vllm_infra.balancers"
+# BalancerSpec's settings fields once it is built (field -> settings model); None before.
+_sealed_settings: dict[str, type | None] | None = None
+
+
+def _settings_still_possible(strategy: BalancerStrategy) -> None:
+    # Once BalancerSpec is built, a strategy's settings key can no longer be added to it.
+    field, model = strategy.settings_field, strategy.settings_model
+    if _sealed_settings is not None and field is not None and _sealed_settings.get(field) is not model:
+        raise ValueError(
+            f"balancer strategy {strategy.name!r} brings settings (balancer.{field}), but BalancerSpec was already "
+            "built without them: ship the strategy as a module of vllm_infra.balancers or as a "
+            f"{ENTRY_POINT_GROUP!r} entry point, which load before the config is built"
+        )
+
+
 _strategies: Registry[BalancerStrategy] = Registry(
     "vllm_infra.balancers",
     "balancer strategy",
@@ -25,9 +40,8 @@ _strategies: Registry[BalancerStrategy] = Registry(
     # Not strategies: the protocol, this registry and the settings building blocks.
     not_builtin={"base", "registry", "settings"},
     entry_point_group=ENTRY_POINT_GROUP,
+    admit=_settings_still_possible,
 )
-# BalancerSpec's settings fields once it is built (field -> settings model); None before.
-_sealed_settings: dict[str, type | None] | None = None
 
 
 def builtin_modules() -> list[str]:
@@ -47,15 +61,6 @@ def register(strategy: BalancerStrategy) -> BalancerStrategy:
     >>> strategy_names()
     ('affinity', 'nginx', 'router', 'service')
     """
-    _strategies.load()
-    # getattr: an object lacking them is refused by the registry's protocol check, with its own message.
-    field, model = getattr(strategy, "settings_field", None), getattr(strategy, "settings_model", None)
-    if _sealed_settings is not None and field is not None and _sealed_settings.get(field) is not model:
-        raise ValueError(
-            f"balancer strategy {strategy.name!r} brings settings (balancer.{field}), but BalancerSpec was already "
-            "built without them: ship the strategy as a module of vllm_infra.balancers or as a "
-            f"{ENTRY_POINT_GROUP!r} entry point, which load before the config is built"
-        )
     return _strategies.register(strategy)
 
 
