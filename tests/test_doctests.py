@@ -1,5 +1,5 @@
-"""The examples in the docstrings of the package and the tools run, and print what they say: an example that drifted
-from the code fails here (a reader copies examples)."""
+"""The examples in the docstrings of the package, the tools and the benches run, and print what they say: an example
+that drifted from the code fails here (a reader copies examples)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import pkgutil
 
 import pytest
 
+import bench
 import tools
 import vllm_infra
 
@@ -23,7 +24,7 @@ def _modules(package) -> list[str]:
     ]
 
 
-MODULES = sorted(_modules(vllm_infra) + _modules(tools))
+MODULES = sorted(_modules(vllm_infra) + _modules(tools) + _modules(bench))
 FLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
 
 
