@@ -47,8 +47,8 @@ import math
 import statistics
 import sys
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Container, Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -114,12 +114,17 @@ class ModelEngine:
 
     def cached_prefix_blocks(self, blocks: Sequence[int]) -> int:
         """Leading blocks of ``blocks`` in the cache now, without touching its LRU order."""
-        count = 0
-        for block in blocks:
-            if block not in self.cache:
-                break
-            count += 1
-        return count
+        return _leading(blocks, self.cache)
+
+
+def _leading(blocks: Sequence[int], held: Container[int]) -> int:
+    """How many of ``blocks``, from the first, ``held`` contains (a prefix match in blocks)."""
+    count = 0
+    for block in blocks:
+        if block not in held:
+            break
+        count += 1
+    return count
 
 
 class Policy(Protocol):
@@ -141,6 +146,7 @@ class LeastConn:
     _last: int = -1
 
     def choose(self, request: Request, engines: Sequence[ModelEngine]) -> int:
+        """The least-loaded engine, ties in turn."""
         count = len(engines)
         order = [(self._last + 1 + step) % count for step in range(count)]
         self._last = min(order, key=lambda index: engines[index].in_flight)
@@ -170,6 +176,7 @@ class SessionHash:
             yield self._ring[(start + step) % len(self._ring)][1]
 
     def choose(self, request: Request, engines: Sequence[ModelEngine]) -> int:
+        """The session's ring engine, or the next one under the cap, or the least in flight."""
         for index in self._walk(request.user.user_id, len(engines)):
             if self.cap is None or engines[index].in_flight < self.cap:
                 return index
@@ -189,6 +196,7 @@ class CacheAware:
     _trees: list[set[int]] = field(default_factory=list)
 
     def choose(self, request: Request, engines: Sequence[ModelEngine]) -> int:
+        """The least loaded when imbalanced, else the best prefix match above the threshold, else the smallest tree."""
         if not self._trees:
             self._trees = [set() for _ in engines]
         loads = [engine.in_flight for engine in engines]
@@ -204,15 +212,6 @@ class CacheAware:
                 choice = min(range(len(engines)), key=lambda index: len(self._trees[index]))
         self._trees[choice].update(request.blocks)
         return choice
-
-
-def _leading(blocks: Sequence[int], tree: set[int]) -> int:
-    count = 0
-    for block in blocks:
-        if block not in tree:
-            break
-        count += 1
-    return count
 
 
 @dataclass
@@ -232,6 +231,7 @@ class BoundedPrefix:
             self.name = f"bounded_prefix({self.new_bound:g}/{self.sticky_bound:g})"
 
     def choose(self, request: Request, engines: Sequence[ModelEngine]) -> int:
+        """The session's engine while under the sticky bound, else the longest cached prefix under the new bound."""
         served = [engine.requests for engine in engines]
         mean_after = (sum(served) + 1) / len(engines)
         home = self._home.get(request.user.user_id)
@@ -293,9 +293,7 @@ class ModelResult:
 
     def summary(self) -> dict[str, Any]:
         """The numbers without the records (for JSON)."""
-        data = asdict(self)
-        data.pop("records")
-        return data
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "records"}
 
 
 def simulate(

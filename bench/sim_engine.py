@@ -109,7 +109,7 @@ class PrefixCache:
     def __len__(self) -> int:
         return len(self._blocks)
 
-    def __contains__(self, block_hash: int) -> bool:
+    def __contains__(self, block_hash: object) -> bool:
         return block_hash in self._blocks
 
     def lookup(self, tokens: Sequence[int]) -> int:
