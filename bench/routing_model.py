@@ -493,6 +493,9 @@ def main(argv: list[str] | None = None) -> int:
             f"{statistics.median(t['first_turn_share'] for t in tails):>6.0%} first, "
             f"{statistics.median(t['mean_uncached_tokens'] for t in tails):>5.0f} uncached"
         )
+    if args.json:
+        payload = {name: [r.summary() | {"tail": tail(r, model)} for r in results] for name, results in runs.items()}
+        args.json.write_text(json.dumps(payload, indent=1))
     reference = runs.get("cache_aware")
     if reference is None:
         return 0
@@ -503,9 +506,6 @@ def main(argv: list[str] | None = None) -> int:
         gaps = [r.ttft_p99_ms - c.ttft_p99_ms for r, c in zip(results, reference, strict=True)]
         below = sum(gap < 0 for gap in gaps)
         print(f"  {name:32} below on {below} of {len(gaps)} seeds; " + " ".join(f"{gap:+.0f}" for gap in gaps))
-    if args.json:
-        payload = {name: [r.summary() | {"tail": tail(r, model)} for r in results] for name, results in runs.items()}
-        args.json.write_text(json.dumps(payload, indent=1))
     return 0
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from bench.routing_model import (
@@ -12,6 +14,7 @@ from bench.routing_model import (
     ModelEngine,
     Request,
     SessionHash,
+    main,
     simulate,
 )
 from bench.sim_engine import EngineModel, SimEngine, block_hashes, tokenize
@@ -177,3 +180,12 @@ def test_clairvoyant_packing_fills_engines_to_the_slack_and_opens_few_engines_pe
     # a prompt spills to a new engine only when the ones holding it are full.
     assert all(len({r.engine for r in result.records if r.user is u}) == 1 for u in workload.users)
     assert sum(len(held) for held in engines_per_prompt.values()) <= len(engines_per_prompt) + 4
+
+
+def test_the_json_is_written_whichever_policies_are_chosen(tmp_path, capsys) -> None:
+    out = tmp_path / "model.json"
+    assert main(["--seeds", "1", "--only", "least_conn", "--json", str(out)]) == 0
+    runs = json.loads(out.read_text())
+    assert list(runs) == ["least_conn"]
+    assert sum(runs["least_conn"][0]["requests_per_engine"]) == generate(WorkloadSpec()).request_count
+    assert "least_conn" in capsys.readouterr().out
