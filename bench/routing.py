@@ -703,7 +703,14 @@ def median_result(runs: list[PhaseResult]) -> PhaseResult:
     )
 
 
-def _spread_cell(values: list[float], unit: str) -> str:
+def spread_cell(values: list[float], unit: str) -> str:
+    """``median [min-max]`` of ``values``: ``unit`` "pct" as a percentage with one decimal, "ms" whole, else two
+    decimals.
+
+    >>> spread_cell([0.9, 0.885, 0.91], "pct"), spread_cell([1.2, 1.04], "ratio")
+    ('90.0 [88.5-91.0]', '1.12 [1.04-1.20]')
+    """
+
     def show(value: float) -> str:
         if unit == "pct":
             return f"{value * 100:.1f}"
@@ -730,8 +737,7 @@ def format_spread(groups: dict[str, list[PhaseResult]]) -> str:
     lines = [header]
     for name, runs in repeated.items():
         cells = [
-            _spread_cell([getattr(r, column) for r in runs], unit) if runs else "-"
-            for column, _, unit in SPREAD_COLUMNS
+            spread_cell([getattr(r, column) for r in runs], unit) if runs else "-" for column, _, unit in SPREAD_COLUMNS
         ]
         lines.append(f"  {name:32} {len(runs):4d}" + "".join(f"  {cell:>19}" for cell in cells))
     return "\n".join(lines)

@@ -56,6 +56,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench.routing import spread_cell  # noqa: E402
 from bench.sim_engine import EngineModel, PrefixCache, block_hashes, reply_words, tokenize  # noqa: E402
 from bench.workload import UserSession, Workload, WorkloadSpec, generate, history_messages  # noqa: E402
 from tests.loopback.procs import percentile  # noqa: E402
@@ -444,11 +445,6 @@ def _bounded(workload: Workload, engines: int, *, new_bound: float, sticky_bound
     return BoundedPrefix(new_bound=new_bound, sticky_bound=sticky_bound)
 
 
-def _cell(values: Sequence[float], scale: float = 1.0, digits: int = 0) -> str:
-    middle = statistics.median(values) * scale
-    return f"{middle:.{digits}f} [{min(values) * scale:.{digits}f}-{max(values) * scale:.{digits}f}]"
-
-
 def main(argv: list[str] | None = None) -> int:
     """Run every policy of :func:`policies` on the workloads of ``--seeds`` consecutive seeds; print the table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -487,9 +483,10 @@ def main(argv: list[str] | None = None) -> int:
     for name, results in runs.items():
         tails = [tail(result, model) for result in results]
         print(
-            f"  {name:32} {_cell([r.hit_rate for r in results], 100, 1):>18} "
-            f"{_cell([r.ttft_p50_ms for r in results]):>15} {_cell([r.ttft_p99_ms for r in results]):>17} "
-            f"{_cell([r.imbalance for r in results], digits=2):>18} "
+            f"  {name:32} {spread_cell([r.hit_rate for r in results], 'pct'):>18} "
+            f"{spread_cell([r.ttft_p50_ms for r in results], 'ms'):>15} "
+            f"{spread_cell([r.ttft_p99_ms for r in results], 'ms'):>17} "
+            f"{spread_cell([r.imbalance for r in results], 'ratio'):>18} "
             f"{statistics.median(t['first_turn_share'] for t in tails):>6.0%} first, "
             f"{statistics.median(t['mean_uncached_tokens'] for t in tails):>5.0f} uncached"
         )
